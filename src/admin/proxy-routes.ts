@@ -1,0 +1,88 @@
+// Admin endpoints of the built-in proxy: targets (list, add, weight, drain, undrain, remove)
+// and /metrics.
+import { z } from 'zod';
+import { targetSchema } from '../config/schema.js';
+import { parseDuration } from '../config/units.js';
+import type { ProxyMetrics } from '../edge/builtin/metrics.js';
+import type { BuiltinProxy } from '../edge/builtin/proxy.js';
+import { BatonError } from '../errors.js';
+import type { AdminServer } from './server.js';
+
+const weightBody = z.strictObject({ weight: z.number().int().min(0).max(1_000_000) });
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const problems = r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+  throw new BatonError('BATON_E_BAD_REQUEST', `invalid request body: ${problems.join('; ')}`, {
+    details: problems,
+  });
+}
+
+function timeoutParam(url: URL, fallback: number): number {
+  const t = url.searchParams.get('timeout');
+  if (t === null) return fallback;
+  const ms = parseDuration(t);
+  if (ms === undefined)
+    throw new BatonError('BATON_E_BAD_REQUEST', `timeout "${t}" is not a duration (e.g. 30s)`);
+  return ms;
+}
+
+export function registerProxyRoutes(
+  admin: AdminServer,
+  proxy: BuiltinProxy,
+  metrics: ProxyMetrics,
+  drainTimeoutMs: number,
+): void {
+  admin.route('GET', '/v1/targets', () => ({
+    json: { generation: proxy.generation, targets: proxy.view() },
+  }));
+
+  admin.route('POST', '/v1/targets', async (r) => {
+    const t = parseBody(targetSchema, await r.json());
+    const target = proxy.addTarget({
+      host: t.address.host,
+      port: t.address.port,
+      weight: t.weight,
+      backup: t.backup,
+      ...(t.version !== undefined ? { version: t.version } : {}),
+      maxFails: t.maxFails,
+      failTimeoutMs: t.failTimeout,
+      ...(t.slowStart !== undefined ? { slowStartMs: t.slowStart } : {}),
+    });
+    return { status: 201, json: proxy.view().find((v) => v.id === target.spec.id) };
+  });
+
+  admin.route('PATCH', '/v1/targets/:id', async (r) => {
+    const { weight } = parseBody(weightBody, await r.json());
+    proxy.setWeight(r.params.id!, weight);
+    return { json: proxy.view().find((v) => v.id === r.params.id) };
+  });
+
+  admin.route('POST', '/v1/targets/:id/drain', async (r) => {
+    const result = await proxy.drain(r.params.id!, timeoutParam(r.url, drainTimeoutMs));
+    if (!result.drained) {
+      throw new BatonError(
+        'BATON_E_DRAIN_TIMEOUT',
+        `target ${result.id} is out of rotation but still had ${result.inflightLeft} request(s) in flight after ${result.waitedMs}ms`,
+        { details: result },
+      );
+    }
+    return { json: result };
+  });
+
+  admin.route('POST', '/v1/targets/:id/undrain', (r) => {
+    proxy.undrain(r.params.id!);
+    return { json: proxy.view().find((v) => v.id === r.params.id) };
+  });
+
+  admin.route('DELETE', '/v1/targets/:id', async (r) => {
+    const result = await proxy.remove(r.params.id!, timeoutParam(r.url, drainTimeoutMs));
+    return { json: result };
+  });
+
+  admin.route('GET', '/metrics', async () => ({
+    text: await metrics.render(),
+    contentType: metrics.contentType,
+  }));
+}

@@ -1,0 +1,190 @@
+// The admin API: JSON over HTTP on `admin` (TCP or a unix socket). A bearer token from
+// BATON_ADMIN_TOKEN is required whenever it is set, and always when the API listens beyond
+// loopback. Routes are registered by the daemon's parts; the CLI is a thin client of them.
+import { timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { formatAddress, isLocalOnly, type ListenAddress } from '../config/address.js';
+import { BatonError, isBatonError, messageOf } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export interface AdminRequest {
+  readonly req: IncomingMessage;
+  readonly url: URL;
+  readonly params: Readonly<Record<string, string>>;
+  /** The JSON body ({} when empty); a malformed one is a 400. */
+  json(): Promise<Record<string, unknown>>;
+  /** True once the client has gone away (for long waits such as drains). */
+  readonly signal: AbortSignal;
+}
+
+export interface AdminReply {
+  readonly status?: number;
+  readonly json?: unknown;
+  readonly text?: string;
+  readonly contentType?: string;
+}
+
+export type AdminHandler = (r: AdminRequest) => Promise<AdminReply> | AdminReply;
+
+/** Raw access for streaming endpoints (deploy progress): the handler owns `res`. */
+export type AdminStreamHandler = (r: AdminRequest, res: ServerResponse) => Promise<void>;
+
+interface Route {
+  readonly method: string;
+  readonly pattern: RegExp;
+  readonly names: string[];
+  readonly handler: AdminHandler | null;
+  readonly stream: AdminStreamHandler | null;
+}
+
+const MAX_BODY = 64 * 1024;
+
+export class AdminServer {
+  private readonly routes: Route[] = [];
+  private readonly server: http.Server;
+  private readonly token: string | undefined;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(
+    private readonly address: ListenAddress,
+    private readonly log: Logger,
+    token = process.env.BATON_ADMIN_TOKEN,
+  ) {
+    this.token = token || undefined;
+    if (!this.token && !isLocalOnly(address)) {
+      throw new BatonError(
+        'BATON_E_CONFIG',
+        `admin listens on ${formatAddress(address)}, beyond loopback, but BATON_ADMIN_TOKEN is not set. ` +
+          'Set BATON_ADMIN_TOKEN (clients send it as "Authorization: Bearer <token>") or listen on 127.0.0.1 or a unix socket.',
+      );
+    }
+    this.server = http.createServer({ headersTimeout: 10_000, requestTimeout: 0 }, (req, res) => {
+      void this.dispatch(req, res);
+    });
+    this.server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+    });
+  }
+
+  /** Registers `handler` for `method` and a path like "/v1/targets/:id/drain". */
+  route(method: string, path: string, handler: AdminHandler): void {
+    this.add(method, path, handler, null);
+  }
+
+  stream(method: string, path: string, handler: AdminStreamHandler): void {
+    this.add(method, path, null, handler);
+  }
+
+  private add(
+    method: string,
+    path: string,
+    handler: AdminHandler | null,
+    stream: AdminStreamHandler | null,
+  ): void {
+    const names: string[] = [];
+    const source = path.replace(/:(\w+)/g, (_, name: string) => {
+      names.push(name);
+      return '([^/]+)';
+    });
+    this.routes.push({ method, pattern: new RegExp(`^${source}$`), names, handler, stream });
+  }
+
+  async listen(): Promise<ListenAddress> {
+    const a = this.address;
+    if (a.kind === 'unix' && existsSync(a.path)) unlinkSync(a.path);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(
+          new BatonError('BATON_E_LISTEN', `admin API cannot listen on ${formatAddress(a)}: ${err.message}`, {
+            cause: err,
+          }),
+        ),
+      );
+      if (a.kind === 'unix') this.server.listen(a.path, resolve);
+      else this.server.listen(a.port, a.host, resolve);
+    });
+    if (a.kind === 'unix') chmodSync(a.path, 0o600);
+    const bound = this.server.address();
+    return bound && typeof bound === 'object' ? { kind: 'tcp', host: bound.address, port: bound.port } : a;
+  }
+
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    if (!this.token) return true;
+    const given = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    const a = Buffer.from(given);
+    const b = Buffer.from(this.token);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const ac = new AbortController();
+    res.on('close', () => ac.abort());
+    try {
+      if (!this.authorized(req)) {
+        throw new BatonError(
+          'BATON_E_UNAUTHORIZED',
+          'missing or wrong admin token: send "Authorization: Bearer $BATON_ADMIN_TOKEN"',
+        );
+      }
+      let pathMatched = false;
+      for (const route of this.routes) {
+        const m = route.pattern.exec(url.pathname);
+        if (!m) continue;
+        pathMatched = true;
+        if (route.method !== req.method) continue;
+        const params: Record<string, string> = {};
+        route.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1]!)));
+        const r: AdminRequest = { req, url, params, json: () => readJson(req), signal: ac.signal };
+        if (route.stream) return await route.stream(r, res);
+        return send(res, await route.handler!(r));
+      }
+      throw new BatonError(
+        pathMatched ? 'BATON_E_BAD_REQUEST' : 'BATON_E_NOT_FOUND',
+        pathMatched ? `${req.method} is not allowed on ${url.pathname}` : `no admin endpoint ${url.pathname}`,
+      );
+    } catch (err) {
+      const e = isBatonError(err) ? err : new BatonError('BATON_E_INTERNAL', messageOf(err), { cause: err });
+      if (e.code === 'BATON_E_INTERNAL') this.log.error({ err }, 'admin request failed');
+      if (res.headersSent) res.destroy();
+      else send(res, { status: e.status, json: { error: e.toJSON() } });
+    }
+  }
+}
+
+function send(res: ServerResponse, reply: AdminReply): void {
+  const body = reply.text ?? `${JSON.stringify(reply.json ?? {}, null, 2)}\n`;
+  res.writeHead(reply.status ?? 200, {
+    'content-type':
+      reply.contentType ?? (reply.text !== undefined ? 'text/plain; charset=utf-8' : 'application/json'),
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) throw new BatonError('BATON_E_BAD_REQUEST', `request body over ${MAX_BODY} bytes`);
+    chunks.push(chunk);
+  }
+  if (size === 0) return {};
+  try {
+    const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // fall through to the error below
+  }
+  throw new BatonError('BATON_E_BAD_REQUEST', 'the request body must be a JSON object');
+}

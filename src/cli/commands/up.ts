@@ -1,0 +1,41 @@
+// `baton up`: run the daemon in the foreground (systemd-friendly: logs to stdout, SIGTERM
+// stops gracefully, SIGHUP re-reads the config).
+import type { Command } from 'commander';
+import { Daemon } from '../../daemon/daemon.js';
+import { messageOf } from '../../errors.js';
+import { createLogger } from '../../log.js';
+import { readConfig, withConfig } from '../options.js';
+
+export function registerUp(program: Command): void {
+  withConfig(program.command('up'))
+    .description('run the Baton daemon (proxy, admin API) in the foreground')
+    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .action(async (opts: { config: string; logLevel: string }) => {
+      const config = readConfig(opts);
+      const log = createLogger({ level: opts.logLevel });
+      const daemon = await Daemon.start(config, log);
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = (signal: string): void => {
+          if (stopping) return;
+          stopping = true;
+          log.info({ signal }, 'stopping: finishing in-flight requests');
+          daemon.stop().then(resolve, (err: unknown) => {
+            log.error({ err }, 'stop failed');
+            resolve();
+          });
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.on('SIGHUP', () => {
+          try {
+            void daemon.reload(readConfig(opts)).catch((err: unknown) => log.error({ err }, 'reload failed'));
+          } catch (err) {
+            // A broken file on reload keeps the running config: nothing changes.
+            log.error({ error: messageOf(err) }, 'config reload refused; keeping the running config');
+          }
+        });
+      });
+      log.info('stopped');
+    });
+}

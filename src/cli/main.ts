@@ -1,0 +1,44 @@
+// The `baton` command line. Each command lives in commands/ and is a thin layer: it parses
+// flags and calls a library function or the daemon's admin API.
+import { Command, CommanderError } from 'commander';
+import { isBatonError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { registerTargets } from './commands/targets.js';
+import { registerUp } from './commands/up.js';
+import { registerValidate } from './commands/validate.js';
+
+export function buildProgram(): Command {
+  const program = new Command('baton')
+    .description('Zero-downtime deploys for services on plain Linux servers.')
+    .version(VERSION, '-V, --version', 'print the version')
+    .showHelpAfterError('(run baton --help for usage)')
+    .exitOverride();
+  registerUp(program);
+  registerValidate(program);
+  registerTargets(program);
+  for (const c of program.commands) c.exitOverride().showHelpAfterError();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (isBatonError(err)) {
+      process.stderr.write(`baton: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(
+      `baton: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    return 1;
+  }
+}
+
+const code = await main(process.argv);
+process.exitCode = code;

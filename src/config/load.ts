@@ -1,0 +1,222 @@
+// Reads baton.yaml: YAML syntax, then the schema. Every problem is reported at once, each with
+// its place in the file (line:column and key path) and a hint; unknown keys get "did you mean".
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
+import type { z } from 'zod';
+import { BatonError } from '../errors.js';
+import { configSchema, type BatonConfig } from './schema.js';
+
+export interface ConfigProblem {
+  /** Key path, e.g. "targets[0].weight". */
+  readonly path: string;
+  /** "line:column" in the file, when known. */
+  readonly at?: string;
+  readonly message: string;
+}
+
+export function loadConfigFile(file: string): BatonConfig {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(err);
+    throw new BatonError(
+      'BATON_E_CONFIG',
+      `cannot read config ${abs}: ${why}. Pass the file with -c baton.yaml.`,
+      {
+        cause: err,
+      },
+    );
+  }
+  return parseConfigText(text, abs);
+}
+
+/** Parses config text; `file` names it in errors and anchors relative paths. */
+export function parseConfigText(text: string, file: string): BatonConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const where = (offset: number): string => {
+    const p = lines.linePos(offset);
+    return `${p.line}:${p.col}`;
+  };
+  if (doc.errors.length > 0) {
+    const problems = doc.errors.map((e) => ({
+      path: '',
+      at: where(e.pos[0]),
+      message: e.message.split('\n')[0]!,
+    }));
+    throw configError(file, problems);
+  }
+  const raw: unknown = doc.toJS();
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw configError(file, [
+      { path: '', message: 'the file must be a YAML mapping (key: value lines), e.g. service: web' },
+    ]);
+  }
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.flatMap((issue) => describeIssue(issue, doc.contents, where));
+    throw configError(file, problems);
+  }
+  const baseDir = file ? path.dirname(file) : process.cwd();
+  return deepFreeze({
+    ...result.data,
+    file,
+    baseDir,
+    stateDirPath: path.resolve(baseDir, result.data.stateDir),
+  });
+}
+
+function configError(file: string, problems: ConfigProblem[]): BatonError {
+  const lines = problems.map((p) => {
+    const place = [p.at ? `${path.basename(file) || 'config'}:${p.at}` : '', p.path]
+      .filter(Boolean)
+      .join(' ');
+    return `  - ${place ? `${place}: ` : ''}${p.message}`;
+  });
+  const n = problems.length;
+  return new BatonError(
+    'BATON_E_CONFIG',
+    `invalid config ${file} (${n} problem${n === 1 ? '' : 's'}):\n${lines.join('\n')}`,
+    {
+      details: problems,
+    },
+  );
+}
+
+function describeIssue(
+  issue: z.core.$ZodIssue,
+  root: unknown,
+  where: (offset: number) => string,
+): ConfigProblem[] {
+  const keyPath = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownKeys(keyPath);
+    return issue.keys.map((key) => {
+      const guess = closest(key, known);
+      const hint = guess ? `did you mean "${guess}"?` : known.length ? `known keys: ${known.join(', ')}` : '';
+      const node = nodeAt(root, [...keyPath, key], true);
+      return {
+        path: formatPath([...keyPath, key]),
+        ...(node ? { at: where(node) } : {}),
+        message: `unknown key "${key}"${hint ? `; ${hint}` : ''}`,
+      };
+    });
+  }
+  const node = nodeAt(root, keyPath, false) ?? nodeAt(root, keyPath.slice(0, -1), false);
+  let message = issue.message;
+  if (issue.code === 'invalid_type' && issue.input === undefined) message = 'is required';
+  else if (issue.code === 'invalid_value' && 'values' in issue) {
+    message = `must be one of: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  } else if (issue.code === 'invalid_union') message = unionMessage(issue) ?? message;
+  return [
+    {
+      path: formatPath(keyPath) || '(top level)',
+      ...(node !== undefined ? { at: where(node) } : {}),
+      message,
+    },
+  ];
+}
+
+function unionMessage(issue: z.core.$ZodIssueInvalidUnion): string | undefined {
+  // A union of "string or number" with a transform: the transform's message is the useful one.
+  for (const branch of issue.errors) {
+    const custom = branch.find((i) => i.code === 'custom');
+    if (custom) return custom.message;
+  }
+  return undefined;
+}
+
+function formatPath(p: readonly (string | number)[]): string {
+  return p.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
+}
+
+/** Offset of the node (or of its key, for `wantKey`) at a key path in the YAML tree. */
+function nodeAt(root: unknown, keyPath: readonly (string | number)[], wantKey: boolean): number | undefined {
+  let node = root as Node | null | undefined;
+  let keyNode: Node | undefined;
+  for (const k of keyPath) {
+    if (isMap(node)) {
+      const pair = node.items.find((it) => (it.key as { value?: unknown } | null)?.value === k);
+      if (!pair) return undefined;
+      keyNode = pair.key as Node;
+      node = pair.value as Node | null;
+    } else if (isSeq(node) && typeof k === 'number') {
+      node = node.items[k] as Node | null;
+      keyNode = undefined;
+    } else return undefined;
+  }
+  const target = wantKey ? (keyNode ?? node) : (node ?? keyNode);
+  return target?.range?.[0];
+}
+
+/** The keys the schema accepts at an object path (for "did you mean"). */
+function knownKeys(keyPath: readonly (string | number)[]): string[] {
+  let s: unknown = configSchema;
+  for (const k of [...keyPath, null]) {
+    s = unwrap(s);
+    const def = (
+      s as { _zod?: { def?: { type?: string; shape?: Record<string, unknown>; element?: unknown } } }
+    )._zod?.def;
+    if (!def) return [];
+    if (k === null) return def.type === 'object' && def.shape ? Object.keys(def.shape) : [];
+    if (def.type === 'object' && typeof k === 'string') s = def.shape?.[k];
+    else if (def.type === 'array') s = def.element;
+    else return [];
+  }
+  return [];
+}
+
+function unwrap(s: unknown): unknown {
+  for (let i = 0; i < 10; i++) {
+    const def = (
+      s as { _zod?: { def?: { type?: string; innerType?: unknown; in?: unknown; schema?: unknown } } }
+    )?._zod?.def;
+    if (!def) return s;
+    if (
+      def.type === 'default' ||
+      def.type === 'optional' ||
+      def.type === 'nullable' ||
+      def.type === 'prefault'
+    ) {
+      s = def.innerType;
+    } else if (def.type === 'pipe') s = def.in;
+    else return s;
+  }
+  return s;
+}
+
+/** The known word nearest to `word`, if it is close enough to be a typo. */
+export function closest(word: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = editDistance(word.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}

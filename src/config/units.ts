@@ -1,0 +1,53 @@
+// Durations ("500ms", "3s", "1m30s") and sizes ("16k", "10m", "1MiB") as users write them in
+// baton.yaml. A bare number is refused on purpose: "30" could mean seconds or milliseconds.
+
+const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
+const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses a duration to milliseconds, or returns undefined when the text is not one. */
+export function parseDuration(text: string): number | undefined {
+  const s = text.trim();
+  if (s === '0') return 0;
+  if (s === '') return undefined;
+  DURATION_PART.lastIndex = 0;
+  let total = 0;
+  let at = 0;
+  while (at < s.length) {
+    DURATION_PART.lastIndex = at;
+    const m = DURATION_PART.exec(s);
+    if (!m) return undefined;
+    total += Number(m[1]) * (DURATION_MS[m[2]!] ?? NaN);
+    at = DURATION_PART.lastIndex;
+  }
+  return Number.isFinite(total) ? Math.round(total) : undefined;
+}
+
+const SIZE = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i;
+const SIZE_UNIT: Record<string, number> = {
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** Parses a size to bytes (k/m/g are powers of 1024, as in nginx), or undefined. */
+export function parseSize(text: string): number | undefined {
+  const m = SIZE.exec(text.trim());
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * (SIZE_UNIT[(m[2] ?? 'b').toLowerCase()] ?? NaN));
+}
+
+/** Formats milliseconds the way a user would write them. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${+(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
+  const m = Math.floor(ms / 60_000);
+  const s = Math.round((ms % 60_000) / 1000);
+  return s ? `${m}m${s}s` : `${m}m`;
+}

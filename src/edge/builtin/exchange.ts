@@ -1,0 +1,221 @@
+// One client request through the proxy: pick a target, forward with undici's streaming
+// dispatch, relay the response as it comes, and retry on another target when that is safe.
+// This is the hot path: one object per request, no closures per chunk, no logging unless on.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { downstreamResponseHeaders } from './headers.js';
+import type { Target } from './target.js';
+
+/** What the exchange needs from its proxy; kept narrow so the hot path stays obvious. */
+export interface ExchangeHost {
+  pickTarget(req: IncomingMessage, now: number, tried: readonly Target[] | null): Target | undefined;
+  readonly maxAttempts: number;
+  readonly retryTimeoutMs: number;
+  finished(ex: Exchange): void;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** Errors where nothing reached the target: safe to retry any request. */
+const NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_CLOSED',
+  'UND_ERR_DESTROYED',
+]);
+
+/** The socket failed under the request: a reset or close of a reused keep-alive connection. */
+const RESET = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+
+/** Why an exchange ended without a target's full answer, for logs and the access log. */
+export type ExchangeFailure =
+  'no-target' | 'upstream-error' | 'upstream-timeout' | 'client-closed' | 'body-too-large';
+
+export class Exchange implements Dispatcher.DispatchHandler {
+  readonly started: number;
+  target: Target | undefined = undefined;
+  status = 0;
+  failure: ExchangeFailure | undefined = undefined;
+  error: Error | undefined = undefined;
+  attempts = 0;
+  private tried: Target[] | null = null;
+  private abortUpstream: ((err?: Error) => void) | null = null;
+  private resumeUpstream: (() => void) | null = null;
+  private responseStarted = false;
+  private requestSent = false;
+  private done = false;
+  private attemptDone = false;
+
+  constructor(
+    private readonly host: ExchangeHost,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly headers: string[],
+    readonly requestId: string,
+    /** The request body to stream upstream, or null when it has none. */
+    private readonly body: Readable | null,
+    now: number,
+  ) {
+    this.started = now;
+    res.on('close', this.onClientClose);
+  }
+
+  /** Dispatches to the next target; answers 502/503 itself when none is left. */
+  start(now: number): void {
+    const target = this.host.pickTarget(this.req, now, this.tried);
+    if (target === undefined) {
+      this.fail(
+        this.attempts === 0 ? 503 : 502,
+        this.attempts === 0 ? 'no-target' : (this.failure ?? 'upstream-error'),
+      );
+      return;
+    }
+    this.target = target;
+    this.attempts++;
+    this.attemptDone = false;
+    this.requestSent = false;
+    target.begin();
+    target.pool.dispatch(
+      {
+        path: this.req.url ?? '/',
+        method: this.req.method as Dispatcher.HttpMethod,
+        headers: this.headers,
+        body: this.body,
+        // Only when the client closes; timeouts come from the pool's options.
+        reset: false,
+      },
+      this,
+    );
+  }
+
+  // --- undici's handler protocol ---------------------------------------------------------
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.done) abort(new Error('client closed'));
+  }
+
+  onRequestSent(): void {
+    this.requestSent = true;
+  }
+
+  onBodySent(): void {
+    this.requestSent = true;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true; // 1xx from the target: the proxy answered Expect itself.
+    if (this.done) return false;
+    this.status = statusCode;
+    this.responseStarted = true;
+    this.resumeUpstream = resume;
+    const res = this.res;
+    const head = downstreamResponseHeaders(rawHeaders, this.requestId);
+    res.writeHead(statusCode, statusText || undefined, head.headers);
+    // A body of unknown length (SSE, long poll, chunked stream) must not wait for its first
+    // chunk to show its head; a fixed-length one goes out with its first chunk, in one packet.
+    if (!head.fixedLength && this.req.method !== 'HEAD') res.flushHeaders();
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.done) return false;
+    if (this.res.write(chunk)) return true;
+    this.res.once('drain', this.onClientDrain);
+    return false;
+  }
+
+  onComplete(): void {
+    this.endAttempt();
+    if (this.done) return;
+    this.target!.recordSuccess();
+    this.done = true;
+    this.res.end();
+    this.host.finished(this);
+  }
+
+  onError(err: Error): void {
+    this.endAttempt();
+    if (this.done) return;
+    const target = this.target!;
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const timeout = TIMEOUTS.has(code);
+    target.recordFailure(Date.now());
+    this.error = err;
+    this.failure = timeout ? 'upstream-timeout' : 'upstream-error';
+    if (this.responseStarted) {
+      // Bytes already reached the client: the only honest signal left is a cut connection.
+      this.done = true;
+      this.res.destroy(err);
+      this.host.finished(this);
+      return;
+    }
+    if (this.canRetry(code)) {
+      target.stats.retries++;
+      (this.tried ??= []).push(target);
+      this.start(Date.now());
+      return;
+    }
+    this.fail(timeout ? 504 : 502, this.failure);
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  private canRetry(code: string): boolean {
+    if (this.attempts >= this.host.maxAttempts) return false;
+    if (Date.now() - this.started > this.host.retryTimeoutMs) return false;
+    const body = this.body;
+    // A body stream that undici has started reading cannot be replayed.
+    if (body !== null && (body.readableDidRead || body.destroyed)) return false;
+    if (NOT_SENT.has(code)) return true;
+    if (IDEMPOTENT.has(this.req.method ?? '')) return true;
+    // Not idempotent: only when the socket failed before undici had written the request (a
+    // reused keep-alive socket the target had just closed); once written, it may have run.
+    return !this.requestSent && RESET.has(code);
+  }
+
+  private endAttempt(): void {
+    if (this.attemptDone) return;
+    this.attemptDone = true;
+    this.abortUpstream = null;
+    this.target!.end();
+  }
+
+  private fail(status: number, failure: ExchangeFailure): void {
+    this.done = true;
+    this.status = status;
+    this.failure = failure;
+    const res = this.res;
+    if (!res.headersSent && !res.destroyed) {
+      const body = `${status === 503 ? 'no target available' : status === 504 ? 'upstream timed out' : 'upstream failed'} (baton, request ${this.requestId})\n`;
+      res.writeHead(status, {
+        'content-type': 'text/plain; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+        'x-request-id': this.requestId,
+      });
+      res.end(body);
+    }
+    this.host.finished(this);
+  }
+
+  private readonly onClientDrain = (): void => {
+    this.resumeUpstream?.();
+  };
+
+  private readonly onClientClose = (): void => {
+    if (this.done) return;
+    // The client went away before the answer was complete (nginx logs this as 499).
+    this.done = true;
+    this.failure = 'client-closed';
+    this.abortUpstream?.(new Error('client closed the connection'));
+    this.host.finished(this);
+  };
+}

@@ -1,0 +1,93 @@
+// Active health checks: GET `path` on every target in rotation each `interval`; after
+// `unhealthyThreshold` consecutive failures a target leaves rotation, after `healthyThreshold`
+// consecutive passes it comes back (with slow start, if set).
+import { Agent, request } from 'undici';
+import type { HealthConfig } from '../../config/schema.js';
+import type { Logger } from '../../log.js';
+import type { Target } from './target.js';
+
+export function statusMatches(status: number, expect: HealthConfig['expectStatus']): boolean {
+  if (typeof expect === 'number') return status === expect;
+  if (Array.isArray(expect)) return expect.includes(status);
+  return String(status)[0] === expect[0];
+}
+
+/** One health probe: resolves to null when it passed, else the reason it failed. */
+export async function probe(
+  origin: string,
+  cfg: Pick<HealthConfig, 'path' | 'timeout' | 'expectStatus'>,
+  dispatcher?: Agent,
+): Promise<string | null> {
+  try {
+    const res = await request(origin + cfg.path, {
+      method: 'GET',
+      headers: { 'user-agent': 'baton-health-check' },
+      headersTimeout: cfg.timeout,
+      bodyTimeout: cfg.timeout,
+      signal: AbortSignal.timeout(cfg.timeout),
+      ...(dispatcher ? { dispatcher } : {}),
+    });
+    await res.body.dump();
+    return statusMatches(res.statusCode, cfg.expectStatus)
+      ? null
+      : `GET ${cfg.path} answered ${res.statusCode}, expected ${String(cfg.expectStatus)}`;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return `GET ${cfg.path} failed: ${e.code ?? e.name}${e.message ? ` (${e.message})` : ''}`;
+  }
+}
+
+export class HealthChecker {
+  private readonly timers = new Map<Target, NodeJS.Timeout>();
+  private readonly streak = new Map<Target, number>();
+  private readonly agent: Agent;
+
+  constructor(
+    private readonly cfg: HealthConfig,
+    private readonly log: Logger,
+  ) {
+    this.agent = new Agent({ keepAliveTimeout: Math.min(cfg.interval + 1000, 4000), connections: 2 });
+  }
+
+  start(t: Target): void {
+    if (this.timers.has(t)) return;
+    const tick = (): void => {
+      void this.check(t).finally(() => {
+        if (this.timers.has(t)) this.timers.set(t, setTimeout(tick, this.cfg.interval).unref());
+      });
+    };
+    this.timers.set(t, setTimeout(tick, 0).unref());
+  }
+
+  stop(t: Target): void {
+    const timer = this.timers.get(t);
+    if (timer) clearTimeout(timer);
+    this.timers.delete(t);
+    this.streak.delete(t);
+  }
+
+  stopAll(): void {
+    for (const t of [...this.timers.keys()]) this.stop(t);
+    void this.agent.close();
+  }
+
+  private async check(t: Target): Promise<void> {
+    const failure = await probe(t.origin, this.cfg, this.agent);
+    if (!this.timers.has(t)) return;
+    // streak > 0: consecutive passes; < 0: consecutive failures.
+    const prev = this.streak.get(t) ?? 0;
+    const streak = failure === null ? Math.max(prev, 0) + 1 : Math.min(prev, 0) - 1;
+    this.streak.set(t, streak);
+    if (failure === null && t.health !== 'healthy' && streak >= this.cfg.healthyThreshold) {
+      if (t.health === 'unhealthy') t.rotationSince = Date.now();
+      t.health = 'healthy';
+      this.log.info({ target: t.spec.id }, 'target is healthy');
+    } else if (failure !== null && t.health !== 'unhealthy' && -streak >= this.cfg.unhealthyThreshold) {
+      t.health = 'unhealthy';
+      this.log.warn(
+        { target: t.spec.id, reason: failure },
+        'target is unhealthy; out of rotation until it passes again',
+      );
+    }
+  }
+}

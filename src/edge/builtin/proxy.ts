@@ -1,0 +1,492 @@
+// The built-in reverse proxy: one HTTP/1.1 listener, a route-table reference swapped whole on
+// every change, and the operations the controller and admin API use to change it (add, remove,
+// weight, drain, switch). The listener is never restarted by a change.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { BalanceConfig, HealthConfig, ProxyConfig } from '../../config/schema.js';
+import { formatAddress, type ListenAddress } from '../../config/address.js';
+import { BatonError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { Exchange, type ExchangeHost } from './exchange.js';
+import { TrustedProxies, upstreamRequestHeaders } from './headers.js';
+import { HealthChecker } from './health.js';
+import { RouteTable, type RouteEntry } from './route-table.js';
+import { Target, type PoolOptions, type TargetSpec } from './target.js';
+import { openTunnel } from './tunnel.js';
+
+export interface BuiltinProxyOptions {
+  readonly listen: ListenAddress;
+  readonly proxy: ProxyConfig;
+  readonly balance: BalanceConfig;
+  readonly healthCheck?: HealthConfig | undefined;
+  readonly log: Logger;
+  /** Called with one object per finished request; null = access log off (no work at all). */
+  readonly accessLog?: ((entry: AccessLogEntry) => void) | null;
+  /** Called after every route change (to persist it). */
+  readonly onChange?: (() => void) | undefined;
+}
+
+export interface AccessLogEntry {
+  readonly time: string;
+  readonly requestId: string;
+  readonly method: string;
+  readonly url: string;
+  readonly status: number;
+  readonly ms: number;
+  readonly target: string | null;
+  readonly version: string | null;
+  readonly attempts: number;
+  readonly client: string;
+  readonly failure?: string;
+}
+
+/** A target as the route table should have it; everything but the address has a default. */
+export interface RouteSpec {
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly backup?: boolean;
+  readonly version?: string;
+  readonly maxFails?: number;
+  readonly failTimeoutMs?: number;
+  readonly slowStartMs?: number;
+}
+
+export interface DrainResult {
+  readonly id: string;
+  readonly drained: boolean;
+  readonly waitedMs: number;
+  /** Requests still in flight when the timeout hit (0 when drained). */
+  readonly inflightLeft: number;
+}
+
+export interface TargetView {
+  readonly id: string;
+  readonly version: string;
+  readonly weight: number;
+  readonly effectiveWeight: number;
+  readonly backup: boolean;
+  readonly state: 'active' | 'draining' | 'drained';
+  readonly health: string;
+  readonly passiveDownUntil: string | null;
+  readonly inflight: number;
+  readonly tunnels: number;
+  readonly requests: number;
+}
+
+interface Known {
+  readonly target: Target;
+  weight: number;
+  backup: boolean;
+}
+
+const DEFAULT_MAX_FAILS = 1;
+const DEFAULT_FAIL_TIMEOUT_MS = 10_000;
+
+export class BuiltinProxy implements ExchangeHost {
+  readonly maxAttempts: number;
+  readonly retryTimeoutMs: number;
+  private table: RouteTable;
+  private readonly known = new Map<string, Known>();
+  private readonly server: http.Server;
+  private readonly trusted: TrustedProxies;
+  private readonly poolOptions: PoolOptions;
+  private readonly health: HealthChecker | null;
+  private readonly accessLog: ((entry: AccessLogEntry) => void) | null;
+  private readonly sockets = new Set<Socket>();
+  private inflight = 0;
+  private closing = false;
+
+  constructor(private readonly opts: BuiltinProxyOptions) {
+    const p = opts.proxy;
+    this.maxAttempts = p.retries + 1;
+    this.retryTimeoutMs = p.retryTimeout;
+    this.trusted = new TrustedProxies(p.trustedProxies);
+    this.accessLog = opts.accessLog ?? null;
+    this.poolOptions = {
+      connectTimeoutMs: p.connectTimeout,
+      headersTimeoutMs: p.upstreamHeaderTimeout,
+      bodyTimeoutMs: p.upstreamBodyTimeout,
+      idleTimeoutMs: p.upstreamIdleTimeout,
+    };
+    this.table = new RouteTable(0, [], opts.balance);
+    this.health = opts.healthCheck ? new HealthChecker(opts.healthCheck, opts.log) : null;
+    this.server = http.createServer(
+      {
+        maxHeaderSize: p.maxHeaderSize,
+        headersTimeout: p.clientHeaderTimeout,
+        requestTimeout: p.clientRequestTimeout,
+        keepAliveTimeout: p.clientIdleTimeout,
+        requireHostHeader: true,
+        insecureHTTPParser: false,
+        noDelay: true,
+      },
+      this.onRequest,
+    );
+    this.server.on('checkContinue', this.onCheckContinue);
+    this.server.on('upgrade', this.onUpgrade);
+    this.server.on('clientError', onClientError);
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  // --- lifecycle ---------------------------------------------------------------------------
+
+  async listen(): Promise<ListenAddress> {
+    const a = this.opts.listen;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        const why =
+          err.code === 'EADDRINUSE'
+            ? 'the address is in use (another proxy or app listens there?)'
+            : err.message;
+        reject(
+          new BatonError('BATON_E_LISTEN', `cannot listen on ${formatAddress(a)}: ${why}`, { cause: err }),
+        );
+      };
+      this.server.once('error', onError);
+      const done = (): void => {
+        this.server.off('error', onError);
+        resolve();
+      };
+      if (a.kind === 'unix') this.server.listen(a.path, done);
+      else this.server.listen(a.port, a.host, done);
+    });
+    return this.address();
+  }
+
+  /** The bound address (with the real port when `listen` asked for port 0). */
+  address(): ListenAddress {
+    const a = this.server.address();
+    if (a === null || typeof a === 'string') return this.opts.listen;
+    return { kind: 'tcp', host: a.address, port: a.port };
+  }
+
+  /** Stops accepting, lets in-flight requests finish (bounded), then closes everything. */
+  async close(timeoutMs = this.opts.proxy.drainTimeout): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.health?.stopAll();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const deadline = Date.now() + timeoutMs;
+    while (this.inflight > 0 && Date.now() < deadline) await delay(20);
+    for (const k of this.known.values()) for (const t of k.target.tunnels) t.close();
+    this.server.closeAllConnections();
+    for (const s of this.sockets) s.destroy();
+    await Promise.all([...this.known.values()].map((k) => k.target.pool.destroy().catch(() => undefined)));
+    await closed;
+  }
+
+  // --- routing (hot path) ------------------------------------------------------------------
+
+  pickTarget(req: IncomingMessage, now: number, tried: readonly Target[] | null): Target | undefined {
+    return this.table.pick(req, now, tried);
+  }
+
+  finished(ex: Exchange): void {
+    this.inflight--;
+    const t = ex.target;
+    const now = Date.now();
+    if (t !== undefined)
+      t.stats.record(ex.failure === undefined || ex.status >= 500 ? ex.status : 0, now - ex.started);
+    if (this.accessLog !== null) {
+      const req = ex.req;
+      this.accessLog({
+        time: new Date(ex.started).toISOString(),
+        requestId: ex.requestId,
+        method: req.method ?? '',
+        url: req.url ?? '',
+        status: ex.failure === 'client-closed' ? 499 : ex.status,
+        ms: now - ex.started,
+        target: t?.spec.id ?? null,
+        version: t?.spec.version || null,
+        attempts: ex.attempts,
+        client: req.socket.remoteAddress ?? '',
+        ...(ex.failure ? { failure: ex.failure } : {}),
+      });
+    }
+  }
+
+  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const now = Date.now();
+    let body: Readable | null = null;
+    const max = this.opts.proxy.maxBodySize;
+    if (req.headers['transfer-encoding'] !== undefined) {
+      body = max > 0 ? req.pipe(new BodyLimit(max)) : req;
+    } else {
+      const cl = req.headers['content-length'];
+      if (cl !== undefined && cl !== '0') {
+        if (max > 0 && Number(cl) > max) return tooLarge(res, max);
+        body = req;
+      }
+    }
+    const h = upstreamRequestHeaders(req, this.trusted, false);
+    this.inflight++;
+    new Exchange(this, req, res, h.headers, h.requestId, body, now).start(now);
+  };
+
+  private readonly onCheckContinue = (req: IncomingMessage, res: ServerResponse): void => {
+    const max = this.opts.proxy.maxBodySize;
+    const cl = Number(req.headers['content-length'] ?? 0);
+    // Refuse a body we would not accept before the client sends it (RFC 9110 10.1.1).
+    if (max > 0 && cl > max) return tooLarge(res, max);
+    res.writeContinue();
+    this.onRequest(req, res);
+  };
+
+  private readonly onUpgrade = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
+    openTunnel(this, req, socket, head, upstreamRequestHeaders(req, this.trusted, false, true).headers);
+  };
+
+  // --- route changes -----------------------------------------------------------------------
+
+  /** The generation of the live route table (bumps on every change). */
+  get generation(): number {
+    return this.table.generation;
+  }
+
+  /**
+   * Makes the route table exactly `routes`, atomically. Targets that leave rotation are
+   * returned (still open); drain them with `drainTargets`.
+   */
+  setRoutes(routes: readonly RouteSpec[]): { added: Target[]; removed: Target[] } {
+    const now = Date.now();
+    const entries: RouteEntry[] = [];
+    const added: Target[] = [];
+    const ids = new Set<string>();
+    for (const r of routes) {
+      const id = targetId(r.host, r.port);
+      if (ids.has(id)) throw new BatonError('BATON_E_BAD_REQUEST', `target ${id} is listed twice`);
+      ids.add(id);
+      let k = this.known.get(id);
+      if (k === undefined || k.target.state.kind === 'drained' || k.target.state.kind === 'draining') {
+        const target = k && k.target.state.kind !== 'draining' ? k.target : this.newTarget(r, id, now);
+        if (k && k.target !== target) k.target.pool.destroy().catch(() => undefined);
+        target.state = { kind: 'active', since: now };
+        target.rotationSince = now;
+        k = { target, weight: r.weight, backup: r.backup ?? false };
+        this.known.set(id, k);
+        added.push(target);
+      } else {
+        k.weight = r.weight;
+        k.backup = r.backup ?? false;
+      }
+      entries.push({ target: k.target, weight: r.weight, backup: k.backup });
+    }
+    const removed: Target[] = [];
+    for (const e of this.table.entries) if (!ids.has(e.target.spec.id)) removed.push(e.target);
+    this.table = this.table.with(entries);
+    for (const t of removed)
+      t.state = { kind: 'draining', since: now, deadline: now + this.opts.proxy.drainTimeout };
+    for (const t of added) this.health?.start(t);
+    for (const t of removed) this.health?.stop(t);
+    this.opts.onChange?.();
+    return { added, removed };
+  }
+
+  /**
+   * Waits until each target has no request in flight and no open tunnel (tunnels are asked
+   * to close gracefully first), then closes its idle upstream connections.
+   */
+  async drainTargets(
+    targets: readonly Target[],
+    timeoutMs = this.opts.proxy.drainTimeout,
+  ): Promise<DrainResult[]> {
+    return Promise.all(targets.map((t) => this.drainOne(t, timeoutMs)));
+  }
+
+  private async drainOne(t: Target, timeoutMs: number): Promise<DrainResult> {
+    const started = Date.now();
+    if (t.state.kind === 'active') {
+      throw new BatonError('BATON_E_CONFLICT', `target ${t.spec.id} is still in rotation; take it out first`);
+    }
+    for (const tunnel of t.tunnels) tunnel.close();
+    const ac = new AbortController();
+    const idle = await Promise.race([
+      t.whenIdle().then(() => true),
+      delay(timeoutMs, false, { signal: ac.signal }).catch(() => false),
+    ]);
+    ac.abort();
+    // Close idle keep-alive sockets now; with requests left, close after they finish.
+    if (idle) await t.pool.close().catch(() => undefined);
+    else void t.pool.close().catch(() => undefined);
+    if (t.state.kind === 'draining') t.state = { kind: 'drained', since: Date.now(), timedOut: !idle };
+    this.opts.onChange?.();
+    return { id: t.spec.id, drained: idle, waitedMs: Date.now() - started, inflightLeft: t.inflight };
+  }
+
+  addTarget(spec: RouteSpec): Target {
+    const id = targetId(spec.host, spec.port);
+    if (this.table.find(id)) throw new BatonError('BATON_E_CONFLICT', `target ${id} is already in rotation`);
+    const { added } = this.setRoutes([...this.currentRoutes(), spec]);
+    return added[0]!;
+  }
+
+  setWeight(id: string, weight: number): void {
+    this.requireInRotation(id);
+    this.setRoutes(this.currentRoutes().map((r) => (targetId(r.host, r.port) === id ? { ...r, weight } : r)));
+  }
+
+  /** Takes a target out of rotation and waits for it to be idle (or the timeout). */
+  async drain(id: string, timeoutMs?: number): Promise<DrainResult> {
+    const k = this.requireKnown(id);
+    if (k.target.state.kind === 'active') {
+      this.setRoutes(this.currentRoutes().filter((r) => targetId(r.host, r.port) !== id));
+    }
+    const [result] = await this.drainTargets([k.target], timeoutMs);
+    return result!;
+  }
+
+  /** Puts a drained target back into rotation with its last weight (and slow start). */
+  undrain(id: string): void {
+    const k = this.requireKnown(id);
+    if (k.target.state.kind === 'active') return;
+    this.setRoutes([...this.currentRoutes(), { ...specOf(k.target), weight: k.weight, backup: k.backup }]);
+  }
+
+  /** Drains a target, then forgets it. */
+  async remove(id: string, timeoutMs?: number): Promise<DrainResult> {
+    const result = await this.drain(id, timeoutMs);
+    const k = this.known.get(id);
+    if (k && k.target.state.kind !== 'active') {
+      this.known.delete(id);
+      void k.target.pool.destroy().catch(() => undefined);
+      this.opts.onChange?.();
+    }
+    return result;
+  }
+
+  /** Targets out of rotation but still known (drained or draining), with their last weight. */
+  drainedRoutes(): RouteSpec[] {
+    return [...this.known.values()]
+      .filter((k) => k.target.state.kind !== 'active')
+      .map((k) => ({ ...specOf(k.target), weight: k.weight, backup: k.backup }));
+  }
+
+  currentRoutes(): RouteSpec[] {
+    return this.table.entries.map((e) => ({ ...specOf(e.target), weight: e.weight, backup: e.backup }));
+  }
+
+  /** Every known target, in rotation or not, for the admin API and the state file. */
+  view(now = Date.now()): TargetView[] {
+    return [...this.known.values()].map(({ target: t, weight, backup }) => ({
+      id: t.spec.id,
+      version: t.spec.version,
+      weight,
+      effectiveWeight: Math.round(t.effectiveWeight(weight, now) * 100) / 100,
+      backup,
+      state: t.state.kind,
+      health: t.health,
+      passiveDownUntil: t.downUntil > now ? new Date(t.downUntil).toISOString() : null,
+      inflight: t.inflight,
+      tunnels: t.tunnels.size,
+      requests: t.stats.requests,
+    }));
+  }
+
+  targets(): Target[] {
+    return [...this.known.values()].map((k) => k.target);
+  }
+
+  target(id: string): Target | undefined {
+    return this.known.get(id)?.target;
+  }
+
+  private requireKnown(id: string): Known {
+    const k = this.known.get(id);
+    if (!k) throw new BatonError('BATON_E_NOT_FOUND', `no target ${id}; see GET /v1/targets for the list`);
+    return k;
+  }
+
+  private requireInRotation(id: string): void {
+    if (!this.table.find(id)) {
+      throw new BatonError('BATON_E_NOT_FOUND', `target ${id} is not in rotation; see GET /v1/targets`);
+    }
+  }
+
+  private newTarget(r: RouteSpec, id: string, now: number): Target {
+    const spec: TargetSpec = {
+      id,
+      host: r.host,
+      port: r.port,
+      maxFails: r.maxFails ?? DEFAULT_MAX_FAILS,
+      failTimeoutMs: r.failTimeoutMs ?? DEFAULT_FAIL_TIMEOUT_MS,
+      slowStartMs: r.slowStartMs ?? this.opts.proxy.slowStart,
+      version: r.version ?? '',
+    };
+    return new Target(spec, this.poolOptions, now);
+  }
+}
+
+export function targetId(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function specOf(t: Target): RouteSpec {
+  const s = t.spec;
+  return {
+    host: s.host,
+    port: s.port,
+    weight: 0,
+    version: s.version,
+    maxFails: s.maxFails,
+    failTimeoutMs: s.failTimeoutMs,
+    slowStartMs: s.slowStartMs,
+  };
+}
+
+function tooLarge(res: ServerResponse, max: number): void {
+  const body = `request body larger than ${max} bytes (baton)\n`;
+  res.writeHead(413, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  });
+  res.end(body);
+}
+
+/** Counts a chunked request body and fails it once it passes the limit. */
+class BodyLimit extends Transform {
+  private seen = 0;
+  constructor(private readonly max: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.max) {
+      const err = Object.assign(new Error(`request body larger than ${this.max} bytes`), {
+        code: 'BATON_E_BODY_TOO_LARGE',
+      });
+      cb(err);
+      return;
+    }
+    cb(null, chunk);
+  }
+}
+
+const CLIENT_ERROR_STATUS: Record<string, string> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: '413 Content Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+};
+
+/** Malformed or too-slow requests: answered here, never forwarded. */
+function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  // A response already under way on this socket cannot be followed by an error head.
+  const current = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || current?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? '400 Bad Request';
+  const body = `${status.slice(4)} (baton)\n`;
+  socket.end(
+    `HTTP/1.1 ${status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+  );
+  socket.destroySoon?.();
+}

@@ -1,0 +1,52 @@
+// Every error Baton reports, with a stable code. Callers switch on `code`; users read `message`,
+// which says what happened and what to do. `status` is the HTTP status when the error crosses
+// the admin API; `exitCode` is what the CLI exits with.
+
+export const ErrorCodes = {
+  BATON_E_CONFIG: { status: 400, exitCode: 2 },
+  BATON_E_USAGE: { status: 400, exitCode: 2 },
+  BATON_E_BAD_REQUEST: { status: 400, exitCode: 2 },
+  BATON_E_UNAUTHORIZED: { status: 401, exitCode: 3 },
+  BATON_E_NOT_FOUND: { status: 404, exitCode: 4 },
+  BATON_E_CONFLICT: { status: 409, exitCode: 5 },
+  BATON_E_DRAIN_TIMEOUT: { status: 504, exitCode: 6 },
+  BATON_E_LISTEN: { status: 500, exitCode: 7 },
+  BATON_E_STATE: { status: 500, exitCode: 8 },
+  BATON_E_DAEMON_UNREACHABLE: { status: 503, exitCode: 9 },
+  BATON_E_INTERNAL: { status: 500, exitCode: 1 },
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class BatonError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly exitCode: number;
+  /** Extra machine-readable detail (e.g. the list of config problems). */
+  readonly details: unknown;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BatonError';
+    this.code = code;
+    this.status = ErrorCodes[code].status;
+    this.exitCode = ErrorCodes[code].exitCode;
+    this.details = options.details;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: unknown } {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export function isBatonError(err: unknown): err is BatonError {
+  return err instanceof BatonError;
+}
+
+/** The message of anything thrown, for logs and error text. */
+export function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
