@@ -58,7 +58,7 @@ export function parseConfigText(text: string, file: string): BatonConfig {
   }
   const result = configSchema.safeParse(raw);
   if (!result.success) {
-    const problems = result.error.issues.flatMap((issue) => describeIssue(issue, doc.contents, where));
+    const problems = result.error.issues.flatMap((issue) => describeIssue(issue, doc.contents, raw, where));
     throw configError(file, problems);
   }
   const baseDir = file ? path.dirname(file) : process.cwd();
@@ -90,6 +90,7 @@ function configError(file: string, problems: ConfigProblem[]): BatonError {
 function describeIssue(
   issue: z.core.$ZodIssue,
   root: unknown,
+  raw: unknown,
   where: (offset: number) => string,
 ): ConfigProblem[] {
   const keyPath = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
@@ -108,7 +109,8 @@ function describeIssue(
   }
   const node = nodeAt(root, keyPath, false) ?? nodeAt(root, keyPath.slice(0, -1), false);
   let message = issue.message;
-  if (issue.code === 'invalid_type' && issue.input === undefined) message = 'is required';
+  // Zod 4 leaves `issue.input` out by default: look the value up to tell "missing" from "wrong type".
+  if (issue.code === 'invalid_type' && valueAt(raw, keyPath) === undefined) message = 'is required';
   else if (issue.code === 'invalid_value' && 'values' in issue) {
     message = `must be one of: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
   } else if (issue.code === 'invalid_union') message = unionMessage(issue) ?? message;
@@ -128,6 +130,14 @@ function unionMessage(issue: z.core.$ZodIssueInvalidUnion): string | undefined {
     if (custom) return custom.message;
   }
   return undefined;
+}
+
+function valueAt(o: unknown, keyPath: readonly (string | number)[]): unknown {
+  for (const k of keyPath) {
+    if (o === null || typeof o !== 'object') return undefined;
+    o = (o as Record<string | number, unknown>)[k];
+  }
+  return o;
 }
 
 function formatPath(p: readonly (string | number)[]): string {

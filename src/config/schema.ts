@@ -142,16 +142,23 @@ export const configSchema = z
     healthCheck: healthSchema.optional(),
     proxy: proxySchema.prefault({}),
   })
-  .superRefine((c, ctx) => {
-    const seen = new Set<string>();
-    c.targets?.forEach((t, i) => {
-      const key = `${t.address.host}:${t.address.port}`;
-      if (seen.has(key)) {
-        ctx.addIssue({ code: 'custom', path: ['targets', i, 'address'], message: `${key} is listed twice` });
-      }
-      seen.add(key);
-    });
-  });
+  .superRefine(
+    (c, ctx) => {
+      const seen = new Set<string>();
+      c.targets?.forEach((t, i) => {
+        // Runs even when other keys failed (so every problem is reported at once): skip
+        // entries whose address did not parse.
+        const a = (t as Partial<TargetConfig> | null)?.address;
+        if (a?.kind !== 'tcp') return;
+        const key = `${a.host}:${a.port}`;
+        if (seen.has(key)) {
+          ctx.addIssue({ code: 'custom', path: ['targets', i, 'address'], message: `${key} is listed twice` });
+        }
+        seen.add(key);
+      });
+    },
+    { when: (p) => Array.isArray((p.value as { targets?: unknown } | null)?.targets) },
+  );
 
 export type BatonConfigInput = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;

@@ -58,6 +58,9 @@ export class Daemon {
 
   private async boot(): Promise<void> {
     const { config, log } = this;
+    // First: an admin address that needs a token and has none refuses the start before any
+    // port is opened or state is written.
+    if (config.admin) this.admin = new AdminServer(config.admin, log);
     const state = loadRouteState(config.stateDirPath);
     const fromConfig = routesFromConfig(config.targets);
     if (state && state.seed === this.seed) {
@@ -77,8 +80,7 @@ export class Daemon {
     }
     const bound = await this.proxy.listen();
     log.info({ listen: formatAddress(bound), service: config.service }, 'proxy listening');
-    if (config.admin) {
-      this.admin = new AdminServer(config.admin, log);
+    if (this.admin) {
       registerProxyRoutes(
         this.admin,
         this.proxy,

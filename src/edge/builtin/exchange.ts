@@ -147,9 +147,19 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.done) return;
     const target = this.target!;
     const code = (err as NodeJS.ErrnoException).code ?? '';
+    this.error = err;
+    if (code === 'BATON_E_BODY_TOO_LARGE') {
+      // The client's fault (its chunked body passed maxBodySize), not the target's: no passive
+      // health strike, no retry. 413 while no response byte went out, else a cut connection.
+      this.failure = 'body-too-large';
+      if (!this.responseStarted) return this.fail(413, this.failure);
+      this.done = true;
+      this.res.destroy(err);
+      this.host.finished(this);
+      return;
+    }
     const timeout = TIMEOUTS.has(code);
     target.recordFailure(Date.now());
-    this.error = err;
     this.failure = timeout ? 'upstream-timeout' : 'upstream-error';
     if (this.responseStarted) {
       // Bytes already reached the client: the only honest signal left is a cut connection.
@@ -190,16 +200,28 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   private fail(status: number, failure: ExchangeFailure): void {
+    // Every target tried and the last attempt timed out: a gateway timeout, as nginx answers.
+    if (status === 502 && failure === 'upstream-timeout') status = 504;
     this.done = true;
     this.status = status;
     this.failure = failure;
     const res = this.res;
     if (!res.headersSent && !res.destroyed) {
-      const body = `${status === 503 ? 'no target available' : status === 504 ? 'upstream timed out' : 'upstream failed'} (baton, request ${this.requestId})\n`;
-      res.writeHead(status, {
+      const tooLarge = status === 413;
+      const what = tooLarge
+        ? (this.error?.message ?? 'request body too large')
+        : status === 503
+          ? 'no target available'
+          : status === 504
+            ? 'upstream timed out'
+            : 'upstream failed';
+      const body = `${what} (baton, request ${this.requestId})\n`;
+      res.writeHead(status, tooLarge ? 'Content Too Large' : undefined, {
         'content-type': 'text/plain; charset=utf-8',
         'content-length': Buffer.byteLength(body),
         'x-request-id': this.requestId,
+        // The rest of the body is unread: the connection cannot carry another request.
+        ...(tooLarge ? { connection: 'close' } : {}),
       });
       res.end(body);
     }

@@ -442,7 +442,7 @@ function specOf(t: Target): RouteSpec {
 
 function tooLarge(res: ServerResponse, max: number): void {
   const body = `request body larger than ${max} bytes (baton)\n`;
-  res.writeHead(413, {
+  res.writeHead(413, 'Content Too Large', {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     connection: 'close',

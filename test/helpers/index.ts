@@ -1,0 +1,251 @@
+// Test helpers: real servers on port 0, real child processes, a bounded load loop, and
+// polling with a deadline. Everything started here is stopped by the test's teardown.
+import { spawn, type ChildProcess } from 'node:child_process';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+import { parseConfigText } from '../../src/config/load.js';
+import type { BatonConfig } from '../../src/config/schema.js';
+import { BuiltinProxy, type RouteSpec } from '../../src/edge/builtin/proxy.js';
+import { silentLogger } from '../../src/log.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const APP = path.join(ROOT, 'examples/app/app.js');
+export const BATON = path.join(ROOT, 'bin/baton.js');
+
+/** Polls `check` until it returns a truthy value or the deadline passes. */
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  {
+    timeout = 5000,
+    interval = 20,
+    what = 'condition',
+  }: { timeout?: number; interval?: number; what?: string } = {},
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeout;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeout}ms waiting for ${what}${last ? `: ${last instanceof Error ? last.message : JSON.stringify(last)}` : ''}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+export interface Backend {
+  readonly port: number;
+  readonly name: string;
+  readonly server: http.Server;
+  /** Requests seen, in order. */
+  readonly seen: { method: string; url: string; headers: http.IncomingHttpHeaders; body: string }[];
+  close(): Promise<void>;
+}
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
+
+/** An in-process HTTP server on 127.0.0.1:0; answers its name unless given a handler. */
+export async function startBackend(
+  t: TestContext,
+  name: string,
+  handler?: Handler,
+  opts: { readBody?: boolean } = {},
+): Promise<Backend> {
+  const seen: Backend['seen'] = [];
+  const sockets = new Set<Socket>();
+  const server = http.createServer((req, res) => {
+    const done = (body: string): void => {
+      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      if (handler) handler(req, res, body);
+      else {
+        res.setHeader('x-backend', name);
+        res.end(name);
+      }
+    };
+    if (opts.readBody === false) return done('');
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => done(Buffer.concat(chunks).toString()));
+  });
+  server.keepAliveTimeout = 65_000;
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const close = async (): Promise<void> => {
+    if (!server.listening) return;
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    for (const s of sockets) s.destroy();
+    await closed;
+  };
+  t.after(close);
+  return { port, name, server, seen, close };
+}
+
+export interface App {
+  readonly port: number;
+  readonly child: ChildProcess;
+  readonly output: () => string;
+}
+
+/** The example app as a real child process; resolves once it listens. */
+export async function spawnApp(t: TestContext, version: string, extra: string[] = []): Promise<App> {
+  const child = spawn(process.execPath, [APP, '--port', '0', '--version', version, ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const port = await waitFor(() => Number(/listening on [^:]+:(\d+)/.exec(out)?.[1] ?? 0), {
+    what: `app ${version} to listen`,
+  });
+  return { port, child, output: () => out };
+}
+
+export function config(yaml: string): BatonConfig {
+  return parseConfigText(yaml, path.join(ROOT, 'test-config.yaml'));
+}
+
+/** A built-in proxy on 127.0.0.1:0 routing to `routes`, closed at teardown. */
+export async function startProxy(
+  t: TestContext,
+  routes: RouteSpec[],
+  extraYaml = '',
+): Promise<{ proxy: BuiltinProxy; url: string; port: number }> {
+  const cfg = config(`service: test\nlisten: 127.0.0.1:0\n${extraYaml}`);
+  const proxy = new BuiltinProxy({
+    listen: cfg.listen,
+    proxy: cfg.proxy,
+    balance: cfg.balance,
+    healthCheck: cfg.healthCheck,
+    log: silentLogger(),
+  });
+  proxy.setRoutes(routes);
+  const a = await proxy.listen();
+  if (a.kind !== 'tcp') throw new Error('expected tcp');
+  t.after(() => proxy.close(1000));
+  return { proxy, url: `http://127.0.0.1:${a.port}`, port: a.port };
+}
+
+export function route(port: number, weight = 1, extra: Partial<RouteSpec> = {}): RouteSpec {
+  return { host: '127.0.0.1', port, weight, ...extra };
+}
+
+export interface LoadResult {
+  sent: number;
+  ok: number;
+  failed: number;
+  failures: string[];
+  byBody: Map<string, number>;
+}
+
+/**
+ * Sends requests with `concurrency` workers until `stop()` (or `maxMs`, or `maxRequests`),
+ * each worker one request at a time; counts non-2xx answers and errors as failures.
+ */
+export function startLoad(
+  url: string,
+  opts: {
+    concurrency?: number;
+    maxMs?: number;
+    maxRequests?: number;
+    method?: string;
+    body?: string;
+    path?: () => string;
+    keepAlive?: boolean;
+  } = {},
+): { stop: () => Promise<LoadResult>; result: LoadResult } {
+  const {
+    concurrency = 8,
+    maxMs = 20_000,
+    maxRequests = 200_000,
+    method = 'GET',
+    body,
+    keepAlive = true,
+  } = opts;
+  const result: LoadResult = { sent: 0, ok: 0, failed: 0, failures: [], byBody: new Map() };
+  const agent = new Agent({
+    keepAliveTimeout: 30_000,
+    connections: concurrency,
+    pipelining: keepAlive ? 1 : 0,
+  });
+  const deadline = Date.now() + maxMs;
+  let stopped = false;
+  const worker = async (): Promise<void> => {
+    while (!stopped && Date.now() < deadline && result.sent < maxRequests) {
+      result.sent++;
+      try {
+        const res = await request(url + (opts.path?.() ?? '/'), {
+          method: method as 'GET',
+          dispatcher: agent,
+          ...(body !== undefined ? { body } : {}),
+          ...(keepAlive ? {} : { headers: { connection: 'close' } }),
+          headersTimeout: 10_000,
+          bodyTimeout: 10_000,
+        });
+        const text = await res.body.text();
+        if (res.statusCode >= 200 && res.statusCode < 300) {
+          result.ok++;
+          result.byBody.set(text, (result.byBody.get(text) ?? 0) + 1);
+        } else {
+          result.failed++;
+          if (result.failures.length < 20) result.failures.push(`${res.statusCode} ${text.trim()}`);
+        }
+      } catch (err) {
+        result.failed++;
+        if (result.failures.length < 20) {
+          const e = err as NodeJS.ErrnoException;
+          result.failures.push(`${e.code ?? ''} ${e.message}`);
+        }
+      }
+    }
+  };
+  const workers = Array.from({ length: concurrency }, () => worker());
+  return {
+    result,
+    stop: async () => {
+      stopped = true;
+      await Promise.all(workers);
+      await agent.close();
+      return result;
+    },
+  };
+}
+
+/** Raw bytes to a port; resolves with everything the server sent before closing (or timeout). */
+export function rawExchange(port: number, data: string | Buffer, timeoutMs = 3000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    import('node:net')
+      .then(({ connect }) => {
+        const s = connect(port, '127.0.0.1');
+        let out = '';
+        const timer = setTimeout(() => {
+          s.destroy();
+          resolve(out);
+        }, timeoutMs);
+        s.on('data', (c: Buffer) => (out += c.toString('latin1')));
+        s.on('close', () => {
+          clearTimeout(timer);
+          resolve(out);
+        });
+        s.on('error', () => undefined);
+        s.write(data);
+      })
+      .catch(reject);
+  });
+}
