@@ -152,7 +152,11 @@ export const configSchema = z
         if (a?.kind !== 'tcp') return;
         const key = `${a.host}:${a.port}`;
         if (seen.has(key)) {
-          ctx.addIssue({ code: 'custom', path: ['targets', i, 'address'], message: `${key} is listed twice` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['targets', i, 'address'],
+            message: `${key} is listed twice`,
+          });
         }
         seen.add(key);
       });

@@ -36,7 +36,7 @@ export interface PoolOptions {
 export class Target {
   readonly spec: TargetSpec;
   readonly origin: string;
-  readonly pool: Pool;
+  pool: Pool;
   readonly stats = new TargetStats();
   /** Tunnelled (upgraded) connections; closed gracefully on drain. */
   readonly tunnels = new Set<{ socket: Duplex; close: () => void }>();
@@ -50,22 +50,35 @@ export class Target {
   /** When the target last entered rotation (for slow start). */
   rotationSince: number;
   private idleWaiters: (() => void)[] = [];
+  private readonly poolOptions: PoolOptions;
 
   constructor(spec: TargetSpec, pool: PoolOptions, now = Date.now()) {
     this.spec = spec;
     this.origin = `http://${spec.host.includes(':') ? `[${spec.host}]` : spec.host}:${spec.port}`;
-    this.pool = new Pool(this.origin, {
-      connect: { timeout: pool.connectTimeoutMs },
-      headersTimeout: pool.headersTimeoutMs,
-      bodyTimeout: pool.bodyTimeoutMs,
-      keepAliveTimeout: pool.idleTimeoutMs,
-      keepAliveMaxTimeout: pool.idleTimeoutMs,
+    this.poolOptions = pool;
+    this.pool = this.openPool();
+    this.state = { kind: 'active', since: now };
+    this.rotationSince = now;
+  }
+
+  /** A fresh connection pool after a drain closed the old one. */
+  reopen(): void {
+    if (!this.pool.closed && !this.pool.destroyed) return;
+    this.pool = this.openPool();
+  }
+
+  private openPool(): Pool {
+    const o = this.poolOptions;
+    return new Pool(this.origin, {
+      connect: { timeout: o.connectTimeoutMs },
+      headersTimeout: o.headersTimeoutMs,
+      bodyTimeout: o.bodyTimeoutMs,
+      keepAliveTimeout: o.idleTimeoutMs,
+      keepAliveMaxTimeout: o.idleTimeoutMs,
       // The server's Keep-Alive hint is trusted only down to this margin below it.
       keepAliveTimeoutThreshold: 1000,
       pipelining: 1,
     });
-    this.state = { kind: 'active', since: now };
-    this.rotationSince = now;
   }
 
   /** Routable right now (health-wise); the route table decides whether it is in rotation. */
