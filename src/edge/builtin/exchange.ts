@@ -151,8 +151,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (code === 'BATON_E_BODY_TOO_LARGE') {
       // The client's fault (its chunked body passed maxBodySize), not the target's: no passive
       // health strike, no retry. 413 while no response byte went out, else a cut connection.
+      if (!this.responseStarted) {
+        this.fail(413, 'body-too-large');
+        return;
+      }
       this.failure = 'body-too-large';
-      if (!this.responseStarted) return this.fail(413, this.failure);
       this.done = true;
       this.res.destroy(err);
       this.host.finished(this);

@@ -119,6 +119,9 @@ export class BuiltinProxy implements ExchangeHost {
         headersTimeout: p.clientHeaderTimeout,
         requestTimeout: p.clientRequestTimeout,
         keepAliveTimeout: p.clientIdleTimeout,
+        // Node checks the two timeouts above on this timer (30s by default), so without it a
+        // 10s header timeout could take 40s to fire.
+        connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(p.clientHeaderTimeout / 4))),
         requireHostHeader: true,
         insecureHTTPParser: false,
         noDelay: true,
@@ -213,6 +216,10 @@ export class BuiltinProxy implements ExchangeHost {
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    // A request pipelined behind an answer that closes the connection (Node's own 400 for a
+    // missing Host) would never get its answer: never forward it.
+    const prev = (req.socket as Socket & { _httpMessage?: { _last?: boolean } | null })._httpMessage;
+    if (!req.socket.writable || (prev && prev !== res && prev._last)) return;
     const now = Date.now();
     let body: Readable | null = null;
     const max = this.opts.proxy.maxBodySize;
@@ -264,18 +271,21 @@ export class BuiltinProxy implements ExchangeHost {
       if (ids.has(id)) throw new BatonError('BATON_E_BAD_REQUEST', `target ${id} is listed twice`);
       ids.add(id);
       let k = this.known.get(id);
-      if (k === undefined || k.target.state.kind === 'drained' || k.target.state.kind === 'draining') {
-        const target = k && k.target.state.kind !== 'draining' ? k.target : this.newTarget(r, id, now);
-        if (k && k.target !== target) k.target.pool.destroy().catch(() => undefined);
-        target.state = { kind: 'active', since: now };
-        target.rotationSince = now;
-        k = { target, weight: r.weight, backup: r.backup ?? false };
+      if (k === undefined || !sameSpec(k.target, r, this.opts.proxy.slowStart)) {
+        // New, or the same address with a new identity (another version on a reused port).
+        k = { target: this.newTarget(r, id, now), weight: r.weight, backup: r.backup ?? false };
         this.known.set(id, k);
-        added.push(target);
-      } else {
-        k.weight = r.weight;
-        k.backup = r.backup ?? false;
+        added.push(k.target);
+      } else if (k.target.state.kind !== 'active') {
+        // Back into rotation: a drained target gets a fresh pool (its old one is closed); a
+        // draining one keeps its pool, and its drain stops short of closing it.
+        if (k.target.state.kind === 'drained') k.target.reopen();
+        k.target.state = { kind: 'active', since: now };
+        k.target.rotationSince = now;
+        added.push(k.target);
       }
+      k.weight = r.weight;
+      k.backup = r.backup ?? false;
       entries.push({ target: k.target, weight: r.weight, backup: k.backup });
     }
     const removed: Target[] = [];
@@ -312,10 +322,14 @@ export class BuiltinProxy implements ExchangeHost {
       delay(timeoutMs, false, { signal: ac.signal }).catch(() => false),
     ]);
     ac.abort();
+    // Put back into rotation meanwhile: it keeps its pool.
+    if (t.state.kind !== 'draining') {
+      return { id: t.spec.id, drained: false, waitedMs: Date.now() - started, inflightLeft: t.inflight };
+    }
+    t.state = { kind: 'drained', since: Date.now(), timedOut: !idle };
     // Close idle keep-alive sockets now; with requests left, close after they finish.
     if (idle) await t.pool.close().catch(() => undefined);
     else void t.pool.close().catch(() => undefined);
-    if (t.state.kind === 'draining') t.state = { kind: 'drained', since: Date.now(), timedOut: !idle };
     this.opts.onChange?.();
     return { id: t.spec.id, drained: idle, waitedMs: Date.now() - started, inflightLeft: t.inflight };
   }
@@ -427,6 +441,16 @@ export function targetId(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+function sameSpec(t: Target, r: RouteSpec, defaultSlowStart: number): boolean {
+  const s = t.spec;
+  return (
+    s.version === (r.version ?? '') &&
+    s.maxFails === (r.maxFails ?? DEFAULT_MAX_FAILS) &&
+    s.failTimeoutMs === (r.failTimeoutMs ?? DEFAULT_FAIL_TIMEOUT_MS) &&
+    s.slowStartMs === (r.slowStartMs ?? defaultSlowStart)
+  );
+}
+
 function specOf(t: Target): RouteSpec {
   const s = t.spec;
   return {
@@ -477,9 +501,23 @@ const CLIENT_ERROR_STATUS: Record<string, string> = {
 
 /** Malformed or too-slow requests: answered here, never forwarded. */
 function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  const s = socket as Socket & { _httpMessage?: ServerResponse | null; batonErrorLater?: true };
+  const current = s._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  if (current?.req.complete && err.code?.startsWith('HPE_')) {
+    // Bad bytes pipelined behind a whole request whose answer is still under way (or sent after
+    // its `Connection: close`): an error head now would read as that request's answer. Let it
+    // go out whole, then answer this (unless that answer closed the connection).
+    if (s.batonErrorLater) return;
+    s.batonErrorLater = true;
+    current.once('close', () => onClientError(err, socket));
+    return;
+  }
   // A response already under way on this socket cannot be followed by an error head.
-  const current = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (err.code === 'ECONNRESET' || !socket.writable || current?.headersSent) {
+  if (current?.headersSent) {
     socket.destroy();
     return;
   }
