@@ -13,6 +13,8 @@ export const ErrorCodes = {
   BATON_E_LISTEN: { status: 500, exitCode: 7 },
   BATON_E_STATE: { status: 500, exitCode: 8 },
   BATON_E_DAEMON_UNREACHABLE: { status: 503, exitCode: 9 },
+  BATON_E_DEPLOY_FAILED: { status: 500, exitCode: 10 },
+  BATON_E_LOCKED: { status: 409, exitCode: 11 },
   BATON_E_INTERNAL: { status: 500, exitCode: 1 },
 } as const;
 

@@ -17,6 +17,11 @@ const version = arg('version', process.env.BATON_VERSION ?? 'dev');
 const failRate = Number(arg('fail-rate', process.env.APP_FAIL_RATE ?? '0'));
 const startDelay = Number(arg('start-delay', process.env.APP_START_DELAY ?? '0'));
 const ignoreTerm = args.includes('--ignore-sigterm');
+// Exit this long after listening (an app that dies right after start), or start failing its
+// health check this long after listening (an app that goes bad after the switch).
+const exitAfter = Number(arg('exit-after', process.env.APP_EXIT_AFTER ?? '-1'));
+const unhealthyAfter = Number(arg('unhealthy-after', process.env.APP_UNHEALTHY_AFTER ?? '-1'));
+let listeningSince = 0;
 
 const text = (res, status, body, headers = {}) => {
   res.writeHead(status, { 'content-type': 'text/plain', 'x-version': version, ...headers });
@@ -25,7 +30,10 @@ const text = (res, status, body, headers = {}) => {
 
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://app');
-  if (url.pathname === '/health') return text(res, 200, 'ok\n');
+  if (url.pathname === '/health') {
+    const bad = unhealthyAfter >= 0 && Date.now() - listeningSince > unhealthyAfter;
+    return bad ? text(res, 503, 'unhealthy on purpose\n') : text(res, 200, 'ok\n');
+  }
   if (failRate > 0 && Math.random() < failRate) return text(res, 500, `failing on purpose (${version})\n`);
   if (url.pathname === '/slow') {
     const ms = Math.min(Number(url.searchParams.get('ms') ?? 1000), 30_000);
@@ -48,7 +56,11 @@ const server = http.createServer((req, res) => {
   if (url.pathname === '/stream') {
     const n = Math.min(Number(url.searchParams.get('n') ?? 5), 1000);
     const every = Number(url.searchParams.get('every') ?? 100);
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-version': version });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      'x-version': version,
+    });
     let i = 0;
     const t = setInterval(() => {
       res.write(`data: ${version} ${i}\n\n`);
@@ -112,7 +124,10 @@ server.on('upgrade', (req, socket) => {
 });
 
 function frame(op, payload) {
-  const head = payload.length < 126 ? Buffer.from([0x80 | op, payload.length]) : Buffer.from([0x80 | op, 126, payload.length >> 8, payload.length & 0xff]);
+  const head =
+    payload.length < 126
+      ? Buffer.from([0x80 | op, payload.length])
+      : Buffer.from([0x80 | op, 126, payload.length >> 8, payload.length & 0xff]);
   return Buffer.concat([head, payload]);
 }
 
@@ -130,6 +145,13 @@ process.on('SIGTERM', () => {
 setTimeout(() => {
   server.listen(port, host, () => {
     const a = server.address();
+    listeningSince = Date.now();
     process.stdout.write(`app ${version} listening on ${a.address}:${a.port}\n`);
+    if (exitAfter >= 0) {
+      setTimeout(() => {
+        process.stderr.write(`app ${version}: exiting on purpose (--exit-after)\n`);
+        process.exit(3);
+      }, exitAfter);
+    }
   });
 }, startDelay);

@@ -1,5 +1,5 @@
 // The CLI's client of the daemon's admin API (TCP or unix socket, bearer token from the env).
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { formatAddress, type ListenAddress } from '../config/address.js';
 import type { BatonConfig } from '../config/schema.js';
 import { BatonError, type ErrorCode } from '../errors.js';
@@ -33,16 +33,46 @@ export class AdminClient {
   }
 
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res;
+    const res = await this.send(method, path, body);
+    const text = await res.body.text();
+    const data: unknown = text ? JSON.parse(text) : {};
+    if (res.statusCode >= 400) throw errorFrom(res.statusCode, data);
+    return data as T;
+  }
+
+  /** Calls a streaming (NDJSON) endpoint, handing each line to `onEvent` as it arrives. */
+  async stream<T>(method: string, path: string, body: unknown, onEvent: (event: T) => void): Promise<void> {
+    const res = await this.send(method, path, body);
+    if (res.statusCode >= 400) {
+      const text = await res.body.text();
+      throw errorFrom(res.statusCode, text ? (JSON.parse(text) as unknown) : {});
+    }
+    let buf = '';
+    for await (const chunk of res.body) {
+      buf += (chunk as Buffer).toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.trim()) onEvent(JSON.parse(line) as T);
+      }
+    }
+  }
+
+  private async send(method: string, path: string, body?: unknown): Promise<Dispatcher.ResponseData> {
     try {
-      res = await request(this.origin + path, {
+      return await request(this.origin + path, {
         method: method as 'GET',
         dispatcher: this.dispatcher,
         headers: {
+          // One request per connection: the CLI exits as soon as its answer is read.
+          connection: 'close',
           'content-type': 'application/json',
           ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        // Deploys stream for as long as they take.
+        bodyTimeout: 0,
       });
     } catch (err) {
       throw new BatonError(
@@ -51,21 +81,35 @@ export class AdminClient {
           'Start it with: baton up -c baton.yaml',
         { cause: err },
       );
-    } finally {
-      void this.dispatcher.close();
     }
-    const text = await res.body.text();
-    const data: unknown = text ? JSON.parse(text) : {};
-    if (res.statusCode >= 400) {
-      const e = (data as { error?: { code?: ErrorCode; message?: string; details?: unknown } }).error;
-      throw new BatonError(
-        e?.code ?? 'BATON_E_INTERNAL',
-        e?.message ?? `admin API answered ${res.statusCode}`,
-        {
-          details: e?.details,
-        },
-      );
-    }
-    return data as T;
   }
+}
+
+function errorFrom(status: number, data: unknown): BatonError {
+  const e = (data as { error?: { code?: ErrorCode; message?: string; details?: unknown } }).error;
+  return new BatonError(e?.code ?? 'BATON_E_INTERNAL', e?.message ?? `admin API answered ${status}`, {
+    details: e?.details,
+  });
+}
+
+/** Who is deploying: BATON_ACTOR, else the CI's user, else the login name; and from where. */
+export function actorFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  const who =
+    env.BATON_ACTOR ||
+    env.GITHUB_ACTOR ||
+    env.GITLAB_USER_LOGIN ||
+    env.BUILD_USER_ID ||
+    env.USER ||
+    env.LOGNAME ||
+    'unknown';
+  const via = env.GITHUB_ACTIONS
+    ? `GitHub Actions${env.GITHUB_RUN_ID ? ` run ${env.GITHUB_RUN_ID}` : ''}`
+    : env.GITLAB_CI
+      ? `GitLab CI${env.CI_PIPELINE_ID ? ` pipeline ${env.CI_PIPELINE_ID}` : ''}`
+      : env.JENKINS_URL
+        ? `Jenkins${env.BUILD_TAG ? ` ${env.BUILD_TAG}` : ''}`
+        : env.CI
+          ? 'CI'
+          : '';
+  return via ? `${who} (${via})` : who;
 }

@@ -3,6 +3,8 @@
 import { Command, CommanderError } from 'commander';
 import { isBatonError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { registerDeploy } from './commands/deploy.js';
+import { registerStatus } from './commands/status.js';
 import { registerTargets } from './commands/targets.js';
 import { registerUp } from './commands/up.js';
 import { registerValidate } from './commands/validate.js';
@@ -12,8 +14,12 @@ export function buildProgram(): Command {
     .description('Zero-downtime deploys for services on plain Linux servers.')
     .version(VERSION, '-V, --version', 'print the version')
     .showHelpAfterError('(run baton --help for usage)')
+    // Root options only before the command: `baton deploy --version 1.2` is the deploy's.
+    .enablePositionalOptions()
     .exitOverride();
   registerUp(program);
+  registerDeploy(program);
+  registerStatus(program);
   registerValidate(program);
   registerTargets(program);
   for (const c of program.commands) c.exitOverride().showHelpAfterError();

@@ -98,7 +98,14 @@ function describeIssue(
     const known = knownKeys(keyPath);
     return issue.keys.map((key) => {
       const guess = closest(key, known);
-      const hint = guess ? `did you mean "${guess}"?` : known.length ? `known keys: ${known.join(', ')}` : '';
+      // In a union (strategy), a key of another branch: say so rather than "did you mean" itself.
+      const hint = known.includes(key)
+        ? `it does not apply to this ${String(keyPath.at(-1) ?? '')} type`
+        : guess
+          ? `did you mean "${guess}"?`
+          : known.length
+            ? `known keys: ${known.join(', ')}`
+            : '';
       const node = nodeAt(root, [...keyPath, key], true);
       return {
         path: formatPath([...keyPath, key]),
@@ -113,6 +120,12 @@ function describeIssue(
   if (issue.code === 'invalid_type' && valueAt(raw, keyPath) === undefined) message = 'is required';
   else if (issue.code === 'invalid_value' && 'values' in issue) {
     message = `must be one of: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  } else if (issue.code === 'invalid_union' && 'options' in issue && Array.isArray(issue.options)) {
+    // A discriminated union (strategy.type): name the choices, and the likely one.
+    const options = (issue.options as unknown[]).map(String);
+    const given = valueAt(raw, keyPath);
+    const guess = typeof given === 'string' ? closest(given, options) : undefined;
+    message = `must be one of: ${options.join(', ')}${guess ? `; did you mean "${guess}"?` : ''}`;
   } else if (issue.code === 'invalid_union') message = unionMessage(issue) ?? message;
   return [
     {
@@ -172,12 +185,23 @@ function knownKeys(keyPath: readonly (string | number)[]): string[] {
       s as { _zod?: { def?: { type?: string; shape?: Record<string, unknown>; element?: unknown } } }
     )._zod?.def;
     if (!def) return [];
-    if (k === null) return def.type === 'object' && def.shape ? Object.keys(def.shape) : [];
+    if (k === null) {
+      if (def.type === 'object' && def.shape) return Object.keys(def.shape);
+      // A union of objects (strategy): the keys of every branch.
+      const options = (def as { options?: unknown[] }).options;
+      if (def.type === 'union' && options) return [...new Set(options.flatMap((o) => keysOf(unwrap(o))))];
+      return [];
+    }
     if (def.type === 'object' && typeof k === 'string') s = def.shape?.[k];
     else if (def.type === 'array') s = def.element;
     else return [];
   }
   return [];
+}
+
+function keysOf(s: unknown): string[] {
+  const shape = (s as { _zod?: { def?: { shape?: Record<string, unknown> } } })._zod?.def?.shape;
+  return shape ? Object.keys(shape) : [];
 }
 
 function unwrap(s: unknown): unknown {

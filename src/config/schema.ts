@@ -18,6 +18,8 @@ export const DEFAULTS = {
     healthyThreshold: 2,
     unhealthyThreshold: 3,
   },
+  app: { instances: 1, readyTimeout: '60s', drainTimeout: '30s', stopTimeout: '30s' },
+  strategy: { keepOld: '30s', verify: '5s', maxSurge: '25%', maxUnavailable: '25%', minReady: '0s' },
   proxy: {
     maxHeaderSize: '16k',
     maxBodySize: '10m',
@@ -129,6 +131,56 @@ export const proxySchema = z.strictObject({
   accessLog: accessLogSchema.prefault('off'),
 });
 
+const count = z.union([
+  z.number().int().min(0),
+  z.string().regex(/^\d{1,3}%$/, { message: 'a count (1) or a percentage ("25%")' }),
+]);
+
+const portRange = z.string().transform((v, ctx): { from: number; to: number } => {
+  const m = /^(\d{1,5})\s*-\s*(\d{1,5})$/.exec(v.trim());
+  const from = Number(m?.[1]);
+  const to = Number(m?.[2]);
+  if (!m || from < 1 || to > 65535 || from > to) {
+    return fail(ctx, `"${v}" is not a port range: write e.g. 8081-8099`);
+  }
+  return { from, to };
+});
+
+export const appSchema = z.strictObject({
+  /** Run without a shell; {port} and {version} are filled in after splitting into words. */
+  command: z
+    .string()
+    .min(1, { message: 'the command that starts one instance, e.g. node app.js --port {port}' }),
+  instances: z.number().int().min(1).max(256).prefault(DEFAULTS.app.instances),
+  ports: portRange.optional(),
+  health: healthSchema.prefault({}),
+  readyTimeout: duration.prefault(DEFAULTS.app.readyTimeout),
+  drainTimeout: duration.prefault(DEFAULTS.app.drainTimeout),
+  stopSignal: z.enum(['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2']).prefault('SIGTERM'),
+  stopTimeout: duration.prefault(DEFAULTS.app.stopTimeout),
+  env: z.record(z.string(), z.string()).prefault({}),
+  /** Working directory, relative to the config file's folder. */
+  cwd: z.string().optional(),
+});
+
+export const strategySchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('blue-green'),
+    /** How long the old set keeps running after the switch (instant rollback meanwhile). */
+    keepOld: duration.prefault(DEFAULTS.strategy.keepOld),
+    /** How long the new set must stay healthy after the switch before the old set is let go. */
+    verify: duration.prefault(DEFAULTS.strategy.verify),
+  }),
+  z.strictObject({
+    type: z.literal('rolling'),
+    maxSurge: count.prefault(DEFAULTS.strategy.maxSurge),
+    maxUnavailable: count.prefault(DEFAULTS.strategy.maxUnavailable),
+    /** How long a new batch must stay healthy before the next batch starts. */
+    minReady: duration.prefault(DEFAULTS.strategy.minReady),
+  }),
+  z.strictObject({ type: z.literal('recreate') }),
+]);
+
 export const configSchema = z
   .strictObject({
     service: z
@@ -141,6 +193,8 @@ export const configSchema = z
     balance: balanceSchema.prefault({ algorithm: 'round-robin' }),
     healthCheck: healthSchema.optional(),
     proxy: proxySchema.prefault({}),
+    app: appSchema.optional(),
+    strategy: strategySchema.prefault({ type: 'blue-green' }),
   })
   .superRefine(
     (c, ctx) => {
@@ -162,7 +216,16 @@ export const configSchema = z
       });
     },
     { when: (p) => Array.isArray((p.value as { targets?: unknown } | null)?.targets) },
-  );
+  )
+  .superRefine((c, ctx) => {
+    if (c.app !== undefined && c.targets !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['targets'],
+        message: 'use either app (Baton runs and deploys the instances) or targets (a fixed list), not both',
+      });
+    }
+  });
 
 export type BatonConfigInput = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;
@@ -170,6 +233,9 @@ export type TargetConfig = z.output<typeof targetSchema>;
 export type HealthConfig = z.output<typeof healthSchema>;
 export type ProxyConfig = z.output<typeof proxySchema>;
 export type BalanceConfig = z.output<typeof balanceSchema>;
+export type AppConfig = z.output<typeof appSchema>;
+export type StrategyConfig = z.output<typeof strategySchema>;
+export type StrategyType = StrategyConfig['type'];
 
 /** The checked config plus where it came from; frozen. */
 export type BatonConfig = Readonly<ParsedConfig> & {

@@ -1,14 +1,20 @@
-// `baton up`: the long-running process on a host. For now it runs the built-in proxy over the
-// config's static `targets` list with its admin API; the deploy controller plugs in here.
+// `baton up`: the long-running process on a host. The built-in proxy and its admin API, and
+// either a static `targets` list (a plain load balancer) or the deploy controller running the
+// app's instances (`app:`).
 import type { BatonConfig, TargetConfig } from '../config/schema.js';
 import { AdminServer } from '../admin/server.js';
+import { registerDeployRoutes } from '../admin/deploy-routes.js';
 import { registerProxyRoutes } from '../admin/proxy-routes.js';
 import { formatAddress } from '../config/address.js';
+import { Controller } from '../controller/controller.js';
+import { StateStore } from '../controller/state.js';
+import { LocalDriver } from '../drivers/local/local.js';
 import { ProxyMetrics } from '../edge/builtin/metrics.js';
 import { BuiltinProxy, type RouteSpec } from '../edge/builtin/proxy.js';
 import { createAccessLog, type Logger } from '../log.js';
 import { loadRouteState, saveRouteState, seedOf } from '../state/routes.js';
 import { VERSION } from '../version.js';
+import { takeDaemonLock } from './lock.js';
 
 export function routesFromConfig(targets: readonly TargetConfig[] | undefined): RouteSpec[] {
   return (targets ?? []).map((t) => ({
@@ -25,7 +31,9 @@ export function routesFromConfig(targets: readonly TargetConfig[] | undefined): 
 
 export class Daemon {
   readonly proxy: BuiltinProxy;
+  controller: Controller | null = null;
   private admin: AdminServer | null = null;
+  private releaseLock: (() => void) | null = null;
   private seed: string;
 
   private constructor(
@@ -38,10 +46,11 @@ export class Daemon {
       listen: config.listen,
       proxy: config.proxy,
       balance: config.balance,
-      healthCheck: config.healthCheck,
+      // Managed instances are health-checked in rotation with the app's own check.
+      healthCheck: config.app ? config.app.health : config.healthCheck,
       log,
       accessLog,
-      onChange: () => this.persist(),
+      onChange: config.app ? undefined : () => this.persist(),
     });
   }
 
@@ -61,8 +70,41 @@ export class Daemon {
     // First: an admin address that needs a token and has none refuses the start before any
     // port is opened or state is written.
     if (config.admin) this.admin = new AdminServer(config.admin, log);
+    this.releaseLock = takeDaemonLock(config.stateDirPath, config.file);
+    let recovered: Promise<void> = Promise.resolve();
+    if (config.app) {
+      const driver = new LocalDriver(config.app, config.baseDir, config.stateDirPath);
+      this.controller = new Controller(config, this.proxy, driver, new StateStore(config.stateDirPath), log);
+    } else await this.restoreStaticRoutes();
+    const bound = await this.proxy.listen();
+    log.info({ listen: formatAddress(bound), service: config.service }, 'proxy listening');
+    if (this.controller) {
+      const controller = this.controller;
+      recovered = controller.recover().catch((err: unknown) => {
+        log.error({ err }, 'could not restore the live release');
+      });
+    }
+    if (this.admin) {
+      registerProxyRoutes(
+        this.admin,
+        this.proxy,
+        new ProxyMetrics(this.proxy, config.service),
+        config.proxy.drainTimeout,
+      );
+      this.admin.route('GET', '/v1/health', () => ({
+        json: { ok: true, service: config.service, version: VERSION, mode: config.app ? 'app' : 'targets' },
+      }));
+      // Status answers at once; deploys wait until the live release is restored.
+      if (this.controller) registerDeployRoutes(this.admin, this.controller, recovered);
+      const adminBound = await this.admin.listen();
+      log.info({ admin: formatAddress(adminBound) }, 'admin API listening');
+    }
+    await recovered;
+  }
+
+  private async restoreStaticRoutes(): Promise<void> {
+    const { config, log } = this;
     const state = loadRouteState(config.stateDirPath);
-    const fromConfig = routesFromConfig(config.targets);
     if (state && state.seed === this.seed) {
       // Same config as when the state was saved: come back exactly as we were.
       this.proxy.setRoutes([...state.routes, ...state.drained]);
@@ -76,27 +118,25 @@ export class Daemon {
       );
     } else {
       if (state) log.info('config targets changed since the last run; routing from the config');
-      this.proxy.setRoutes(fromConfig);
-    }
-    const bound = await this.proxy.listen();
-    log.info({ listen: formatAddress(bound), service: config.service }, 'proxy listening');
-    if (this.admin) {
-      registerProxyRoutes(
-        this.admin,
-        this.proxy,
-        new ProxyMetrics(this.proxy, config.service),
-        config.proxy.drainTimeout,
-      );
-      this.admin.route('GET', '/v1/health', () => ({
-        json: { ok: true, service: config.service, version: VERSION },
-      }));
-      const adminBound = await this.admin.listen();
-      log.info({ admin: formatAddress(adminBound) }, 'admin API listening');
+      this.proxy.setRoutes(routesFromConfig(config.targets));
     }
   }
 
-  /** SIGHUP: apply a changed `targets` list (the listener and admin address stay as they are). */
+  /**
+   * SIGHUP. Static mode: apply a changed `targets` list. App mode: the new app settings and
+   * strategy apply from the next deploy. The listener and admin address stay as they are.
+   */
   async reload(next: BatonConfig): Promise<void> {
+    if (this.controller) {
+      if (!next.app) {
+        this.log.error('reload refused: the new config has no app section; keeping the running config');
+        return;
+      }
+      this.config = next;
+      this.controller.reload(next);
+      this.log.info('config reloaded; app settings apply from the next deploy');
+      return;
+    }
     const routes = routesFromConfig(next.targets);
     const seed = seedOf(routes);
     this.config = next;
@@ -116,8 +156,10 @@ export class Daemon {
   }
 
   async stop(timeoutMs = this.config.proxy.drainTimeout): Promise<void> {
+    await this.controller?.shutdown();
     await this.admin?.close();
     await this.proxy.close(timeoutMs);
+    this.releaseLock?.();
   }
 
   private persist(): void {

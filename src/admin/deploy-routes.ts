@@ -1,0 +1,80 @@
+// Admin endpoints of the deploy controller. Deploy and rollback stream their progress as
+// NDJSON until the end; a client that goes away does not stop the deploy (`abort` does).
+import type { ServerResponse } from 'node:http';
+import { z } from 'zod';
+import type { Controller, ProgressEvent } from '../controller/controller.js';
+import { BatonError } from '../errors.js';
+import type { AdminServer } from './server.js';
+
+const deployBody = z.strictObject({
+  version: z.string().min(1),
+  strategy: z.enum(['blue-green', 'rolling', 'recreate']).optional(),
+  actor: z.string().max(200).optional(),
+});
+const rollbackBody = z.strictObject({
+  to: z.string().min(1).optional(),
+  actor: z.string().max(200).optional(),
+});
+const abortBody = z.strictObject({ actor: z.string().max(200).optional() });
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const problems = r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+  throw new BatonError('BATON_E_BAD_REQUEST', `invalid request body: ${problems.join('; ')}`, {
+    details: problems,
+  });
+}
+
+type Running = ReturnType<Controller['deploy']>;
+
+/** Streams a deployment's events (those so far, then live) until its 'done' event. */
+async function follow(running: Running, res: ServerResponse): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
+  const write = (e: ProgressEvent): void => {
+    if (!res.destroyed) res.write(`${JSON.stringify(e)}\n`);
+  };
+  for (const e of running.events) write(e);
+  running.listeners.add(write);
+  res.on('close', () => running.listeners.delete(write));
+  await running.done;
+  running.listeners.delete(write);
+  res.end();
+}
+
+export function registerDeployRoutes(
+  admin: AdminServer,
+  controller: Controller,
+  recovered: Promise<void>,
+): void {
+  admin.stream('POST', '/v1/deploy', async (r, res) => {
+    const body = parse(deployBody, await r.json());
+    await recovered;
+    await follow(controller.deploy(body), res);
+  });
+
+  admin.stream('POST', '/v1/rollback', async (r, res) => {
+    const body = parse(rollbackBody, await r.json());
+    await recovered;
+    await follow(controller.rollback(body.to, body.actor ?? 'unknown'), res);
+  });
+
+  admin.stream('GET', '/v1/deploy/current', async (_r, res) => {
+    const running = controller.current();
+    if (!running) throw new BatonError('BATON_E_NOT_FOUND', 'no deploy is running');
+    await follow(running, res);
+  });
+
+  admin.route('POST', '/v1/abort', async (r) => {
+    const body = parse(abortBody, await r.json());
+    const d = controller.abort(body.actor ?? 'unknown');
+    return { json: { aborting: d.id, version: d.version } };
+  });
+
+  admin.route('GET', '/v1/status', () => ({ json: controller.status() }));
+
+  admin.route('GET', '/v1/history', (r) => {
+    const limit = Number(r.url.searchParams.get('limit') ?? 20);
+    return { json: { history: controller.history(Number.isFinite(limit) && limit > 0 ? limit : 20) } };
+  });
+}

@@ -1,0 +1,101 @@
+// `baton status` and `baton history`: what runs now, and what was deployed when, by whom.
+import type { Command } from 'commander';
+import type { HistoryEntry } from '../../controller/state.js';
+import { AdminClient } from '../client.js';
+import { printJson, readConfig, withConfig } from '../options.js';
+
+interface StatusView {
+  service: string;
+  live: {
+    version: string;
+    instances: {
+      id: string;
+      port: number;
+      pid: number;
+      alive: boolean;
+      health: string;
+      inflight: number;
+      crashLoop: boolean;
+    }[];
+  } | null;
+  standby: { version: string; stopAt: string } | null;
+  deployment: {
+    id: string;
+    version: string;
+    strategy: string;
+    step: string;
+    detail: string;
+    actor: string;
+    elapsedMs: number;
+  } | null;
+  lastRecovery: string | null;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows
+    .map(
+      (r) =>
+        `${r
+          .map((c, i) => c.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd()}\n`,
+    )
+    .join('');
+}
+
+export function registerStatus(program: Command): void {
+  withConfig(program.command('status'))
+    .description('the live version, its instances, and the deploy in progress')
+    .option('--json', 'print JSON')
+    .action(async (opts: { config: string; json?: boolean }) => {
+      const s = await AdminClient.fromConfig(readConfig(opts)).call<StatusView>('GET', '/v1/status');
+      if (opts.json) return printJson(s);
+      let out = `service  ${s.service}\nlive     ${s.live ? s.live.version : '(nothing deployed yet: baton deploy --version V)'}\n`;
+      if (s.standby)
+        out += `standby  ${s.standby.version} (kept until ${s.standby.stopAt} for instant rollback)\n`;
+      if (s.deployment) {
+        const d = s.deployment;
+        out += `deploy   ${d.version} (${d.strategy}) by ${d.actor}: ${d.step}, ${(d.elapsedMs / 1000).toFixed(1)}s, ${d.detail}\n`;
+      }
+      if (s.lastRecovery) out += `recovery ${s.lastRecovery}\n`;
+      if (s.live?.instances.length) {
+        const rows = [['INSTANCE', 'PORT', 'PID', 'HEALTH', 'IN-FLIGHT']];
+        for (const i of s.live.instances) {
+          const health = !i.alive ? 'exited' : i.crashLoop ? `${i.health} (crash loop)` : i.health;
+          rows.push([i.id, String(i.port), String(i.pid), health, String(i.inflight)]);
+        }
+        out += `\n${table(rows)}`;
+      }
+      process.stdout.write(out);
+    });
+
+  withConfig(program.command('history'))
+    .description('past deploys: version, strategy, who, when, how long, result')
+    .option('--limit <n>', 'how many', '20')
+    .option('--json', 'print JSON')
+    .action(async (opts: { config: string; json?: boolean; limit: string }) => {
+      const r = await AdminClient.fromConfig(readConfig(opts)).call<{ history: HistoryEntry[] }>(
+        'GET',
+        `/v1/history?limit=${encodeURIComponent(opts.limit)}`,
+      );
+      if (opts.json) return printJson(r);
+      if (!r.history.length) return void process.stdout.write('no deploys yet\n');
+      const rows = [['ID', 'VERSION', 'FROM', 'STRATEGY', 'RESULT', 'WHO', 'STARTED', 'TOOK']];
+      for (const h of r.history) {
+        rows.push([
+          h.id,
+          h.version,
+          h.previousVersion ?? '-',
+          h.rollback ? `${h.strategy} (rollback)` : h.strategy,
+          h.result,
+          h.actor,
+          h.startedAt,
+          `${(h.durationMs / 1000).toFixed(1)}s`,
+        ]);
+      }
+      process.stdout.write(table(rows));
+      const failed = r.history.filter((h) => h.reason);
+      for (const h of failed.slice(0, 5)) process.stdout.write(`\n${h.id}: ${h.reason}\n`);
+    });
+}

@@ -1,0 +1,22 @@
+// How deploy progress looks: on a terminal, step lines with the elapsed time; in CI (no TTY),
+// plain timestamped lines; with --json, one JSON object per event.
+import type { ProgressEvent } from '../controller/controller.js';
+
+export type ProgressMode = 'tty' | 'plain' | 'json';
+
+export function progressMode(
+  json: boolean | undefined,
+  stream: NodeJS.WriteStream = process.stdout,
+): ProgressMode {
+  if (json) return 'json';
+  return stream.isTTY && !process.env.CI ? 'tty' : 'plain';
+}
+
+export function renderEvent(e: ProgressEvent, mode: ProgressMode): string {
+  if (mode === 'json') return `${JSON.stringify(e)}\n`;
+  const mark = e.kind === 'done' ? (e.result === 'succeeded' ? 'done' : 'FAILED') : (e.step ?? e.kind);
+  if (mode === 'plain') return `${e.time} ${mark.padEnd(12)} ${e.message}\n`;
+  const secs = `${(e.elapsedMs / 1000).toFixed(1)}s`.padStart(7);
+  const color = e.kind === 'done' ? (e.result === 'succeeded' ? '\x1b[32m' : '\x1b[31m') : '\x1b[36m';
+  return `${secs}  ${color}${mark.padEnd(12)}\x1b[0m ${e.message}\n`;
+}

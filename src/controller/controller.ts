@@ -1,0 +1,719 @@
+// The deploy controller: runs the app's instances behind the built-in proxy, deploys a new
+// version with a strategy, and keeps one deployment at a time as an explicit state machine,
+// persisted before every step so that a daemon killed at any point recovers to one complete,
+// healthy release with no orphan process.
+import { randomUUID } from 'node:crypto';
+import type { BatonConfig, StrategyConfig, StrategyType } from '../config/schema.js';
+import type { Instance, InstanceDriver, InstanceRecord } from '../drivers/driver.js';
+import { checkVersion } from '../drivers/local/command.js';
+import { probe } from '../edge/builtin/health.js';
+import type { BuiltinProxy, RouteSpec } from '../edge/builtin/proxy.js';
+import { BatonError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { blueGreen } from '../strategies/blue-green.js';
+import { recreate } from '../strategies/recreate.js';
+import { rolling } from '../strategies/rolling.js';
+import type { DeployContext, Managed, Strategy } from '../strategies/strategy.js';
+import { DeployAborted, DeployFailure, reasonOf } from './errors.js';
+import type {
+  DeployResult,
+  DeployStep,
+  DeploymentState,
+  HistoryEntry,
+  ServiceState,
+  StateStore,
+} from './state.js';
+
+const STRATEGIES: Record<StrategyType, Strategy> = { 'blue-green': blueGreen, rolling, recreate };
+
+/** Restart backoff for crashed instances: 1s doubling to 30s; 5 crashes in a minute is a loop. */
+const BACKOFF_MS = [1000, 2000, 4000, 8000, 16_000, 30_000];
+const CRASH_LOOP = { count: 5, windowMs: 60_000 };
+
+export interface ProgressEvent {
+  readonly time: string;
+  readonly deployId: string;
+  readonly kind: 'start' | 'step' | 'info' | 'done';
+  readonly step?: DeployStep;
+  readonly message: string;
+  readonly elapsedMs: number;
+  /** On 'done'. */
+  readonly result?: DeployResult;
+  readonly entry?: HistoryEntry;
+}
+
+export interface DeployRequest {
+  readonly version: string;
+  readonly strategy?: StrategyType | undefined;
+  readonly actor?: string | undefined;
+  readonly rollback?: boolean;
+}
+
+/** How a deployment moves traffic: a configured strategy, or the instant switch back. */
+type Plan =
+  | { readonly kind: 'strategy'; readonly config: StrategyConfig }
+  | { readonly kind: 'switch-back'; readonly to: Managed[] };
+
+interface Running {
+  readonly deployment: DeploymentState;
+  readonly abort: AbortController;
+  readonly events: ProgressEvent[];
+  readonly listeners: Set<(e: ProgressEvent) => void>;
+  readonly done: Promise<HistoryEntry>;
+}
+
+export class Controller {
+  private state: ServiceState;
+  private live: Managed[] = [];
+  private standby: Managed[] = [];
+  private standbyTimer: NodeJS.Timeout | null = null;
+  private running: Running | null = null;
+  private readonly crashes = new Map<number, number[]>();
+  private readonly crashLoops = new Set<number>();
+  private closed = false;
+
+  constructor(
+    private config: BatonConfig,
+    private readonly proxy: BuiltinProxy,
+    private readonly driver: InstanceDriver,
+    private readonly store: StateStore,
+    private readonly log: Logger,
+  ) {
+    this.state = store.load();
+  }
+
+  private get app(): NonNullable<BatonConfig['app']> {
+    return this.config.app!;
+  }
+
+  // --- start-up and recovery -----------------------------------------------------------------
+
+  /**
+   * Brings the service back to one complete, healthy release after a (re)start: the live one,
+   * or the one a crashed deployment started from. Instances still running are adopted when
+   * healthy; the missing ones are started; every other recorded process is stopped.
+   */
+  async recover(): Promise<void> {
+    const st = this.state;
+    const records = new Map<number, InstanceRecord>();
+    for (const r of [
+      ...(st.live?.instances ?? []),
+      ...(st.standby?.instances ?? []),
+      ...(st.deployment?.started ?? []),
+    ]) {
+      records.set(r.pid, r);
+    }
+    let version = st.live?.version ?? null;
+    let note: string | null = null;
+    if (st.deployment) {
+      const d = st.deployment;
+      const completed = d.step === 'finishing';
+      version = completed ? d.version : d.previousVersion;
+      note = `the daemon stopped during the deploy of ${d.version} (step ${d.step}); ${
+        completed
+          ? `${d.version} had taken all traffic and stays live`
+          : version
+            ? `back on ${version}`
+            : 'nothing was live before it'
+      }`;
+      this.store.append(
+        this.historyEntry(d, completed ? 'succeeded' : 'rolled-back', completed ? null : note),
+      );
+      this.log.warn({ deployment: d.id }, note);
+    }
+    const keep: Managed[] = [];
+    if (version !== null) {
+      for (const r of records.values()) {
+        if (r.version !== version || keep.length >= this.app.instances) continue;
+        const instance = this.driver.adopt(r);
+        if (instance && (await this.readyNow(instance)))
+          keep.push({ instance, slot: keep.length + 1, stopping: false });
+      }
+    }
+    const adopted = new Set(keep.map((m) => m.instance.record.pid));
+    // Everything recorded and not kept is stopped: no orphan survives a restart.
+    await Promise.all(
+      [...records.values()]
+        .filter((r) => !adopted.has(r.pid))
+        .map(async (r) => {
+          const i = this.driver.adopt(r);
+          if (i) await this.driver.stop(i, { signal: this.app.stopSignal, timeoutMs: this.app.stopTimeout });
+        }),
+    );
+    this.state.deployment = null;
+    this.state.standby = null;
+    this.state.lastRecovery = note;
+    if (version !== null && keep.length < this.app.instances) {
+      const more = await this.startReady(this.app.instances - keep.length, version, keep);
+      keep.push(...more);
+    }
+    this.setLive(version === null ? null : version, keep);
+    for (const m of keep) this.supervise(m);
+    if (version !== null) {
+      this.log.info({ version, adopted: adopted.size, instances: keep.length }, 'release restored');
+    }
+  }
+
+  private async readyNow(instance: Instance): Promise<boolean> {
+    const h = this.app.health;
+    for (let i = 0; i < h.healthyThreshold + 2; i++) {
+      if (!instance.alive()) return false;
+      if ((await probe(origin(instance), h)) === null) return true;
+      await sleep(h.interval);
+    }
+    return false;
+  }
+
+  // --- deployments ---------------------------------------------------------------------------
+
+  /** Starts a deployment in the background; progress goes to `listen`, the result to `done`. */
+  deploy(req: DeployRequest, plan?: Plan): Running {
+    checkVersion(req.version);
+    if (this.closed) throw new BatonError('BATON_E_CONFLICT', 'the daemon is shutting down');
+    if (this.running) {
+      const d = this.running.deployment;
+      throw new BatonError(
+        'BATON_E_LOCKED',
+        `a deploy of ${d.version} by ${d.actor} is running since ${d.startedAt} (step ${d.step}); wait for it, follow it with \`baton status\`, or stop it with \`baton abort\``,
+        { details: { deployment: d } },
+      );
+    }
+    const strategyType = req.strategy ?? this.config.strategy.type;
+    const strategy: StrategyConfig =
+      strategyType === this.config.strategy.type ? this.config.strategy : defaultStrategy(strategyType);
+    const deployment: DeploymentState = {
+      id: randomUUID().slice(0, 8),
+      version: req.version,
+      previousVersion: this.state.live?.version ?? null,
+      strategy: strategyType,
+      actor: req.actor || 'unknown',
+      startedAt: new Date().toISOString(),
+      rollback: req.rollback ?? false,
+      step: 'starting',
+      detail: '',
+      started: [],
+    };
+    let finish!: (entry: HistoryEntry) => void;
+    const running: Running = {
+      deployment,
+      abort: new AbortController(),
+      events: [],
+      listeners: new Set(),
+      done: new Promise<HistoryEntry>((r) => (finish = r)),
+    };
+    this.running = running;
+    this.state.deployment = deployment;
+    this.persist();
+    void this.run(running, plan ?? { kind: 'strategy', config: strategy }).then(finish);
+    return running;
+  }
+
+  private async run(running: Running, plan: Plan): Promise<HistoryEntry> {
+    const d = running.deployment;
+    const t0 = Date.now();
+    const emit = (e: Omit<ProgressEvent, 'time' | 'deployId' | 'elapsedMs'>): void => {
+      const event: ProgressEvent = {
+        time: new Date().toISOString(),
+        deployId: d.id,
+        elapsedMs: Date.now() - t0,
+        ...e,
+      };
+      running.events.push(event);
+      for (const l of running.listeners) l(event);
+    };
+    emit({
+      kind: 'start',
+      message: `deploying ${d.version} (${d.strategy}${d.previousVersion ? `, replacing ${d.previousVersion}` : ', first deploy'}) for ${d.actor}`,
+    });
+    this.log.info(
+      { deployment: d.id, version: d.version, strategy: d.strategy, actor: d.actor },
+      'deploy started',
+    );
+    let result: DeployResult = 'succeeded';
+    let reason: string | null = null;
+    try {
+      const ctx = this.context(running, emit);
+      if (plan.kind === 'switch-back') {
+        await switchBack(
+          ctx,
+          plan.to,
+          this.config.strategy.type === 'blue-green' ? this.config.strategy.keepOld : 30_000,
+        );
+      } else {
+        // A new deploy supersedes the kept blue-green standby: stop it first.
+        await this.dropStandby();
+        if (this.live.length === 0) {
+          ctx.step('starting', `starting ${this.app.instances} instance(s) of ${d.version}`);
+          ctx.route(await ctx.start(this.app.instances, d.version));
+        } else {
+          await STRATEGIES[d.strategy](ctx, plan.config);
+        }
+      }
+      ctx.step('finishing', `${d.version} serves all traffic`);
+    } catch (err) {
+      result = err instanceof DeployFailure && err.rolledBack ? 'rolled-back' : 'failed';
+      reason = reasonOf(err);
+      this.log.error({ deployment: d.id, reason }, `deploy ${result}`);
+    }
+    this.state.deployment = null;
+    this.setLive(this.liveVersion(), this.live);
+    const entry = this.historyEntry(d, result, reason);
+    this.store.append(entry);
+    this.running = null;
+    emit({
+      kind: 'done',
+      result,
+      entry,
+      message:
+        result === 'succeeded'
+          ? `${d.version} is live (${entry.durationMs}ms)`
+          : `deploy ${result}: ${reason}; ${this.state.live ? `${this.state.live.version} is serving` : 'nothing is serving'}`,
+    });
+    return entry;
+  }
+
+  private context(
+    running: Running,
+    emit: (e: Omit<ProgressEvent, 'time' | 'deployId' | 'elapsedMs'>) => void,
+  ): DeployContext {
+    const d = running.deployment;
+    const app = this.app;
+    return {
+      version: d.version,
+      previousVersion: d.previousVersion,
+      app,
+      live: () => this.live,
+      step: (step, detail) => {
+        d.step = step;
+        d.detail = detail;
+        this.persist();
+        emit({ kind: 'step', step, message: detail });
+        crashHookForTests(step);
+      },
+      info: (message) => emit({ kind: 'info', message }),
+      start: async (count, version) => {
+        const started = await this.startReady(count, version, this.live, running);
+        for (const m of started) this.supervise(m);
+        return started;
+      },
+      route: (instances) => {
+        this.live = [...instances];
+        this.setLive(this.liveVersion(), this.live);
+        this.routeLive();
+      },
+      drain: async (instances) => {
+        const ids = new Set(instances.map((m) => targetIdOf(m.instance)));
+        const targets = this.proxy.targets().filter((t) => ids.has(t.spec.id) && t.state.kind !== 'active');
+        const results = await this.proxy.drainTargets(targets, app.drainTimeout);
+        for (const r of results) {
+          if (!r.drained)
+            emit({
+              kind: 'info',
+              message: `${r.id}: ${r.inflightLeft} request(s) still running after drainTimeout`,
+            });
+        }
+      },
+      stop: (instances) => this.stopAll(instances),
+      verify: (instances, ms) => this.verify(instances, ms, running.abort.signal),
+      keepStandby: (instances, ms) => {
+        this.standby = [...instances];
+        const stopAt = new Date(Date.now() + ms).toISOString();
+        this.state.standby = {
+          version: instances[0]!.instance.record.version,
+          instances: records(instances),
+          stopAt,
+        };
+        this.persist();
+        emit({ kind: 'info', message: `old set kept until ${stopAt} for an instant \`baton rollback\`` });
+        this.standbyTimer = setTimeout(() => void this.dropStandby(), ms);
+        this.standbyTimer.unref();
+      },
+      checkAborted: () => {
+        if (running.abort.signal.aborted) throw running.abort.signal.reason as Error;
+      },
+    };
+  }
+
+  /** `baton abort`: the running deployment stops at its next step and rolls back. */
+  abort(actor: string): DeploymentState {
+    if (!this.running) throw new BatonError('BATON_E_NOT_FOUND', 'no deploy is running');
+    this.running.abort.abort(new DeployAborted(actor));
+    return this.running.deployment;
+  }
+
+  /**
+   * `baton rollback`: an instant switch back to the kept blue-green set when there is one,
+   * else a deploy of the previous (or given) version with the configured strategy.
+   */
+  rollback(to: string | undefined, actor: string): Running {
+    const target = to ?? this.previousRelease();
+    if (!target)
+      throw new BatonError(
+        'BATON_E_NOT_FOUND',
+        'nothing to roll back to: no earlier successful release in history',
+      );
+    if (
+      to !== undefined &&
+      !this.store.history(10_000).some((h) => h.version === to && h.result === 'succeeded')
+    ) {
+      throw new BatonError('BATON_E_NOT_FOUND', `version ${to} was never live here; see \`baton history\``);
+    }
+    if (
+      this.standby.length &&
+      this.standby[0]!.instance.record.version === target &&
+      this.standby.every((m) => m.instance.alive())
+    ) {
+      return this.instantSwitchBack(target, actor);
+    }
+    return this.deploy({ version: target, actor, rollback: true });
+  }
+
+  private instantSwitchBack(version: string, actor: string): Running {
+    const back = this.standby;
+    if (this.standbyTimer) clearTimeout(this.standbyTimer);
+    this.standbyTimer = null;
+    this.standby = [];
+    this.state.standby = null;
+    return this.deploy(
+      { version, actor, rollback: true, strategy: 'blue-green' },
+      { kind: 'switch-back', to: back },
+    );
+  }
+
+  private previousRelease(): string | null {
+    const live = this.state.live?.version;
+    for (const h of this.store.history(10_000)) {
+      if (h.result === 'succeeded' && h.version !== live) return h.version;
+    }
+    return null;
+  }
+
+  // --- instances -----------------------------------------------------------------------------
+
+  /** Starts `count` instances and waits until each is ready; on any failure stops them all. */
+  private async startReady(
+    count: number,
+    version: string,
+    beside: readonly Managed[],
+    running?: Running,
+  ): Promise<Managed[]> {
+    const taken = new Set([...beside, ...this.standby, ...this.live].map((m) => m.instance.record.port));
+    const slots = new Set([...beside].map((m) => m.slot));
+    const started: Managed[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const port = await this.driver.allocatePort(taken);
+        taken.add(port);
+        let slot = 1;
+        while (slots.has(slot)) slot++;
+        slots.add(slot);
+        const instance = await this.driver.start({ service: this.config.service, version, port, slot });
+        started.push({ instance, slot, stopping: false });
+        if (running) {
+          running.deployment.started.push(instance.record);
+          this.persist();
+        }
+      }
+      await Promise.all(started.map((m) => this.waitReady(m.instance, running?.abort.signal)));
+      return started;
+    } catch (err) {
+      await this.stopAll(started);
+      throw err;
+    }
+  }
+
+  /** Readiness: `healthyThreshold` consecutive passes within `readyTimeout`, or why not. */
+  private async waitReady(instance: Instance, signal?: AbortSignal): Promise<void> {
+    const h = this.app.health;
+    const deadline = Date.now() + this.app.readyTimeout;
+    const r = instance.record;
+    let passes = 0;
+    let last = 'no check answered yet';
+    for (;;) {
+      if (signal?.aborted) throw signal.reason as Error;
+      if (!instance.alive()) {
+        const exit = await Promise.race([instance.exited, sleep(200).then(() => null)]);
+        const how = exit
+          ? exit.signal
+            ? `was killed by ${exit.signal}`
+            : `exited with code ${exit.code}`
+          : 'exited';
+        throw new BatonError(
+          'BATON_E_DEPLOY_FAILED',
+          `instance ${r.id} (pid ${r.pid}, port ${r.port}) ${how} before it was ready. Last log lines (${r.logFile}):\n${indent(instance.logTail())}`,
+        );
+      }
+      const failure = await probe(origin(instance), h);
+      if (failure === null) {
+        if (++passes >= h.healthyThreshold) return;
+      } else {
+        passes = 0;
+        last = failure;
+      }
+      if (Date.now() > deadline) {
+        throw new BatonError(
+          'BATON_E_DEPLOY_FAILED',
+          `instance ${r.id} (port ${r.port}) was not ready within readyTimeout ${this.app.readyTimeout}ms: ${last}. ` +
+            `Check app.health.path and that the app listens on {port}. Last log lines (${r.logFile}):\n${indent(instance.logTail())}`,
+        );
+      }
+      await sleep(h.interval);
+    }
+  }
+
+  private async verify(instances: readonly Managed[], ms: number, signal: AbortSignal): Promise<void> {
+    const h = this.app.health;
+    const until = Date.now() + ms;
+    const failures = new Map<Managed, number>();
+    while (Date.now() < until) {
+      if (signal.aborted) throw signal.reason as Error;
+      for (const m of instances) {
+        const r = m.instance.record;
+        if (!m.instance.alive()) {
+          throw new BatonError(
+            'BATON_E_DEPLOY_FAILED',
+            `instance ${r.id} exited after the switch. Last log lines:\n${indent(m.instance.logTail())}`,
+          );
+        }
+        const failure = await probe(origin(m.instance), h);
+        const n = failure === null ? 0 : (failures.get(m) ?? 0) + 1;
+        failures.set(m, n);
+        if (n >= h.unhealthyThreshold) {
+          throw new BatonError(
+            'BATON_E_DEPLOY_FAILED',
+            `instance ${r.id} became unhealthy after the switch: ${failure}`,
+          );
+        }
+      }
+      await sleep(Math.min(h.interval, Math.max(10, until - Date.now())));
+    }
+  }
+
+  private async stopAll(instances: readonly Managed[]): Promise<void> {
+    await Promise.all(
+      instances.map(async (m) => {
+        m.stopping = true;
+        const { forced } = await this.driver.stop(m.instance, {
+          signal: this.app.stopSignal,
+          timeoutMs: this.app.stopTimeout,
+        });
+        if (forced) {
+          this.log.warn(
+            { instance: m.instance.record.id },
+            `ignored ${this.app.stopSignal} for stopTimeout; killed with SIGKILL`,
+          );
+        }
+      }),
+    );
+  }
+
+  /** Restarts a live instance that exits on its own, with backoff; reports a crash loop. */
+  private supervise(m: Managed): void {
+    void m.instance.exited.then((exit) => {
+      if (m.stopping || this.closed || !this.live.includes(m)) return;
+      const r = m.instance.record;
+      this.log.error(
+        { instance: r.id, code: exit.code, signal: exit.signal, log: m.instance.logTail(5) },
+        'instance exited; out of rotation, restarting',
+      );
+      // Out of rotation at once; back in when its replacement is ready.
+      this.live = this.live.filter((x) => x !== m);
+      this.routeLive();
+      this.setLive(this.state.live?.version ?? r.version, this.live);
+      void this.restart(m.slot, r.version);
+    });
+  }
+
+  private async restart(slot: number, version: string): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      const recent = (this.crashes.get(slot) ?? []).filter((t) => now - t < CRASH_LOOP.windowMs);
+      recent.push(now);
+      this.crashes.set(slot, recent);
+      if (recent.length >= CRASH_LOOP.count && !this.crashLoops.has(slot)) {
+        this.crashLoops.add(slot);
+        this.log.error(
+          { slot, version, crashes: recent.length },
+          'instance is crash-looping; still retrying with backoff',
+        );
+      }
+      await sleep(BACKOFF_MS[Math.min(recent.length - 1, BACKOFF_MS.length - 1)]!);
+      // A deploy started meanwhile owns the instance set now.
+      if (this.closed || this.running) return;
+      try {
+        const [fresh] = await this.startReady(1, version, this.live);
+        if (this.closed || this.running) return void (await this.stopAll([fresh!]));
+        const m: Managed = { ...fresh!, slot };
+        this.live = [...this.live, m];
+        this.routeLive();
+        this.setLive(version, this.live);
+        this.supervise(m);
+        if (this.crashLoops.delete(slot)) this.log.info({ slot }, 'instance recovered from its crash loop');
+        return;
+      } catch (err) {
+        this.log.error({ slot, version, error: reasonOf(err) }, 'restart failed');
+      }
+    }
+  }
+
+  private async dropStandby(): Promise<void> {
+    if (this.standbyTimer) clearTimeout(this.standbyTimer);
+    this.standbyTimer = null;
+    const old = this.standby;
+    if (!old.length) return;
+    this.standby = [];
+    this.state.standby = null;
+    this.persist();
+    await this.stopAll(old);
+  }
+
+  // --- routing and state -----------------------------------------------------------------------
+
+  private routeLive(): void {
+    this.proxy.setRoutes(this.live.map(routeOf));
+  }
+
+  private liveVersion(): string | null {
+    const versions = new Set(this.live.map((m) => m.instance.record.version));
+    if (versions.size === 1) return [...versions][0]!;
+    if (versions.size === 0) return this.state.live?.version ?? null;
+    return this.running?.deployment.version ?? [...versions].at(-1)!;
+  }
+
+  private setLive(version: string | null, instances: readonly Managed[]): void {
+    this.state.live = version === null ? null : { version, instances: records(instances) };
+    this.persist();
+  }
+
+  private persist(): void {
+    this.store.save(this.state);
+  }
+
+  private historyEntry(d: DeploymentState, result: DeployResult, reason: string | null): HistoryEntry {
+    const end = Date.now();
+    return {
+      id: d.id,
+      version: d.version,
+      previousVersion: d.previousVersion,
+      strategy: d.strategy,
+      actor: d.actor,
+      rollback: d.rollback,
+      startedAt: d.startedAt,
+      endedAt: new Date(end).toISOString(),
+      durationMs: end - Date.parse(d.startedAt),
+      result,
+      reason,
+    };
+  }
+
+  // --- queries and shutdown --------------------------------------------------------------------
+
+  status(): unknown {
+    const views = new Map(this.proxy.view().map((v) => [v.id, v]));
+    const d = this.running?.deployment ?? null;
+    return {
+      service: this.config.service,
+      live: this.state.live && {
+        version: this.state.live.version,
+        instances: this.live.map((m) => {
+          const r = m.instance.record;
+          const v = views.get(targetIdOf(m.instance));
+          return {
+            id: r.id,
+            slot: m.slot,
+            version: r.version,
+            port: r.port,
+            pid: r.pid,
+            alive: m.instance.alive(),
+            health: v?.health ?? 'unknown',
+            inflight: v?.inflight ?? 0,
+            requests: v?.requests ?? 0,
+            crashLoop: this.crashLoops.has(m.slot),
+          };
+        }),
+      },
+      standby: this.state.standby,
+      deployment: d && { ...d, elapsedMs: Date.now() - Date.parse(d.startedAt) },
+      lastRecovery: this.state.lastRecovery,
+    };
+  }
+
+  history(limit?: number): HistoryEntry[] {
+    return this.store.history(limit);
+  }
+
+  /** The running deployment, to follow its progress. */
+  current(): Running | null {
+    return this.running;
+  }
+
+  /** Daemon shutdown: abort a running deploy, then drain and stop every instance. */
+  async shutdown(): Promise<void> {
+    this.running?.abort.abort(new DeployAborted('daemon shutdown'));
+    await this.running?.done.catch(() => undefined);
+    this.closed = true;
+    if (this.standbyTimer) clearTimeout(this.standbyTimer);
+    const all = [...this.live, ...this.standby];
+    this.proxy.setRoutes([]);
+    await this.proxy.drainTargets(
+      this.proxy.targets().filter((t) => t.state.kind === 'draining'),
+      this.app.drainTimeout,
+    );
+    await this.stopAll(all);
+    this.state.standby = null;
+    this.persist();
+  }
+
+  reload(config: BatonConfig): void {
+    this.config = config;
+  }
+}
+
+/** The kept blue-green set takes all traffic back at once; the current set becomes the kept one. */
+async function switchBack(ctx: DeployContext, to: readonly Managed[], keepOldMs: number): Promise<void> {
+  const current = [...ctx.live()];
+  ctx.step('switching', `switching back to ${ctx.version}, still running: no restart`);
+  ctx.route(to);
+  ctx.step('draining', `draining ${current.length} instance(s) of ${ctx.previousVersion}`);
+  await ctx.drain(current);
+  if (current.length) ctx.keepStandby(current, keepOldMs);
+}
+
+function records(instances: readonly Managed[]): InstanceRecord[] {
+  return instances.map((m) => m.instance.record);
+}
+
+function origin(i: Instance): string {
+  return `http://${i.record.host}:${i.record.port}`;
+}
+
+function targetIdOf(i: Instance): string {
+  return `${i.record.host}:${i.record.port}`;
+}
+
+function routeOf(m: Managed): RouteSpec {
+  const r = m.instance.record;
+  return { host: r.host, port: r.port, weight: 1, version: r.version };
+}
+
+function defaultStrategy(type: StrategyType): StrategyConfig {
+  if (type === 'blue-green') return { type, keepOld: 30_000, verify: 5000 };
+  if (type === 'rolling') return { type, maxSurge: '25%', maxUnavailable: '25%', minReady: 0 };
+  return { type };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function indent(text: string): string {
+  return text ? text.replace(/^/gm, '    ') : '    (no output)';
+}
+
+/**
+ * Test hook for the crash-safety tests: BATON_TEST_CRASH_AT=<step> kills the daemon with
+ * SIGKILL right after that step is persisted, as a power cut would.
+ */
+function crashHookForTests(step: DeployStep): void {
+  if (process.env.BATON_TEST_CRASH_AT === step) process.kill(process.pid, 'SIGKILL');
+}

@@ -1,0 +1,52 @@
+// How the controller starts, watches and stops app instances. One implementation per place
+// instances run: local processes now, hosts over SSH later.
+
+/** What is persisted about an instance, enough to find it again after a daemon restart. */
+export interface InstanceRecord {
+  /** "<service>-<version>-<port>", unique among live instances. */
+  readonly id: string;
+  readonly version: string;
+  readonly host: string;
+  readonly port: number;
+  readonly pid: number;
+  readonly logFile: string;
+  readonly startedAt: string;
+}
+
+export interface ExitInfo {
+  readonly code: number | null;
+  readonly signal: string | null;
+}
+
+export interface Instance {
+  readonly record: InstanceRecord;
+  /** Resolves when the process has exited (for adopted processes, when it is seen gone). */
+  readonly exited: Promise<ExitInfo>;
+  alive(): boolean;
+  /** The last lines of its log, for error messages. */
+  logTail(lines?: number): string;
+}
+
+export interface StartSpec {
+  readonly service: string;
+  readonly version: string;
+  readonly port: number;
+  /** 1-based slot number, exposed as BATON_INSTANCE. */
+  readonly slot: number;
+}
+
+export interface StopOptions {
+  readonly signal: NodeJS.Signals;
+  readonly timeoutMs: number;
+}
+
+export interface InstanceDriver {
+  /** A free port for a new instance, not in `taken`. */
+  allocatePort(taken: ReadonlySet<number>): Promise<number>;
+  /** Starts the process; resolves once it is spawned (readiness is checked by the caller). */
+  start(spec: StartSpec): Promise<Instance>;
+  /** Signals the whole process group, waits `timeoutMs`, then SIGKILL. Resolves when gone. */
+  stop(instance: Instance, options: StopOptions): Promise<{ forced: boolean }>;
+  /** Re-attaches to an instance from a previous daemon run, or null when it is gone. */
+  adopt(record: InstanceRecord): Instance | null;
+}

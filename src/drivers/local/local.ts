@@ -1,0 +1,217 @@
+// Instances as local processes: spawned without a shell in their own process group, output
+// appended to a log file per instance in stateDir/logs, stopped group-wide with the configured
+// signal and then SIGKILL. Processes outlive a killed daemon and are adopted back by pid.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { AppConfig } from '../../config/schema.js';
+import { BatonError } from '../../errors.js';
+import type {
+  ExitInfo,
+  Instance,
+  InstanceDriver,
+  InstanceRecord,
+  StartSpec,
+  StopOptions,
+} from '../driver.js';
+import { fillCommand, splitCommand } from './command.js';
+
+const HOST = '127.0.0.1';
+const ADOPTED_POLL_MS = 250;
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** True when nothing listens on the port (we could bind it). */
+export function portFree(port: number, host = HOST): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.unref();
+    s.once('error', () => resolve(false));
+    s.listen({ port, host, exclusive: true }, () => s.close(() => resolve(true)));
+  });
+}
+
+class LocalInstance implements Instance {
+  readonly exited: Promise<ExitInfo>;
+  private exitInfo: ExitInfo | null = null;
+
+  constructor(
+    readonly record: InstanceRecord,
+    exited: Promise<ExitInfo>,
+  ) {
+    this.exited = exited.then((info) => (this.exitInfo = info));
+  }
+
+  alive(): boolean {
+    return this.exitInfo === null && pidAlive(this.record.pid);
+  }
+
+  logTail(lines = 20): string {
+    return tail(this.record.logFile, lines);
+  }
+}
+
+export function tail(file: string, lines: number): string {
+  try {
+    const size = statSync(file).size;
+    const text = readFileSync(file, 'utf8').slice(Math.max(0, size - 16 * 1024));
+    return text.trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+export class LocalDriver implements InstanceDriver {
+  private readonly words: string[];
+  private readonly logDir: string;
+  private readonly cwd: string;
+
+  constructor(
+    private readonly app: AppConfig,
+    baseDir: string,
+    stateDir: string,
+  ) {
+    this.words = splitCommand(app.command);
+    this.logDir = path.join(stateDir, 'logs');
+    this.cwd = path.resolve(baseDir, app.cwd ?? '.');
+  }
+
+  async allocatePort(taken: ReadonlySet<number>): Promise<number> {
+    const range = this.app.ports;
+    if (range) {
+      for (let p = range.from; p <= range.to; p++) if (!taken.has(p) && (await portFree(p))) return p;
+      throw new BatonError(
+        'BATON_E_CONFLICT',
+        `no free port left in app.ports ${range.from}-${range.to} (${taken.size} used by Baton, the rest by other processes). Widen the range or stop what holds them.`,
+      );
+    }
+    for (let i = 0; i < 20; i++) {
+      const port = await new Promise<number>((resolve, reject) => {
+        const s = net.createServer();
+        s.once('error', reject);
+        s.listen(0, HOST, () => {
+          const a = s.address() as net.AddressInfo;
+          s.close(() => resolve(a.port));
+        });
+      });
+      if (!taken.has(port)) return port;
+    }
+    throw new BatonError('BATON_E_CONFLICT', 'could not find a free port');
+  }
+
+  async start(spec: StartSpec): Promise<Instance> {
+    if (!existsSync(this.cwd)) {
+      throw new BatonError('BATON_E_CONFIG', `app working directory ${this.cwd} does not exist (app.cwd)`);
+    }
+    const values = {
+      port: String(spec.port),
+      version: spec.version,
+      service: spec.service,
+      instance: String(spec.slot),
+    };
+    const [file, ...args] = fillCommand(this.words, values);
+    const id = `${spec.service}-${spec.version}-${spec.port}`;
+    mkdirSync(this.logDir, { recursive: true });
+    const logFile = path.join(this.logDir, `${id}.log`);
+    const fd = openSync(logFile, 'a');
+    const child = (() => {
+      try {
+        return spawn(file!, args, {
+          cwd: this.cwd,
+          // Its own process group: stop signals reach its children too, and a Ctrl-C meant
+          // for the daemon's terminal does not.
+          detached: true,
+          stdio: ['ignore', fd, fd],
+          env: {
+            ...process.env,
+            ...this.app.env,
+            PORT: String(spec.port),
+            BATON_VERSION: spec.version,
+            BATON_SERVICE: spec.service,
+            BATON_INSTANCE: String(spec.slot),
+          },
+        });
+      } finally {
+        closeSync(fd);
+      }
+    })();
+    const spawned = await new Promise<Error | null>((resolve) => {
+      child.once('spawn', () => resolve(null));
+      child.once('error', resolve);
+    });
+    if (spawned) {
+      const code = (spawned as NodeJS.ErrnoException).code;
+      const why =
+        code === 'ENOENT'
+          ? `command not found: "${file}" (app.command). Check the path (relative paths start from ${this.cwd}) or PATH.`
+          : code === 'EACCES'
+            ? `"${file}" is not executable (app.command): chmod +x it or run it through its interpreter.`
+            : `cannot start "${file}": ${spawned.message}`;
+      throw new BatonError('BATON_E_BAD_REQUEST', why, { cause: spawned });
+    }
+    child.unref();
+    const exited = new Promise<ExitInfo>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    const record: InstanceRecord = {
+      id,
+      version: spec.version,
+      host: HOST,
+      port: spec.port,
+      pid: child.pid!,
+      logFile,
+      startedAt: new Date().toISOString(),
+    };
+    return new LocalInstance(record, exited);
+  }
+
+  adopt(record: InstanceRecord): Instance | null {
+    if (!pidAlive(record.pid)) return null;
+    const exited = new Promise<ExitInfo>((resolve) => {
+      const timer = setInterval(() => {
+        if (!pidAlive(record.pid)) {
+          clearInterval(timer);
+          resolve({ code: null, signal: null });
+        }
+      }, ADOPTED_POLL_MS);
+      timer.unref();
+    });
+    return new LocalInstance(record, exited);
+  }
+
+  async stop(instance: Instance, { signal, timeoutMs }: StopOptions): Promise<{ forced: boolean }> {
+    const pid = instance.record.pid;
+    if (!instance.alive()) return { forced: false };
+    signalGroup(pid, signal);
+    const gone = await Promise.race([
+      instance.exited.then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref()),
+    ]);
+    // The leader may be gone while others in its group still run: the group goes too.
+    signalGroup(pid, 'SIGKILL');
+    if (!gone) {
+      await Promise.race([instance.exited, new Promise((r) => setTimeout(r, 5000).unref())]);
+    }
+    return { forced: !gone };
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}

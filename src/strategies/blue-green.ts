@@ -1,0 +1,34 @@
+// Blue-green: the whole new set starts beside the old one, all traffic switches in one swap,
+// the new set is watched for `verify`, then the old set is drained and kept `keepOld` for an
+// instant rollback.
+import { DeployFailure, reasonOf } from '../controller/errors.js';
+import type { Strategy } from './strategy.js';
+
+export const blueGreen: Strategy = async (ctx, config) => {
+  if (config.type !== 'blue-green') throw new Error('blue-green strategy with another config');
+  const old = [...ctx.live()];
+  ctx.step(
+    'starting',
+    `starting ${ctx.app.instances} instance(s) of ${ctx.version} beside ${old.length} old`,
+  );
+  const fresh = await ctx.start(ctx.app.instances, ctx.version);
+  ctx.checkAborted();
+  ctx.step('switching', `switching all traffic to ${ctx.version}`);
+  ctx.route(fresh);
+  try {
+    if (config.verify > 0) {
+      ctx.step('verifying', `watching ${ctx.version} for ${config.verify}ms before letting the old set go`);
+      await ctx.verify(fresh, config.verify);
+    }
+    ctx.checkAborted();
+  } catch (err) {
+    ctx.step('rolling-back', `switching back to ${ctx.previousVersion ?? 'nothing'}: ${reasonOf(err)}`);
+    ctx.route(old);
+    await ctx.drain(fresh);
+    await ctx.stop(fresh);
+    throw new DeployFailure(`${reasonOf(err)}; traffic switched back to ${ctx.previousVersion}`, true, err);
+  }
+  ctx.step('draining', `draining ${old.length} old instance(s)`);
+  await ctx.drain(old);
+  if (old.length) ctx.keepStandby(old, config.keepOld);
+};

@@ -1,0 +1,21 @@
+// Recreate: stop everything, then start the new version. It has downtime by design; it is the
+// baseline the zero-downtime strategies are measured against.
+import { DeployFailure, reasonOf } from '../controller/errors.js';
+import type { Strategy } from './strategy.js';
+
+export const recreate: Strategy = async (ctx) => {
+  const old = [...ctx.live()];
+  ctx.step('stopping', `stopping ${old.length} old instance(s): requests fail until the new ones are up`);
+  ctx.route([]);
+  await ctx.drain(old);
+  await ctx.stop(old);
+  ctx.step('starting', `starting ${ctx.app.instances} instance(s) of ${ctx.version}`);
+  try {
+    ctx.route(await ctx.start(ctx.app.instances, ctx.version));
+  } catch (err) {
+    if (!ctx.previousVersion) throw err;
+    ctx.step('rolling-back', `starting ${ctx.previousVersion} again: ${reasonOf(err)}`);
+    ctx.route(await ctx.start(ctx.app.instances, ctx.previousVersion));
+    throw new DeployFailure(`${reasonOf(err)}; ${ctx.previousVersion} started again`, true, err);
+  }
+};

@@ -1,0 +1,48 @@
+// A deploy strategy moves traffic from the live instances to new ones through a DeployContext:
+// the controller's primitives for starting (health-gated), routing (one atomic swap), draining
+// and stopping instances. A strategy that fails after traffic moved puts it back itself and
+// throws a DeployFailure with rolledBack = true.
+import type { AppConfig, StrategyConfig } from '../config/schema.js';
+import type { DeployStep } from '../controller/state.js';
+import type { Instance } from '../drivers/driver.js';
+
+/** A live instance the controller supervises. */
+export interface Managed {
+  readonly instance: Instance;
+  readonly slot: number;
+  /** Set while Baton itself stops it: its exit is not a crash. */
+  stopping: boolean;
+}
+
+export interface DeployContext {
+  readonly version: string;
+  readonly previousVersion: string | null;
+  readonly app: AppConfig;
+  /** The instances in the route table right now. */
+  live(): readonly Managed[];
+  /** Records a step (persisted before it runs) and reports it as progress. */
+  step(step: DeployStep, detail: string): void;
+  info(message: string): void;
+  /** Starts `count` instances of `version` and waits until each is ready; on failure stops them all. */
+  start(count: number, version: string): Promise<Managed[]>;
+  /** Makes `instances` exactly the route table, in one swap. */
+  route(instances: readonly Managed[]): void;
+  /** Waits until the instances (already out of the table) have no request in flight. */
+  drain(instances: readonly Managed[]): Promise<void>;
+  stop(instances: readonly Managed[]): Promise<void>;
+  /** Watches the instances for `ms`: throws if one exits or fails its health checks. */
+  verify(instances: readonly Managed[], ms: number): Promise<void>;
+  /** Keeps a replaced set running for `ms` (instant rollback), then stops it. */
+  keepStandby(instances: readonly Managed[], ms: number): void;
+  /** Throws when `baton abort` was asked for. */
+  checkAborted(): void;
+}
+
+export type Strategy = (ctx: DeployContext, config: StrategyConfig) => Promise<void>;
+
+/** Resolves maxSurge/maxUnavailable like Kubernetes: surge rounds up, unavailable down. */
+export function resolveCount(value: number | string, total: number, roundUp: boolean): number {
+  if (typeof value === 'number') return value;
+  const pct = Number(value.slice(0, -1)) / 100;
+  return roundUp ? Math.ceil(pct * total) : Math.floor(pct * total);
+}
