@@ -288,12 +288,14 @@ describe('configJsonSchema()', () => {
     assert.equal(schema.type, 'object');
     assert.deepEqual(Object.keys(schema.properties).sort(), [
       'admin',
+      'app',
       'balance',
       'healthCheck',
       'listen',
       'proxy',
       'service',
       'stateDir',
+      'strategy',
       'targets',
     ]);
     assert.deepEqual([...schema.required].sort(), ['listen', 'service']);
