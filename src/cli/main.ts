@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { isBatonError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerDeploy } from './commands/deploy.js';
+import { registerLoad } from './commands/load.js';
 import { registerStatus } from './commands/status.js';
 import { registerTargets } from './commands/targets.js';
 import { registerUp } from './commands/up.js';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerUp(program);
   registerDeploy(program);
   registerStatus(program);
+  registerLoad(program);
   registerValidate(program);
   registerTargets(program);
   for (const c of program.commands) c.exitOverride().showHelpAfterError();

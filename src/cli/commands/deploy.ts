@@ -8,6 +8,9 @@ import { actorFromEnv, AdminClient } from '../client.js';
 import { readConfig, withConfig } from '../options.js';
 import { progressMode, renderEvent } from '../progress.js';
 
+/** What --strategy accepts (the daemon checks it too). */
+const STRATEGIES: readonly string[] = ['blue-green', 'rolling', 'recreate'];
+
 interface FollowOptions {
   config: string;
   json?: boolean;
@@ -53,6 +56,12 @@ export function registerDeploy(program: Command): void {
     .option('--strategy <strategy>', 'blue-green, rolling or recreate (default: strategy.type in the config)')
     .option('--json', 'print progress as JSON lines')
     .action(async (opts: FollowOptions & { version: string; strategy?: string }) => {
+      if (opts.strategy !== undefined && !STRATEGIES.includes(opts.strategy)) {
+        throw new BatonError(
+          'BATON_E_USAGE',
+          `unknown strategy "${opts.strategy}" (--strategy): use ${STRATEGIES.join(', ')}; nothing was deployed`,
+        );
+      }
       await followDeploy(opts, '/v1/deploy', {
         version: opts.version,
         ...(opts.strategy ? { strategy: opts.strategy } : {}),

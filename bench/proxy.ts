@@ -1,0 +1,864 @@
+// Proxy benchmark for the issue's goals: Baton (one process) >= 0.6x nginx (one worker) in
+// requests/s, and p99 overhead < 1 ms at half of nginx's peak rate. In one run it starts a fast
+// backend (bench/backend.ts), Baton's real build (`node bin/baton.js up -c <temp config>`) and
+// nginx (/usr/sbin/nginx, own config: 1 worker, upstream keepalive 64) in front of it, all on
+// 127.0.0.1 with free ports, and loads each with the same wrk (-t1, --latency):
+//   1. peak: closed loop, as fast as the connections go, after a warm-up per system;
+//   2. paced at half of nginx's peak rate, offered to all three (a wrk delay() script holds the
+//      rate; wrk, not wrk2, so latency is timed from the request write and stalls are omitted);
+//   3. paced at half of Baton's own peak, so overhead is comparable when Baton saturates in 2.
+// It prints a table with Baton/nginx ratios and proxy overhead (proxy p99 - direct p99), or
+// JSON with --json. Every process it starts is stopped on exit, error or SIGINT/SIGTERM.
+//
+//   npm run bench:proxy [-- --json]
+//
+// Environment (all optional): BENCH_DURATION seconds per measured run (default 8),
+// BENCH_WARMUP seconds of warm-up before each peak run (5; V8 needs a few seconds to optimise
+// Baton's hot path), BENCH_CONNECTIONS (50), BENCH_ROUNDS (1; with more, each figure is the
+// median over rounds), BENCH_BACKEND raw|http (bench/backend.ts mode, default raw).
+// Progress goes to stderr, results to stdout.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BATON_BIN = path.join(ROOT, 'bin/baton.js');
+const BACKEND_TS = path.join(ROOT, 'bench/backend.ts');
+const NGINX = '/usr/sbin/nginx';
+const WRK = '/usr/bin/wrk';
+const EXPECTED_BODY = 'hello, world\n';
+const GOAL_RPS_RATIO = 0.6;
+const GOAL_P99_OVERHEAD_MS = 1;
+
+// --- settings ---------------------------------------------------------------------------------
+
+interface Settings {
+  readonly durationS: number;
+  readonly warmupS: number;
+  readonly connections: number;
+  readonly rounds: number;
+  readonly backend: 'raw' | 'http';
+  readonly json: boolean;
+}
+
+function envNumber(name: string, fallback: number, min: number, max: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new Error(`${name}=${text}: expected a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function readSettings(argv: readonly string[]): Settings {
+  let json = false;
+  for (const arg of argv) {
+    if (arg === '--json') json = true;
+    else if (arg === '--help' || arg === '-h') {
+      process.stdout.write(
+        'usage: npm run bench:proxy [-- --json]\n' +
+          'env: BENCH_DURATION=8 BENCH_WARMUP=5 BENCH_CONNECTIONS=50 BENCH_ROUNDS=1 BENCH_BACKEND=raw|http\n',
+      );
+      process.exit(0);
+    } else throw new Error(`unknown argument ${arg} (try --json or --help)`);
+  }
+  const backend = process.env.BENCH_BACKEND ?? 'raw';
+  if (backend !== 'raw' && backend !== 'http') {
+    throw new Error(`BENCH_BACKEND=${backend}: expected raw or http`);
+  }
+  return {
+    durationS: envNumber('BENCH_DURATION', 8, 1, 300),
+    warmupS: envNumber('BENCH_WARMUP', 5, 0, 60),
+    connections: envNumber('BENCH_CONNECTIONS', 50, 1, 1000),
+    rounds: envNumber('BENCH_ROUNDS', 1, 1, 10),
+    backend,
+    json,
+  };
+}
+
+function progress(message: string): void {
+  process.stderr.write(`bench: ${message}\n`);
+}
+
+// --- child processes (every one is tracked and stopped on exit) ------------------------------
+
+interface Child {
+  readonly name: string;
+  readonly proc: ChildProcess;
+  /** Started in its own process group (nginx: master and worker are stopped together). */
+  readonly group: boolean;
+  /** The last few KB of stderr, for error messages. */
+  stderrTail: string;
+}
+
+const children = new Set<Child>();
+/** Set by SIGINT/SIGTERM: everything is being stopped, so failures that follow are expected. */
+let interrupted = false;
+
+function start(
+  name: string,
+  command: string,
+  args: readonly string[],
+  opts: { group?: boolean } = {},
+): Child {
+  const group = opts.group ?? false;
+  const proc = spawn(command, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], detached: group });
+  const child: Child = { name, proc, group, stderrTail: '' };
+  children.add(child);
+  proc.stderr?.setEncoding('utf8');
+  proc.stderr?.on('data', (s: string) => {
+    child.stderrTail = (child.stderrTail + s).slice(-4000);
+  });
+  // A group stays listed after its leader exits: `stop` checks for members left behind.
+  proc.on('exit', () => {
+    if (!group) children.delete(child);
+  });
+  proc.on('error', (err) => {
+    child.stderrTail += `\n${err.message}`;
+  });
+  return child;
+}
+
+function alive(c: Child): boolean {
+  return c.proc.exitCode === null && c.proc.signalCode === null && c.proc.pid !== undefined;
+}
+
+function signal(c: Child, sig: NodeJS.Signals): void {
+  const pid = c.proc.pid;
+  if (pid === undefined) return;
+  try {
+    if (c.group) process.kill(-pid, sig);
+    else c.proc.kill(sig);
+  } catch {
+    // Already gone.
+  }
+}
+
+function exited(c: Child, timeoutMs: number): Promise<boolean> {
+  if (!alive(c)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    c.proc.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/** SIGTERM, then SIGKILL after a short grace; for a process group, the whole group. */
+async function stop(c: Child): Promise<void> {
+  if (alive(c)) {
+    signal(c, 'SIGTERM');
+    if (!(await exited(c, 3000))) {
+      signal(c, 'SIGKILL');
+      await exited(c, 2000);
+    }
+  }
+  // An nginx worker that outlived its master. The group id is ours for sure only while the group
+  // still has members (Linux does not reuse the id of a live process group), so check first.
+  if (c.group && c.proc.pid !== undefined && groupHasMembers(c.proc.pid)) {
+    signal(c, 'SIGKILL');
+    await delay(100);
+  }
+  c.proc.stdin?.destroy();
+  children.delete(c);
+}
+
+async function stopAll(): Promise<void> {
+  await Promise.all([...children].map(stop));
+}
+
+/** Resolves with the first stdout line `pick` accepts; rejects if the child exits first. */
+function waitForLine<T>(c: Child, pick: (line: string) => T | undefined, timeoutMs: number): Promise<T> {
+  const stdout = c.proc.stdout;
+  if (stdout === null) return Promise.reject(new Error(`${c.name}: no stdout`));
+  const lines = readline.createInterface({ input: stdout });
+  return new Promise<T>((resolve, reject) => {
+    const finish = (err: Error | null, value?: T): void => {
+      clearTimeout(timer);
+      lines.off('line', onLine);
+      c.proc.off('exit', onExit);
+      // Keep draining stdout so the child never blocks on a full pipe.
+      if (err !== null) reject(err);
+      else resolve(value as T);
+    };
+    const onLine = (line: string): void => {
+      const v = pick(line);
+      if (v !== undefined) finish(null, v);
+    };
+    const onExit = (code: number | null, sig: NodeJS.Signals | null): void => {
+      finish(new Error(`${c.name} exited (${sig ?? code}) before it was ready:\n${c.stderrTail.trim()}`));
+    };
+    const timer = setTimeout(
+      () => finish(new Error(`${c.name} not ready after ${timeoutMs} ms:\n${c.stderrTail.trim()}`)),
+      timeoutMs,
+    );
+    lines.on('line', onLine);
+    c.proc.once('exit', onExit);
+  });
+}
+
+// --- the three systems under test -------------------------------------------------------------
+
+interface System {
+  readonly name: 'direct' | 'nginx' | 'baton';
+  readonly url: string;
+  /** Processes whose CPU time is the system's own (the backend's is reported separately). */
+  readonly cpuPids: () => number[];
+}
+
+async function startBackend(mode: Settings['backend']): Promise<{ child: Child; port: number }> {
+  const child = start('backend', process.execPath, ['--import', 'tsx', BACKEND_TS, mode]);
+  const port = await waitForLine(child, (line) => portFromJson(line), 15_000);
+  return { child, port };
+}
+
+function portFromJson(line: string): number | undefined {
+  try {
+    const v: unknown = JSON.parse(line);
+    if (typeof v === 'object' && v !== null && 'port' in v && typeof v.port === 'number') return v.port;
+  } catch {
+    // Not a JSON line.
+  }
+  return undefined;
+}
+
+async function startBaton(dir: string, backendPort: number): Promise<{ child: Child; port: number }> {
+  const config = path.join(dir, 'baton.yaml');
+  await writeFile(
+    config,
+    [
+      'service: bench',
+      'listen: 127.0.0.1:0',
+      `stateDir: ${path.join(dir, 'baton-state')}`,
+      'targets:',
+      `  - { address: 127.0.0.1:${backendPort} }`,
+      'proxy:',
+      '  drainTimeout: 1s',
+      '',
+    ].join('\n'),
+  );
+  const child = start('baton', process.execPath, [BATON_BIN, 'up', '-c', config]);
+  const port = await waitForLine(
+    child,
+    (line) => {
+      try {
+        const v: unknown = JSON.parse(line);
+        if (typeof v !== 'object' || v === null || !('msg' in v) || v.msg !== 'proxy listening') return;
+        if (!('listen' in v) || typeof v.listen !== 'string') return;
+        const m = /:(\d+)$/.exec(v.listen);
+        return m ? Number(m[1]) : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    15_000,
+  );
+  return { child, port };
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function startNginx(dir: string, backendPort: number): Promise<{ child: Child; port: number }> {
+  const port = await freePort();
+  const conf = path.join(dir, 'nginx.conf');
+  const runningAsRoot = process.getuid?.() === 0;
+  await writeFile(
+    conf,
+    `# Written by bench/proxy.ts; deleted after the run.
+${runningAsRoot ? 'user root root;  # the default nobody:nobody group does not exist on Debian\n' : ''}daemon off;
+master_process on;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/nginx-client-body;
+  proxy_temp_path ${dir}/nginx-proxy;
+  fastcgi_temp_path ${dir}/nginx-fastcgi;
+  uwsgi_temp_path ${dir}/nginx-uwsgi;
+  scgi_temp_path ${dir}/nginx-scgi;
+  upstream backend {
+    server 127.0.0.1:${backendPort};
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`,
+  );
+  const child = start('nginx', NGINX, ['-p', dir, '-c', conf, '-e', path.join(dir, 'nginx-error.log')], {
+    group: true,
+  });
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (!alive(child)) {
+      let log = '';
+      try {
+        log = readFileSync(path.join(dir, 'nginx-error.log'), 'utf8');
+      } catch {
+        // No log written.
+      }
+      throw new Error(`nginx exited before it was ready:\n${child.stderrTail}${log}`.trim());
+    }
+    if ((await get(port).catch(() => null)) !== null) break;
+    if (Date.now() > deadline) throw new Error(`nginx not answering on 127.0.0.1:${port} after 10 s`);
+    await delay(50);
+  }
+  return { child, port };
+}
+
+/** GET / once; resolves with status and body. */
+function get(port: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (s: string) => (body += s));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+  });
+}
+
+// --- CPU accounting from /proc ----------------------------------------------------------------
+
+const CLK_TCK = ((): number => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout);
+  return Number.isInteger(n) && n > 0 ? n : 100;
+})();
+
+/** Fields of /proc/PID/stat after the command name: [0] state, [1] ppid, [2] pgrp, [11] utime, [12] stime. */
+function statFields(pid: number): string[] | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
+function cpuTicks(pids: readonly number[]): number {
+  let sum = 0;
+  for (const pid of pids) {
+    const f = statFields(pid);
+    if (f !== null) sum += Number(f[11] ?? 0) + Number(f[12] ?? 0);
+  }
+  return sum;
+}
+
+function groupHasMembers(pgid: number): boolean {
+  return readdirSync('/proc').some((e) => /^\d+$/.test(e) && statFields(Number(e))?.[2] === String(pgid));
+}
+
+/** A process and its direct children (nginx's master and worker). */
+function withChildren(pid: number): number[] {
+  const out = [pid];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    if (statFields(Number(entry))?.[1] === String(pid)) out.push(Number(entry));
+  }
+  return out;
+}
+
+// --- wrk --------------------------------------------------------------------------------------
+
+interface WrkResult {
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly requests: number;
+  /** Socket errors (connect/read/write/timeout) plus non-2xx/3xx responses. */
+  readonly errors: number;
+  /** CPU of the system's own processes and of the backend, in % of one core. */
+  readonly cpuPct: number | null;
+  readonly backendCpuPct: number;
+  /** The system's own CPU time per completed request, in microseconds (less noisy than req/s). */
+  readonly cpuUsPerReq: number | null;
+}
+
+const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+function parseTime(text: string): number {
+  const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(text);
+  if (!m) throw new Error(`cannot read wrk time "${text}"`);
+  return Number(m[1]) * (UNIT_MS[m[2]!] ?? NaN);
+}
+
+function parseWrk(out: string): Omit<WrkResult, 'cpuPct' | 'backendCpuPct' | 'cpuUsPerReq'> {
+  const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(out);
+  const p50 = /^\s+50%\s+(\S+)/m.exec(out);
+  const p99 = /^\s+99%\s+(\S+)/m.exec(out);
+  const requests = /^\s+(\d+) requests in/m.exec(out);
+  if (!rps || !p50 || !p99 || !requests) throw new Error(`cannot read wrk output:\n${out}`);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  const errors =
+    (socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0) + (non2xx ? Number(non2xx[1]) : 0);
+  return {
+    rps: Number(rps[1]),
+    p50Ms: parseTime(p50[1]!),
+    p99Ms: parseTime(p99[1]!),
+    requests: Number(requests[1]),
+    errors,
+  };
+}
+
+/**
+ * Paces wrk at a fixed total rate: each call to delay() (once before every request, on any
+ * connection) claims the next free send slot on a 1/rate grid. wrk's timers have 1 ms
+ * resolution, so sends are grouped per millisecond, but the average rate is exact as long as
+ * some connection is idle when its slot comes (else the run is saturated: achieved < target).
+ * wrk measures latency from the moment a request is written, so the delay is not included.
+ */
+const PACE_LUA = `-- Written by bench/proxy.ts.
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clock, bench_timespec *ts);
+]]
+local ts = ffi.new("bench_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+local interval = 1
+local next_slot = nil
+function init(args)
+  interval = 1000 / tonumber(args[1])
+end
+function delay()
+  local now = now_ms()
+  -- Slots missed while every connection was busy are skipped, not sent in a burst.
+  if next_slot == nil or next_slot < now then next_slot = now end
+  local slot = next_slot
+  next_slot = next_slot + interval
+  return math.floor(slot - now)
+end
+`;
+
+async function runWrk(
+  system: System,
+  backendPid: number,
+  durationS: number,
+  connections: number,
+  pace: { script: string; rate: number } | null,
+): Promise<WrkResult> {
+  const args = ['-t1', `-c${connections}`, `-d${durationS}s`, '--latency', '--timeout', '2s'];
+  if (pace !== null) args.push('-s', pace.script);
+  args.push(system.url);
+  if (pace !== null) args.push('--', String(Math.round(pace.rate)));
+  const pids = system.cpuPids();
+  const before = { sys: cpuTicks(pids), backend: cpuTicks([backendPid]), at: performance.now() };
+  const wrk = start('wrk', WRK, args);
+  let out = '';
+  wrk.proc.stdout?.setEncoding('utf8');
+  wrk.proc.stdout?.on('data', (s: string) => (out += s));
+  const finished = await exited(wrk, (durationS + 20) * 1000);
+  if (!finished) {
+    await stop(wrk);
+    throw new Error(`wrk did not finish within ${durationS + 20} s`);
+  }
+  const wallS = (performance.now() - before.at) / 1000;
+  if (wrk.proc.exitCode !== 0) {
+    throw new Error(`wrk failed (${wrk.proc.signalCode ?? wrk.proc.exitCode}): ${wrk.stderrTail}${out}`);
+  }
+  const pct = (ticks: number): number => Math.round((ticks / CLK_TCK / wallS) * 100);
+  const parsed = parseWrk(out);
+  const sysTicks = cpuTicks(pids) - before.sys;
+  return {
+    ...parsed,
+    cpuPct: pids.length ? pct(sysTicks) : null,
+    backendCpuPct: pct(cpuTicks([backendPid]) - before.backend),
+    cpuUsPerReq: pids.length && parsed.requests > 0 ? (sysTicks / CLK_TCK / parsed.requests) * 1e6 : null,
+  };
+}
+
+// --- the run ----------------------------------------------------------------------------------
+
+type SystemName = System['name'];
+type Results = Record<SystemName, WrkResult>;
+
+/** A paced phase: every system offered half of `basis`'s peak rate from the same round. */
+interface PacedPhase {
+  readonly basis: 'nginx' | 'baton';
+  readonly rate: number;
+  readonly results: Results;
+}
+
+interface Round {
+  readonly peak: Results;
+  /** [0]: half of nginx's peak (the issue's goal); [1]: half of Baton's own peak. */
+  readonly paced: readonly PacedPhase[];
+}
+
+const ORDER = ['direct', 'nginx', 'baton'] as const;
+const BASES = ['nginx', 'baton'] as const;
+
+async function runRound(
+  settings: Settings,
+  systems: Record<SystemName, System>,
+  backendPid: number,
+  script: string,
+  index: number,
+): Promise<Round> {
+  const { durationS, connections } = settings;
+  const peak = {} as Results;
+  for (const name of ORDER) {
+    const s = systems[name];
+    if (settings.warmupS > 0) await runWrk(s, backendPid, settings.warmupS, connections, null);
+    progress(`round ${index}: ${name} at peak, ${durationS} s`);
+    peak[name] = await runWrk(s, backendPid, durationS, connections, null);
+  }
+  const paced: PacedPhase[] = [];
+  for (const basis of BASES) {
+    const rate = Math.max(1, Math.round(peak[basis].rps / 2));
+    const results = {} as Results;
+    for (const name of ORDER) {
+      progress(`round ${index}: ${name} paced at ${rate} req/s (half ${basis} peak), ${durationS} s`);
+      results[name] = await runWrk(systems[name], backendPid, durationS, connections, { script, rate });
+    }
+    paced.push({ basis, rate, results });
+  }
+  return { peak, paced };
+}
+
+function median(values: readonly number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+function medianResult(results: readonly WrkResult[]): WrkResult {
+  const cpu = results.map((r) => r.cpuPct).filter((c): c is number => c !== null);
+  const perReq = results.map((r) => r.cpuUsPerReq).filter((c): c is number => c !== null);
+  return {
+    rps: median(results.map((r) => r.rps)),
+    p50Ms: median(results.map((r) => r.p50Ms)),
+    p99Ms: median(results.map((r) => r.p99Ms)),
+    requests: median(results.map((r) => r.requests)),
+    errors: results.reduce((a, r) => a + r.errors, 0),
+    cpuPct: cpu.length ? median(cpu) : null,
+    backendCpuPct: median(results.map((r) => r.backendCpuPct)),
+    cpuUsPerReq: perReq.length ? median(perReq) : null,
+  };
+}
+
+function medianResults(all: readonly Results[]): Results {
+  return {
+    direct: medianResult(all.map((r) => r.direct)),
+    nginx: medianResult(all.map((r) => r.nginx)),
+    baton: medianResult(all.map((r) => r.baton)),
+  };
+}
+
+/** A paced run counts as held when the system got at least this share of the offered rate. */
+const HELD_SHARE = 0.9;
+
+interface PacedSummary extends PacedPhase {
+  /** p99 through the proxy minus p99 direct, at the same offered rate. */
+  readonly p99OverheadMs: { readonly baton: number; readonly nginx: number };
+  /** Baton p50 and p99 divided by nginx's. */
+  readonly latencyRatio: { readonly p50: number; readonly p99: number };
+  /** Whether Baton achieved the offered rate; if not it was saturated and its latency is queueing. */
+  readonly batonHeldRate: boolean;
+}
+
+interface Summary {
+  readonly peak: Results;
+  readonly paced: readonly PacedSummary[];
+  readonly ratios: {
+    readonly peakRps: number;
+    readonly peakCpuPerReq: number;
+    readonly peakP50: number;
+    readonly peakP99: number;
+  };
+  readonly goals: {
+    readonly rpsAtLeast06xNginx: boolean;
+    readonly p99OverheadUnder1msAtHalfNginxPeak: boolean;
+  };
+}
+
+function summarize(rounds: readonly Round[]): Summary {
+  const peak = medianResults(rounds.map((r) => r.peak));
+  const paced = BASES.map((basis, i): PacedSummary => {
+    const phases = rounds.map((r) => r.paced[i]!);
+    const results = medianResults(phases.map((p) => p.results));
+    const rate = median(phases.map((p) => p.rate));
+    return {
+      basis,
+      rate,
+      results,
+      p99OverheadMs: {
+        baton: results.baton.p99Ms - results.direct.p99Ms,
+        nginx: results.nginx.p99Ms - results.direct.p99Ms,
+      },
+      latencyRatio: {
+        p50: results.baton.p50Ms / results.nginx.p50Ms,
+        p99: results.baton.p99Ms / results.nginx.p99Ms,
+      },
+      batonHeldRate: results.baton.rps >= rate * HELD_SHARE,
+    };
+  });
+  const ratios = {
+    peakRps: peak.baton.rps / peak.nginx.rps,
+    peakCpuPerReq: (peak.baton.cpuUsPerReq ?? NaN) / (peak.nginx.cpuUsPerReq ?? NaN),
+    peakP50: peak.baton.p50Ms / peak.nginx.p50Ms,
+    peakP99: peak.baton.p99Ms / peak.nginx.p99Ms,
+  };
+  const half = paced[0]!;
+  return {
+    peak,
+    paced,
+    ratios,
+    goals: {
+      rpsAtLeast06xNginx: ratios.peakRps >= GOAL_RPS_RATIO,
+      p99OverheadUnder1msAtHalfNginxPeak:
+        half.batonHeldRate && half.p99OverheadMs.baton < GOAL_P99_OVERHEAD_MS,
+    },
+  };
+}
+
+// --- output -----------------------------------------------------------------------------------
+
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const ms = (n: number): string => `${n.toFixed(2)} ms`;
+const ratio = (n: number): string => `${n.toFixed(2)}x`;
+const signedMs = (n: number): string => `${n >= 0 ? '+' : ''}${n.toFixed(2)} ms`;
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    '  ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+interface Context {
+  readonly settings: Settings;
+  readonly nginxVersion: string;
+  readonly batonVersion: string;
+  readonly loadAvg: readonly number[];
+}
+
+const LABEL: Record<SystemName, string> = {
+  direct: 'direct (no proxy)',
+  nginx: 'nginx (1 worker)',
+  baton: 'Baton (1 process)',
+};
+
+const cpu = (r: WrkResult): string => (r.cpuPct === null ? '-' : `${r.cpuPct}%`);
+const perReq = (r: WrkResult): string => (r.cpuUsPerReq === null ? '-' : `${r.cpuUsPerReq.toFixed(1)} us`);
+
+function report(ctx: Context, s: Summary, rounds: readonly Round[]): string {
+  const st = ctx.settings;
+  const of = st.rounds > 1 ? `; median of ${st.rounds} rounds` : '';
+  const verdict = (ok: boolean): string => (ok ? 'MET' : 'NOT MET');
+  const peakTable = table(
+    ['system', 'req/s', 'p50', 'p99', 'proxy CPU', 'CPU/req', 'backend CPU', 'errors'],
+    ORDER.map((n) => {
+      const r = s.peak[n];
+      const row = [LABEL[n], int(r.rps), ms(r.p50Ms), ms(r.p99Ms), cpu(r), perReq(r)];
+      return [...row, `${r.backendCpuPct}%`, String(r.errors)];
+    }),
+  );
+  const pacedSection = (p: PacedSummary, i: number): string[] => [
+    `${i + 2}. Half of ${p.basis === 'nginx' ? "nginx's" : "Baton's"} peak: ${int(p.rate)} req/s offered ` +
+      `to each system${p.basis === 'nginx' ? ' (the p99 goal)' : ''}${of}`,
+    table(
+      ['system', 'achieved req/s', 'p50', 'p99', 'p99 vs direct', 'proxy CPU', 'CPU/req', 'errors'],
+      ORDER.map((n) => {
+        const r = p.results[n];
+        const over = n === 'direct' ? '-' : signedMs(r.p99Ms - p.results.direct.p99Ms);
+        return [LABEL[n], int(r.rps), ms(r.p50Ms), ms(r.p99Ms), over, cpu(r), perReq(r), String(r.errors)];
+      }),
+    ),
+    ...(p.batonHeldRate
+      ? []
+      : ['  Baton could not take this rate (saturated): its latency here is queueing, not overhead.']),
+    '',
+  ];
+  const [halfNginx, halfBaton] = s.paced;
+  return [
+    `Baton ${ctx.batonVersion} built-in proxy vs ${ctx.nginxVersion}, node ${process.version}, ` +
+      `${os.cpus().length} CPUs, load average at start ${ctx.loadAvg.map((l) => l.toFixed(2)).join(' ')}`,
+    `Load: wrk -t1 -c${st.connections} --latency, ${st.durationS} s per run (after a ${st.warmupS} s ` +
+      `warm-up per system); backend: bench/backend.ts ${st.backend}, one Node process; all on 127.0.0.1.`,
+    "CPU = % of one core over the run; CPU/req = the proxy's CPU time per completed request.",
+    'Paced runs: the same connections, a wrk delay() script holds the total offered rate (1 ms timer',
+    'resolution; latency is timed from the request write, so waits behind a stall are not counted).',
+    '',
+    `1. Peak: closed loop, ${st.connections} connections as fast as they go${of}`,
+    peakTable,
+    '',
+    ...s.paced.flatMap(pacedSection),
+    'Baton / nginx',
+    `  req/s at peak             ${ratio(s.ratios.peakRps)}  ` +
+      `(goal >= ${GOAL_RPS_RATIO}x: ${verdict(s.goals.rpsAtLeast06xNginx)})`,
+    `  CPU per request at peak   ${ratio(s.ratios.peakCpuPerReq)}  (the least noise-sensitive figure)`,
+    `  p50 / p99 at peak         ${ratio(s.ratios.peakP50)} / ${ratio(s.ratios.peakP99)}`,
+    ...(halfNginx && halfBaton
+      ? [
+          `  p50 / p99 at half nginx   ${ratio(halfNginx.latencyRatio.p50)} / ${ratio(halfNginx.latencyRatio.p99)}`,
+          `  p50 / p99 at half Baton   ${ratio(halfBaton.latencyRatio.p50)} / ${ratio(halfBaton.latencyRatio.p99)}`,
+          'Proxy p99 overhead (proxy p99 - direct p99 at the same offered rate)',
+          `  at half nginx peak: Baton ${signedMs(halfNginx.p99OverheadMs.baton)}` +
+            `${halfNginx.batonHeldRate ? '' : ' (saturated)'}, nginx ${signedMs(halfNginx.p99OverheadMs.nginx)}` +
+            `  (goal: Baton < ${GOAL_P99_OVERHEAD_MS} ms: ${verdict(s.goals.p99OverheadUnder1msAtHalfNginxPeak)})`,
+          `  at half Baton peak: Baton ${signedMs(halfBaton.p99OverheadMs.baton)}, ` +
+            `nginx ${signedMs(halfBaton.p99OverheadMs.nginx)}`,
+        ]
+      : []),
+    ...(rounds.length > 1
+      ? [
+          'Per round: Baton/nginx req/s at peak; Baton p99 overhead at half nginx peak',
+          ...rounds.map((r, i) => {
+            const p = r.paced[0]!.results;
+            return `  ${i + 1}: ${ratio(r.peak.baton.rps / r.peak.nginx.rps)}; ${signedMs(p.baton.p99Ms - p.direct.p99Ms)}`;
+          }),
+        ]
+      : []),
+  ].join('\n');
+}
+
+// --- main -------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const settings = readSettings(process.argv.slice(2));
+  for (const [file, why] of [
+    [WRK, 'apt-get install wrk'],
+    [NGINX, 'apt-get install nginx'],
+    [path.join(ROOT, 'dist/cli/main.js'), 'npm run build'],
+  ] as const) {
+    if (!existsSync(file)) throw new Error(`${file} is missing (${why})`);
+  }
+  const ctx: Context = {
+    settings,
+    nginxVersion: /nginx\/[\d.]+/.exec(spawnSync(NGINX, ['-v'], { encoding: 'utf8' }).stderr)?.[0] ?? 'nginx',
+    batonVersion: (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string })
+      .version,
+    loadAvg: os.loadavg(),
+  };
+
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'baton-bench-'));
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (interrupted) return;
+    interrupted = true;
+    progress(`${sig}: stopping everything`);
+    void stopAll()
+      .then(() => rm(dir, { recursive: true, force: true }))
+      .finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const backend = await startBackend(settings.backend);
+    const backendPid = backend.child.proc.pid!;
+    // allSettled, not all: a failure of one must not let the other start after the cleanup.
+    const [batonStart, nginxStart] = await Promise.allSettled([
+      startBaton(dir, backend.port),
+      startNginx(dir, backend.port),
+    ]);
+    if (batonStart.status === 'rejected') throw batonStart.reason;
+    if (nginxStart.status === 'rejected') throw nginxStart.reason;
+    const baton = batonStart.value;
+    const nginx = nginxStart.value;
+    const systems: Record<SystemName, System> = {
+      direct: { name: 'direct', url: `http://127.0.0.1:${backend.port}/`, cpuPids: () => [] },
+      nginx: {
+        name: 'nginx',
+        url: `http://127.0.0.1:${nginx.port}/`,
+        cpuPids: () => withChildren(nginx.child.proc.pid!),
+      },
+      baton: {
+        name: 'baton',
+        url: `http://127.0.0.1:${baton.port}/`,
+        cpuPids: () => [baton.child.proc.pid!],
+      },
+    };
+    for (const s of Object.values(systems)) {
+      const r = await get(Number(new URL(s.url).port));
+      if (r.status !== 200 || r.body !== EXPECTED_BODY) {
+        throw new Error(`${s.name} answered ${r.status} ${JSON.stringify(r.body)}, not the backend's body`);
+      }
+    }
+    const script = path.join(dir, 'pace.lua');
+    await writeFile(script, PACE_LUA);
+    progress(
+      `backend :${backend.port}, nginx :${nginx.port}, baton :${baton.port}; ` +
+        `about ${settings.rounds * (3 * (settings.warmupS + 3 * settings.durationS) + 2)} s`,
+    );
+
+    const rounds: Round[] = [];
+    for (let i = 1; i <= settings.rounds; i++) {
+      rounds.push(await runRound(settings, systems, backendPid, script, i));
+    }
+    const summary = summarize(rounds);
+    if (settings.json) {
+      process.stdout.write(
+        `${JSON.stringify(
+          {
+            settings,
+            environment: {
+              node: process.version,
+              nginx: ctx.nginxVersion,
+              baton: ctx.batonVersion,
+              cpus: os.cpus().length,
+              loadAvg: ctx.loadAvg,
+            },
+            measured: {
+              peak: `wrk -t1 -c${settings.connections} -d${settings.durationS}s --latency, closed loop, after warm-up`,
+              paced:
+                'same wrk settings; a delay() script holds the total offered rate at half of nginx peak ' +
+                '(paced[0]) and half of Baton peak (paced[1]); latency timed from request write',
+              units: 'rps req/s; p50Ms/p99Ms ms; cpuPct % of one core; cpuUsPerReq microseconds',
+            },
+            summary,
+            rounds,
+          },
+          null,
+          2,
+        )}\n`,
+      );
+    } else {
+      process.stdout.write(`${report(ctx, summary, rounds)}\n`);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await stopAll();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  if (interrupted) return;
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,98 @@
+// `baton load URL --rate R --duration D`: constant-arrival-rate traffic, a summary of every
+// failure, and an exit code CI can gate on (--max-failures).
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { parseDuration } from '../../config/units.js';
+import { BatonError } from '../../errors.js';
+import { renderReport } from '../../load/report.js';
+import { runLoad } from '../../load/runner.js';
+import { summarize } from '../../load/summary.js';
+import { printJson } from '../options.js';
+
+interface LoadFlags {
+  rate: string;
+  duration: string;
+  ramp?: string;
+  method: string;
+  header: string[];
+  body?: string;
+  newConnection?: boolean;
+  connections: string;
+  timeout: string;
+  versionHeader: string;
+  maxFailures: string;
+  json?: boolean;
+  report?: string;
+}
+
+function num(name: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min)
+    throw new BatonError('BATON_E_USAGE', `${name} must be a number >= ${min}, not "${v}"`);
+  return n;
+}
+
+function dur(name: string, v: string): number {
+  const ms = parseDuration(v);
+  if (ms === undefined)
+    throw new BatonError('BATON_E_USAGE', `${name} "${v}" is not a duration (e.g. 30s, 2m)`);
+  return ms;
+}
+
+export function registerLoad(program: Command): void {
+  program
+    .command('load <url>')
+    .description('send requests at a constant arrival rate and report every failure')
+    .requiredOption('--rate <n>', 'requests per second')
+    .requiredOption('--duration <d>', 'how long, e.g. 30s')
+    .option('--ramp <d>', 'ramp the rate up from 0 over this long first')
+    .option('--method <m>', 'HTTP method', 'GET')
+    .option(
+      '-H, --header <h>',
+      'a request header "Name: value" (repeatable)',
+      (v: string, all: string[]) => [...all, v],
+      [],
+    )
+    .option('--body <text>', 'request body')
+    .option('--new-connection', 'a new connection per request instead of keep-alive')
+    .option('--connections <n>', 'connection cap (requests beyond it queue, and the latency shows it)', '256')
+    .option('--timeout <d>', 'per-request timeout', '10s')
+    .option('--version-header <name>', 'response header that names the version', 'x-version')
+    .option('--max-failures <n>', 'exit 12 when more requests than this failed', '0')
+    .option('--json', 'print the result as JSON')
+    .option('--report <file>', 'write a self-contained HTML report with charts')
+    .action(async (url: string, f: LoadFlags) => {
+      try {
+        new URL(url);
+      } catch {
+        throw new BatonError('BATON_E_USAGE', `"${url}" is not a URL (e.g. http://127.0.0.1:8080/)`);
+      }
+      const headers: Record<string, string> = {};
+      for (const h of f.header) {
+        const i = h.indexOf(':');
+        if (i <= 0) throw new BatonError('BATON_E_USAGE', `header "${h}" must look like "Name: value"`);
+        headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
+      }
+      const ac = new AbortController();
+      const onInt = (): void => ac.abort();
+      process.once('SIGINT', onInt);
+      const result = await runLoad({
+        url,
+        rate: num('--rate', f.rate, 0.1),
+        durationMs: dur('--duration', f.duration),
+        ...(f.ramp ? { rampMs: dur('--ramp', f.ramp) } : {}),
+        method: f.method.toUpperCase(),
+        headers,
+        ...(f.body !== undefined ? { body: f.body } : {}),
+        newConnection: f.newConnection ?? false,
+        connections: num('--connections', f.connections, 1),
+        timeoutMs: dur('--timeout', f.timeout),
+        versionHeader: f.versionHeader,
+        signal: ac.signal,
+      }).finally(() => process.off('SIGINT', onInt));
+      if (f.report) writeFileSync(f.report, renderReport(result));
+      if (f.json) printJson(result);
+      else process.stdout.write(summarize(result));
+      if (result.failed > num('--max-failures', f.maxFailures, 0)) process.exitCode = 12;
+    });
+}
