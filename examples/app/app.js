@@ -20,7 +20,10 @@ const ignoreTerm = args.includes('--ignore-sigterm');
 // Exit this long after listening (an app that dies right after start), or start failing its
 // health check this long after listening (an app that goes bad after the switch).
 const exitAfter = Number(arg('exit-after', process.env.APP_EXIT_AFTER ?? '-1'));
-const unhealthyAfter = Number(arg('unhealthy-after', process.env.APP_UNHEALTHY_AFTER ?? '-1'));
+// A version named "*-bad" goes unhealthy 300ms after start: the demo's bad release.
+const unhealthyAfter = Number(
+  arg('unhealthy-after', process.env.APP_UNHEALTHY_AFTER ?? (version.endsWith('-bad') ? '300' : '-1')),
+);
 let listeningSince = 0;
 
 const text = (res, status, body, headers = {}) => {

@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { isBatonError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { registerDemo } from './commands/demo.js';
 import { registerDeploy } from './commands/deploy.js';
 import { registerLoad } from './commands/load.js';
 import { registerStatus } from './commands/status.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerDeploy(program);
   registerStatus(program);
   registerLoad(program);
+  registerDemo(program);
   registerValidate(program);
   registerTargets(program);
   for (const c of program.commands) c.exitOverride().showHelpAfterError();

@@ -27,6 +27,13 @@ export interface LoadOptions {
   readonly versionHeader?: string;
   /** Stops early (e.g. Ctrl-C). */
   readonly signal?: AbortSignal;
+  /** Counters kept up to date during the run, for callers that report phases of it. */
+  readonly live?: LiveCounters;
+}
+
+export interface LiveCounters {
+  sent: number;
+  failed: number;
 }
 
 export interface SecondStats {
@@ -106,12 +113,14 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
 
   const fail = (kind: FailureKind, detail: string, due: number): void => {
     failures[kind]++;
+    if (o.live) o.live.failed++;
     second(due).failed++;
     if (samples.length < 10) samples.push(`${kind}: ${detail}`);
   };
 
   const fire = async (due: number): Promise<void> => {
     sent++;
+    if (o.live) o.live.sent++;
     second(due).sent++;
     try {
       const res = await request(url, {

@@ -1,0 +1,30 @@
+// `baton demo`: the main job on the embedded default, with no setup.
+import path from 'node:path';
+import type { Command } from 'commander';
+import { demoTable, runDemo } from '../../demo/demo.js';
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('deploy the bundled example app under load with every strategy, and show what clients saw')
+    .option('--rate <n>', 'requests per second during the demo', '200')
+    .option('--report <file>', 'where to write the HTML report', 'baton-demo-report.html')
+    .option('--no-report', 'do not write a report')
+    .action(async (opts: { rate: string; report: string | false }) => {
+      const out = (line: string): void => void process.stdout.write(`${line}\n`);
+      const reportFile = opts.report === false ? null : path.resolve(opts.report);
+      const rows = await runDemo({ rate: Number(opts.rate) || 200, reportFile, out });
+      out('');
+      out(demoTable(rows));
+      out('');
+      const zeroDowntime = rows.filter((r) => !r.step.startsWith('recreate'));
+      const clean = zeroDowntime.every((r) => r.failed === 0);
+      out(
+        clean
+          ? 'blue-green, rolling and the automatic rollback failed 0 requests; recreate, the stop-then-start way, did not.'
+          : 'SOME ZERO-DOWNTIME STEP FAILED REQUESTS: see the table above.',
+      );
+      if (reportFile) out(`report: ${reportFile}`);
+      if (!clean) process.exitCode = 1;
+    });
+}

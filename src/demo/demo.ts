@@ -1,0 +1,211 @@
+// `baton demo`: the whole story on one machine with no setup. A daemon with the bundled
+// example app, steady load through the proxy, and a series of deploys: blue-green, rolling,
+// a bad release rolled back on its own, and recreate for contrast. One table at the end (the
+// zero-downtime strategies fail nothing; recreate does), and an HTML report of the run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AdminClient } from '../cli/client.js';
+import type { ProgressEvent } from '../controller/controller.js';
+import { BatonError } from '../errors.js';
+import { renderReport } from '../load/report.js';
+import { runLoad, type LiveCounters, type LoadResult } from '../load/runner.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const APP = path.join(ROOT, 'examples/app/app.js');
+const BIN = path.join(ROOT, 'bin/baton.js');
+
+export interface DemoStep {
+  readonly title: string;
+  readonly version: string;
+  readonly strategy: 'blue-green' | 'rolling' | 'recreate';
+}
+
+export const DEMO_STEPS: readonly DemoStep[] = [
+  { title: 'blue-green', version: '1.1.0', strategy: 'blue-green' },
+  { title: 'rolling', version: '1.2.0', strategy: 'rolling' },
+  { title: 'bad release (auto rollback)', version: '1.3.0-bad', strategy: 'blue-green' },
+  { title: 'recreate (the naive way)', version: '1.3.0', strategy: 'recreate' },
+];
+
+export interface DemoRow {
+  readonly step: string;
+  readonly version: string;
+  readonly result: string;
+  readonly seconds: number;
+  readonly requests: number;
+  readonly failed: number;
+}
+
+export interface DemoOptions {
+  readonly rate: number;
+  readonly reportFile: string | null;
+  readonly out: (line: string) => void;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function demoConfig(listen: number, admin: number): string {
+  return `# Written by baton demo
+service: demo
+listen: 127.0.0.1:${listen}
+admin: 127.0.0.1:${admin}
+stateDir: state
+app:
+  command: '${`${quoteWord(process.execPath)} ${quoteWord(APP)} --port {port} --version {version}`.replace(/'/g, "''")}'
+  instances: 3
+  health: { path: /health, interval: 100ms, healthyThreshold: 2, unhealthyThreshold: 2 }
+  readyTimeout: 10s
+  drainTimeout: 5s
+  stopTimeout: 5s
+strategy:
+  type: blue-green
+  verify: 1s
+  keepOld: 2s
+`;
+}
+
+/** A word of app.command, quoted when it has spaces (the command is split like a shell would). */
+function quoteWord(w: string): string {
+  return /[\s"'\\]/.test(w) ? `"${w.replace(/["\\]/g, '\\$&')}"` : w;
+}
+
+export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'baton-demo-'));
+  const [listen, admin] = [await freePort(), await freePort()];
+  const configFile = path.join(dir, 'baton.yaml');
+  writeFileSync(configFile, demoConfig(listen, admin));
+  const daemon = spawn(process.execPath, [BIN, 'up', '-c', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let daemonLog = '';
+  daemon.stdout.on('data', (c: Buffer) => (daemonLog += c.toString()));
+  daemon.stderr.on('data', (c: Buffer) => (daemonLog += c.toString()));
+  const client = new AdminClient({ kind: 'tcp', host: '127.0.0.1', port: admin });
+  const rows: DemoRow[] = [];
+  const stopLoad = new AbortController();
+  let load: Promise<LoadResult> | null = null;
+  try {
+    await waitForDaemon(client, daemon, () => daemonLog);
+    o.out(`daemon up: proxy on 127.0.0.1:${listen}, 3 instances of the example app per release (${dir})`);
+    await deploy(client, '1.0.0', 'blue-green', o.out);
+    const url = `http://127.0.0.1:${listen}/`;
+    const live: LiveCounters = { sent: 0, failed: 0 };
+    o.out(`load: ${o.rate} requests/s through the proxy for the rest of the demo`);
+    load = runLoad({
+      url,
+      rate: o.rate,
+      durationMs: 10 * 60_000,
+      signal: stopLoad.signal,
+      live,
+      timeoutMs: 5000,
+    });
+    await waitUntil(() => live.sent >= o.rate / 2);
+    for (const step of DEMO_STEPS) {
+      const before = { ...live };
+      const t0 = Date.now();
+      const result = await deploy(client, step.version, step.strategy, o.out);
+      // A second of traffic after the switch belongs to the step too.
+      await new Promise((r) => setTimeout(r, 1000));
+      rows.push({
+        step: step.title,
+        version: step.version,
+        result,
+        seconds: (Date.now() - t0) / 1000,
+        requests: live.sent - before.sent,
+        failed: live.failed - before.failed,
+      });
+    }
+    stopLoad.abort();
+    const result = await load;
+    load = null;
+    if (o.reportFile) {
+      writeFileSync(o.reportFile, renderReport(result, 'baton demo: load through every deploy'));
+    }
+    return rows;
+  } finally {
+    stopLoad.abort();
+    await load?.catch(() => undefined);
+    await stopDaemon(daemon);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function deploy(
+  client: AdminClient,
+  version: string,
+  strategy: string,
+  out: (l: string) => void,
+): Promise<string> {
+  let result = 'unknown';
+  await client.stream<ProgressEvent>(
+    'POST',
+    '/v1/deploy',
+    { version, strategy, actor: 'baton demo' },
+    (e) => {
+      if (e.kind === 'done') result = e.result ?? 'unknown';
+      out(`  ${(e.elapsedMs / 1000).toFixed(1).padStart(5)}s  ${(e.step ?? e.kind).padEnd(12)} ${e.message}`);
+    },
+  );
+  return result;
+}
+
+async function waitForDaemon(client: AdminClient, daemon: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (daemon.exitCode !== null)
+      throw new BatonError('BATON_E_INTERNAL', `the demo daemon exited:\n${log()}`);
+    try {
+      await client.call('GET', '/v1/status');
+      return;
+    } catch {
+      if (Date.now() > deadline)
+        throw new BatonError('BATON_E_INTERNAL', `the demo daemon did not answer:\n${log()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+async function waitUntil(cond: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** SIGTERM: the daemon drains and stops every app instance; SIGKILL if it hangs. */
+async function stopDaemon(daemon: ChildProcess): Promise<void> {
+  if (daemon.exitCode !== null || daemon.signalCode !== null) return;
+  const exited = new Promise<void>((r) => daemon.once('exit', () => r()));
+  daemon.kill('SIGTERM');
+  const timer = setTimeout(() => daemon.kill('SIGKILL'), 20_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export function demoTable(rows: readonly DemoRow[]): string {
+  const head = ['STEP', 'VERSION', 'RESULT', 'SECONDS', 'REQUESTS', 'FAILED'];
+  const body = rows.map((r) => [
+    r.step,
+    r.version,
+    r.result,
+    r.seconds.toFixed(1),
+    String(r.requests),
+    String(r.failed),
+  ]);
+  const all = [head, ...body];
+  const widths = head.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
+  return all
+    .map((r) => r.map((c, i) => (i >= 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  '))
+    .join('\n');
+}

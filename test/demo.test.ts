@@ -1,0 +1,63 @@
+// `baton demo` from the built CLI: every zero-downtime step fails 0 requests, recreate fails
+// some, the report is written, and no process is left behind.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { it } from 'node:test';
+import { BATON } from './helpers/index.js';
+
+/** Pids of processes whose working directory is inside `dir`. */
+function processesIn(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/cwd`).startsWith(dir)) pids.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}
+
+it('baton demo shows zero failures for blue-green, rolling and the auto-rollback, and failures for recreate', async (t) => {
+  const out = mkdtempSync(path.join(os.tmpdir(), 'baton-demo-test-'));
+  t.after(() => rmSync(out, { recursive: true, force: true }));
+  const report = path.join(out, 'report.html');
+  const child = spawn(process.execPath, [BATON, 'demo', '--rate', '100', '--report', report], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => child.kill('SIGKILL'));
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  assert.equal(code, 0, `${stdout}\n${stderr}`);
+  const rows = Object.fromEntries(
+    [
+      ...stdout.matchAll(
+        /^(blue-green|rolling|bad release \(auto rollback\)|recreate \(the naive way\))\s+(\S+)\s+(\S+)\s+([\d.]+)\s+(\d+)\s+(\d+)$/gm,
+      ),
+    ].map((m) => [m[1]!, { result: m[3]!, requests: Number(m[5]), failed: Number(m[6]) }]),
+  );
+  assert.deepEqual(Object.keys(rows).sort(), [
+    'bad release (auto rollback)',
+    'blue-green',
+    'recreate (the naive way)',
+    'rolling',
+  ]);
+  for (const step of ['blue-green', 'rolling', 'bad release (auto rollback)']) {
+    assert.ok(rows[step]!.requests > 50, `${step} ran under load`);
+    assert.equal(rows[step]!.failed, 0, `${step} failed no request`);
+  }
+  assert.equal(rows['bad release (auto rollback)']!.result, 'rolled-back');
+  assert.ok(rows['recreate (the naive way)']!.failed > 0, 'recreate shows the downtime');
+  assert.ok(existsSync(report));
+  const dir = /\((\/[^)]*baton-demo-[^)]*)\)/.exec(stdout)?.[1];
+  assert.ok(dir, 'the demo names its folder');
+  assert.deepEqual(processesIn(dir), [], 'no process left behind');
+  assert.equal(existsSync(dir), false, 'its folder is removed');
+});
