@@ -48,14 +48,24 @@ export class AdminClient {
       throw errorFrom(res.statusCode, text ? (JSON.parse(text) as unknown) : {});
     }
     let buf = '';
-    for await (const chunk of res.body) {
-      buf += (chunk as Buffer).toString('utf8');
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line.trim()) onEvent(JSON.parse(line) as T);
+    try {
+      for await (const chunk of res.body) {
+        buf += (chunk as Buffer).toString('utf8');
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line.trim()) onEvent(JSON.parse(line) as T);
+        }
       }
+    } catch (err) {
+      if (err instanceof BatonError) throw err;
+      throw new BatonError(
+        'BATON_E_DAEMON_UNREACHABLE',
+        `the daemon on ${formatAddress(this.address)} broke off the answer (${codeOf(err)}): it stopped or crashed. ` +
+          'Once it runs again it recovers one complete release; `baton status` shows which, and `baton history` the outcome.',
+        { cause: err },
+      );
     }
   }
 
@@ -75,14 +85,29 @@ export class AdminClient {
         bodyTimeout: 0,
       });
     } catch (err) {
+      const code = codeOf(err);
+      // Connected, then the socket closed before an answer: the daemon is there but went away.
+      if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') {
+        throw new BatonError(
+          'BATON_E_DAEMON_UNREACHABLE',
+          `the daemon on ${formatAddress(this.address)} closed the connection before it answered (${code}): it stopped or crashed. ` +
+            'See its log; once it runs again, `baton status` shows what is live.',
+          { cause: err },
+        );
+      }
       throw new BatonError(
         'BATON_E_DAEMON_UNREACHABLE',
-        `no Baton daemon answers on ${formatAddress(this.address)} (${(err as NodeJS.ErrnoException).code ?? String(err)}). ` +
+        `no Baton daemon answers on ${formatAddress(this.address)} (${code}). ` +
           'Start it with: baton up -c baton.yaml',
         { cause: err },
       );
     }
   }
+}
+
+function codeOf(err: unknown): string {
+  const e = err as { code?: unknown; name?: unknown } | null;
+  return typeof e?.code === 'string' ? e.code : typeof e?.name === 'string' ? e.name : String(err);
 }
 
 function errorFrom(status: number, data: unknown): BatonError {

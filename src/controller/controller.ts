@@ -75,7 +75,7 @@ export class Controller {
   constructor(
     private config: BatonConfig,
     private readonly proxy: BuiltinProxy,
-    private readonly driver: InstanceDriver,
+    private driver: InstanceDriver,
     private readonly store: StateStore,
     private readonly log: Logger,
   ) {
@@ -99,6 +99,8 @@ export class Controller {
     for (const r of [
       ...(st.live?.instances ?? []),
       ...(st.standby?.instances ?? []),
+      // The set it was replacing: once traffic moved, `live` no longer lists it.
+      ...(st.deployment?.replacing ?? []),
       ...(st.deployment?.started ?? []),
     ]) {
       records.set(r.pid, r);
@@ -144,10 +146,20 @@ export class Controller {
     this.state.standby = null;
     this.state.lastRecovery = note;
     if (version !== null && keep.length < this.app.instances) {
-      const more = await this.startReady(this.app.instances - keep.length, version, keep);
-      keep.push(...more);
+      try {
+        keep.push(...(await this.startReady(this.app.instances - keep.length, version, keep)));
+      } catch (err) {
+        // Serve with what was adopted rather than nothing; the error says why not all.
+        this.log.error(
+          { version, instances: keep.length, error: reasonOf(err) },
+          'could not start the missing instances of the live release',
+        );
+      }
     }
-    this.setLive(version === null ? null : version, keep);
+    // Back in the route table: the proxy of a fresh process starts with none.
+    this.live = keep;
+    this.routeLive();
+    this.setLive(version, keep);
     for (const m of keep) this.supervise(m);
     if (version !== null) {
       this.log.info({ version, adopted: adopted.size, instances: keep.length }, 'release restored');
@@ -170,14 +182,7 @@ export class Controller {
   deploy(req: DeployRequest, plan?: Plan): Running {
     checkVersion(req.version);
     if (this.closed) throw new BatonError('BATON_E_CONFLICT', 'the daemon is shutting down');
-    if (this.running) {
-      const d = this.running.deployment;
-      throw new BatonError(
-        'BATON_E_LOCKED',
-        `a deploy of ${d.version} by ${d.actor} is running since ${d.startedAt} (step ${d.step}); wait for it, follow it with \`baton status\`, or stop it with \`baton abort\``,
-        { details: { deployment: d } },
-      );
-    }
+    if (this.running) throw this.locked(this.running.deployment);
     const strategyType = req.strategy ?? this.config.strategy.type;
     const strategy: StrategyConfig =
       strategyType === this.config.strategy.type ? this.config.strategy : defaultStrategy(strategyType);
@@ -191,6 +196,7 @@ export class Controller {
       rollback: req.rollback ?? false,
       step: 'starting',
       detail: '',
+      replacing: records(this.live),
       started: [],
     };
     let finish!: (entry: HistoryEntry) => void;
@@ -346,6 +352,8 @@ export class Controller {
    * else a deploy of the previous (or given) version with the configured strategy.
    */
   rollback(to: string | undefined, actor: string): Running {
+    // While a deploy runs, the same refusal as `baton deploy` (not "nothing to roll back to").
+    if (this.running) throw this.locked(this.running.deployment);
     const target = to ?? this.previousRelease();
     if (!target)
       throw new BatonError(
@@ -366,6 +374,15 @@ export class Controller {
       return this.instantSwitchBack(target, actor);
     }
     return this.deploy({ version: target, actor, rollback: true });
+  }
+
+  /** The deploy lock is taken: who holds it, since when, and what to do. */
+  private locked(d: DeploymentState): BatonError {
+    return new BatonError(
+      'BATON_E_LOCKED',
+      `a deploy of ${d.version} by ${d.actor} is running since ${d.startedAt} (step ${d.step}); wait for it, follow it with \`baton status\`, or stop it with \`baton abort\``,
+      { details: { deployment: d } },
+    );
   }
 
   private instantSwitchBack(version: string, actor: string): Running {
@@ -664,8 +681,13 @@ export class Controller {
     this.persist();
   }
 
-  reload(config: BatonConfig): void {
+  /**
+   * SIGHUP: the new config, and a driver built from its app section (command, ports, env, cwd),
+   * apply from the next instance started. Running instances keep what they were started with.
+   */
+  reload(config: BatonConfig, driver: InstanceDriver): void {
     this.config = config;
+    this.driver = driver;
   }
 }
 

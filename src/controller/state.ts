@@ -27,6 +27,8 @@ export interface DeploymentState {
   readonly rollback: boolean;
   step: DeployStep;
   detail: string;
+  /** The live instances when it started: the release to go back to after a crash. */
+  readonly replacing?: readonly InstanceRecord[];
   /** Every instance this deployment started (to stop or adopt after a crash). */
   started: InstanceRecord[];
 }

@@ -11,6 +11,7 @@ import { StateStore } from '../controller/state.js';
 import { LocalDriver } from '../drivers/local/local.js';
 import { ProxyMetrics } from '../edge/builtin/metrics.js';
 import { BuiltinProxy, type RouteSpec } from '../edge/builtin/proxy.js';
+import { messageOf } from '../errors.js';
 import { createAccessLog, type Logger } from '../log.js';
 import { loadRouteState, saveRouteState, seedOf } from '../state/routes.js';
 import { VERSION } from '../version.js';
@@ -132,8 +133,17 @@ export class Daemon {
         this.log.error('reload refused: the new config has no app section; keeping the running config');
         return;
       }
+      let driver: LocalDriver;
+      try {
+        // A command that cannot be split (an operator, an open quote) is refused here, not at
+        // the next deploy.
+        driver = new LocalDriver(next.app, next.baseDir, next.stateDirPath);
+      } catch (err) {
+        this.log.error({ error: messageOf(err) }, 'config reload refused; keeping the running config');
+        return;
+      }
       this.config = next;
-      this.controller.reload(next);
+      this.controller.reload(next, driver);
       this.log.info('config reloaded; app settings apply from the next deploy');
       return;
     }

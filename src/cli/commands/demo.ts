@@ -1,7 +1,6 @@
 // `baton demo`: the main job on the embedded default, with no setup.
 import path from 'node:path';
 import type { Command } from 'commander';
-import { demoTable, runDemo } from '../../demo/demo.js';
 
 export function registerDemo(program: Command): void {
   program
@@ -11,6 +10,7 @@ export function registerDemo(program: Command): void {
     .option('--report <file>', 'where to write the HTML report', 'baton-demo-report.html')
     .option('--no-report', 'do not write a report')
     .action(async (opts: { rate: string; report: string | false }) => {
+      const { demoTable, runDemo } = await import('../../demo/demo.js');
       const out = (line: string): void => void process.stdout.write(`${line}\n`);
       const reportFile = opts.report === false ? null : path.resolve(opts.report);
       const rows = await runDemo({ rate: Number(opts.rate) || 200, reportFile, out });

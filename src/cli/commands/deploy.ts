@@ -3,7 +3,10 @@
 // Ctrl-C stops following, not the deploy: that runs in the daemon (`baton abort` stops it).
 import type { Command } from 'commander';
 import type { ProgressEvent } from '../../controller/controller.js';
+import type { BatonConfig } from '../../config/schema.js';
 import { BatonError } from '../../errors.js';
+import { runLoad, type LoadResult } from '../../load/runner.js';
+import { summarize } from '../../load/summary.js';
 import { actorFromEnv, AdminClient } from '../client.js';
 import { readConfig, withConfig } from '../options.js';
 import { progressMode, renderEvent } from '../progress.js';
@@ -14,11 +17,14 @@ const STRATEGIES: readonly string[] = ['blue-green', 'rolling', 'recreate'];
 interface FollowOptions {
   config: string;
   json?: boolean;
+  verifyLoad?: string;
 }
 
 async function followDeploy(opts: FollowOptions, path: string, body: Record<string, unknown>): Promise<void> {
-  const client = AdminClient.fromConfig(readConfig(opts));
+  const config = readConfig(opts);
+  const client = AdminClient.fromConfig(config);
   const mode = progressMode(opts.json);
+  const load = opts.verifyLoad ? startVerifyLoad(config, opts.verifyLoad) : null;
   const onInt = (): void => {
     process.stderr.write(
       '\nbaton: stopped following; the deploy goes on in the daemon. Follow it with `baton status`, stop it with `baton abort`.\n',
@@ -34,6 +40,16 @@ async function followDeploy(opts: FollowOptions, path: string, body: Record<stri
     });
   } finally {
     process.off('SIGINT', onInt);
+    if (load) {
+      const result = await load.stop();
+      process.stdout.write(opts.json ? `${JSON.stringify({ kind: 'load', result })}\n` : summarize(result));
+      if (result.failed > 0) {
+        process.stderr.write(
+          `baton: ${result.failed} request(s) failed during the deploy: the deploy is not proven\n`,
+        );
+        process.exitCode = 10;
+      }
+    }
   }
   if (!last || last.kind !== 'done') {
     throw new BatonError(
@@ -47,6 +63,29 @@ async function followDeploy(opts: FollowOptions, path: string, body: Record<stri
   }
 }
 
+/** `--verify-load RATE`: constant-rate GETs through the proxy for the whole deploy. */
+function startVerifyLoad(config: BatonConfig, rateText: string): { stop: () => Promise<LoadResult> } {
+  const rate = Number(rateText);
+  if (!Number.isFinite(rate) || rate <= 0) {
+    throw new BatonError(
+      'BATON_E_USAGE',
+      `--verify-load takes requests per second, e.g. 100, not "${rateText}"`,
+    );
+  }
+  const l = config.listen;
+  if (l.kind !== 'tcp') throw new BatonError('BATON_E_USAGE', '--verify-load needs a TCP listen address');
+  const host = l.host === '0.0.0.0' ? '127.0.0.1' : l.host === '::' ? '::1' : l.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${l.port}/`;
+  const ac = new AbortController();
+  const run = runLoad({ url, rate, durationMs: 24 * 3_600_000, signal: ac.signal, timeoutMs: 10_000 });
+  return {
+    stop: async () => {
+      ac.abort();
+      return run;
+    },
+  };
+}
+
 export function registerDeploy(program: Command): void {
   withConfig(program.command('deploy'))
     .description(
@@ -55,6 +94,10 @@ export function registerDeploy(program: Command): void {
     .requiredOption('--version <version>', 'the version to deploy (fills {version} in app.command)')
     .option('--strategy <strategy>', 'blue-green, rolling or recreate (default: strategy.type in the config)')
     .option('--json', 'print progress as JSON lines')
+    .option(
+      '--verify-load <rate>',
+      'send this many GET/s through the proxy during the deploy; any failure fails the verdict',
+    )
     .action(async (opts: FollowOptions & { version: string; strategy?: string }) => {
       if (opts.strategy !== undefined && !STRATEGIES.includes(opts.strategy)) {
         throw new BatonError(

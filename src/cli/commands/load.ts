@@ -4,7 +4,6 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parseDuration } from '../../config/units.js';
 import { BatonError } from '../../errors.js';
-import { renderReport } from '../../load/report.js';
 import { runLoad } from '../../load/runner.js';
 import { summarize } from '../../load/summary.js';
 import { printJson } from '../options.js';
@@ -90,7 +89,7 @@ export function registerLoad(program: Command): void {
         versionHeader: f.versionHeader,
         signal: ac.signal,
       }).finally(() => process.off('SIGINT', onInt));
-      if (f.report) writeFileSync(f.report, renderReport(result));
+      if (f.report) writeFileSync(f.report, (await import('../../load/report.js')).renderReport(result));
       if (f.json) printJson(result);
       else process.stdout.write(summarize(result));
       if (result.failed > num('--max-failures', f.maxFailures, 0)) process.exitCode = 12;

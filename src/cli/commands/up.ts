@@ -1,9 +1,7 @@
 // `baton up`: run the daemon in the foreground (systemd-friendly: logs to stdout, SIGTERM
 // stops gracefully, SIGHUP re-reads the config).
 import type { Command } from 'commander';
-import { Daemon } from '../../daemon/daemon.js';
 import { messageOf } from '../../errors.js';
-import { createLogger } from '../../log.js';
 import { readConfig, withConfig } from '../options.js';
 
 export function registerUp(program: Command): void {
@@ -12,6 +10,11 @@ export function registerUp(program: Command): void {
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .action(async (opts: { config: string; logLevel: string }) => {
       const config = readConfig(opts);
+      // Loaded here, not at the top: other commands start faster without the daemon's modules.
+      const [{ Daemon }, { createLogger }] = await Promise.all([
+        import('../../daemon/daemon.js'),
+        import('../../log.js'),
+      ]);
       const log = createLogger({ level: opts.logLevel });
       const daemon = await Daemon.start(config, log);
       await new Promise<void>((resolve) => {
