@@ -93,7 +93,14 @@ export class Daemon {
         config.proxy.drainTimeout,
       );
       this.admin.route('GET', '/v1/health', () => ({
-        json: { ok: true, service: config.service, version: VERSION, mode: config.app ? 'app' : 'targets' },
+        json: {
+          ok: true,
+          service: config.service,
+          version: VERSION,
+          mode: config.app ? 'app' : 'targets',
+          // The bound address (the config may say port 0).
+          listen: formatAddress(this.proxy.address()),
+        },
       }));
       // Status answers at once; deploys wait until the live release is restored.
       if (this.controller) registerDeployRoutes(this.admin, this.controller, recovered);

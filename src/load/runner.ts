@@ -177,6 +177,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     void p.finally(() => pending.delete(p));
     i++;
   }
+  const sendingMs = performance.now() - start;
   // In-flight requests get their timeout to finish; then the run is over.
   await Promise.race([Promise.all(pending), sleep(timeoutMs + 1000)]);
   await dispatcher.close().catch(() => undefined);
@@ -195,7 +196,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     ok,
     failed,
     failures,
-    achievedRate: round((sent * 1000) / o.durationMs),
+    // Over the time the schedule ran: the whole duration, or until it was stopped.
+    achievedRate: round((sent * 1000) / Math.max(1, Math.min(sendingMs, o.durationMs))),
     latencyMs: {
       p50: round(all.percentile(50)),
       p90: round(all.percentile(90)),

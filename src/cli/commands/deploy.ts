@@ -3,7 +3,7 @@
 // Ctrl-C stops following, not the deploy: that runs in the daemon (`baton abort` stops it).
 import type { Command } from 'commander';
 import type { ProgressEvent } from '../../controller/controller.js';
-import type { BatonConfig } from '../../config/schema.js';
+import { parseListen } from '../../config/address.js';
 import { BatonError } from '../../errors.js';
 import { runLoad, type LoadResult } from '../../load/runner.js';
 import { summarize } from '../../load/summary.js';
@@ -24,7 +24,7 @@ async function followDeploy(opts: FollowOptions, path: string, body: Record<stri
   const config = readConfig(opts);
   const client = AdminClient.fromConfig(config);
   const mode = progressMode(opts.json);
-  const load = opts.verifyLoad ? startVerifyLoad(config, opts.verifyLoad) : null;
+  const load = opts.verifyLoad ? await startVerifyLoad(client, opts.verifyLoad) : null;
   const onInt = (): void => {
     process.stderr.write(
       '\nbaton: stopped following; the deploy goes on in the daemon. Follow it with `baton status`, stop it with `baton abort`.\n',
@@ -64,7 +64,10 @@ async function followDeploy(opts: FollowOptions, path: string, body: Record<stri
 }
 
 /** `--verify-load RATE`: constant-rate GETs through the proxy for the whole deploy. */
-function startVerifyLoad(config: BatonConfig, rateText: string): { stop: () => Promise<LoadResult> } {
+async function startVerifyLoad(
+  client: AdminClient,
+  rateText: string,
+): Promise<{ stop: () => Promise<LoadResult> }> {
   const rate = Number(rateText);
   if (!Number.isFinite(rate) || rate <= 0) {
     throw new BatonError(
@@ -72,10 +75,13 @@ function startVerifyLoad(config: BatonConfig, rateText: string): { stop: () => P
       `--verify-load takes requests per second, e.g. 100, not "${rateText}"`,
     );
   }
-  const l = config.listen;
-  if (l.kind !== 'tcp') throw new BatonError('BATON_E_USAGE', '--verify-load needs a TCP listen address');
-  const host = l.host === '0.0.0.0' ? '127.0.0.1' : l.host === '::' ? '::1' : l.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${l.port}/`;
+  // Where the proxy really listens, from the daemon (the config may say port 0).
+  const { listen } = await client.call<{ listen: string }>('GET', '/v1/health');
+  const a = parseListen(listen);
+  if (a?.kind !== 'tcp')
+    throw new BatonError('BATON_E_USAGE', `--verify-load needs a TCP listen address, not ${listen}`);
+  const host = a.host === '0.0.0.0' ? '127.0.0.1' : a.host === '::' ? '::1' : a.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${a.port}/`;
   const ac = new AbortController();
   const run = runLoad({ url, rate, durationMs: 24 * 3_600_000, signal: ac.signal, timeoutMs: 10_000 });
   return {
