@@ -10,6 +10,7 @@ const deployBody = z.strictObject({
   version: z.string().min(1),
   strategy: z.enum(['blue-green', 'rolling', 'recreate']).optional(),
   actor: z.string().max(200).optional(),
+  force: z.boolean().optional(),
 });
 const rollbackBody = z.strictObject({
   to: z.string().min(1).optional(),

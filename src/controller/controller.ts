@@ -47,6 +47,25 @@ export interface DeployRequest {
   readonly strategy?: StrategyType | undefined;
   readonly actor?: string | undefined;
   readonly rollback?: boolean;
+  /** Deploy outside the deploy windows or through a freeze (recorded in history). */
+  readonly force?: boolean | undefined;
+}
+
+/**
+ * What runs around every deployment (deploy windows, hooks, notifications). Each method is
+ * optional; extensions run in the order they were added.
+ */
+export interface DeployExtension {
+  /** Before a deploy is accepted; throw a BatonError to refuse it (nothing is recorded). */
+  admit?(req: DeployRequest): void;
+  /** Before anything starts; throwing fails the deploy and nothing changes. */
+  beforeStart?(d: DeploymentState, info: (message: string) => void): Promise<void>;
+  /** Right after all traffic moved to the new version; throwing rolls it back. */
+  afterSwitch?(d: DeploymentState, info: (message: string) => void): Promise<void>;
+  /** Once the result is known; never changes it. */
+  afterEnd?(d: DeploymentState, entry: HistoryEntry): Promise<void>;
+  /** Every progress event, as it happens; must not throw or block. */
+  onEvent?(e: ProgressEvent, d: DeploymentState): void;
 }
 
 /** How a deployment moves traffic: a configured strategy, or the instant switch back. */
@@ -71,6 +90,7 @@ export class Controller {
   private readonly crashes = new Map<number, number[]>();
   private readonly crashLoops = new Set<number>();
   private closed = false;
+  private readonly extensions: DeployExtension[] = [];
 
   constructor(
     private config: BatonConfig,
@@ -179,10 +199,16 @@ export class Controller {
   // --- deployments ---------------------------------------------------------------------------
 
   /** Starts a deployment in the background; progress goes to `listen`, the result to `done`. */
+  /** Adds an extension that runs around every deployment from now on. */
+  use(extension: DeployExtension): void {
+    this.extensions.push(extension);
+  }
+
   deploy(req: DeployRequest, plan?: Plan): Running {
     checkVersion(req.version);
     if (this.closed) throw new BatonError('BATON_E_CONFLICT', 'the daemon is shutting down');
     if (this.running) throw this.locked(this.running.deployment);
+    for (const x of this.extensions) x.admit?.(req);
     const strategyType = req.strategy ?? this.config.strategy.type;
     const strategy: StrategyConfig =
       strategyType === this.config.strategy.type ? this.config.strategy : defaultStrategy(strategyType);
@@ -194,6 +220,7 @@ export class Controller {
       actor: req.actor || 'unknown',
       startedAt: new Date().toISOString(),
       rollback: req.rollback ?? false,
+      forced: req.force ?? false,
       step: 'starting',
       detail: '',
       replacing: records(this.live),
@@ -226,6 +253,13 @@ export class Controller {
       };
       running.events.push(event);
       for (const l of running.listeners) l(event);
+      for (const x of this.extensions) {
+        try {
+          x.onEvent?.(event, d);
+        } catch (err) {
+          this.log.error({ err }, 'a deploy extension failed on an event');
+        }
+      }
     };
     emit({
       kind: 'start',
@@ -239,6 +273,7 @@ export class Controller {
     let reason: string | null = null;
     try {
       const ctx = this.context(running, emit);
+      for (const x of this.extensions) await x.beforeStart?.(d, ctx.info);
       if (plan.kind === 'switch-back') {
         await switchBack(
           ctx,
@@ -250,7 +285,16 @@ export class Controller {
         await this.dropStandby();
         if (this.live.length === 0) {
           ctx.step('starting', `starting ${this.app.instances} instance(s) of ${d.version}`);
-          ctx.route(await ctx.start(this.app.instances, d.version));
+          const fresh = await ctx.start(this.app.instances, d.version);
+          ctx.route(fresh);
+          try {
+            await ctx.switched();
+          } catch (err) {
+            // A first deploy has nothing to go back to: it stops.
+            ctx.route([]);
+            await ctx.stop(fresh);
+            throw err;
+          }
         } else {
           await STRATEGIES[d.strategy](ctx, plan.config);
         }
@@ -266,6 +310,11 @@ export class Controller {
     const entry = this.historyEntry(d, result, reason);
     this.store.append(entry);
     this.running = null;
+    for (const x of this.extensions) {
+      await x
+        .afterEnd?.(d, entry)
+        .catch((err: unknown) => this.log.error({ err }, 'a deploy extension failed after the deploy'));
+    }
     emit({
       kind: 'done',
       result,
@@ -297,6 +346,10 @@ export class Controller {
         crashHookForTests(step);
       },
       info: (message) => emit({ kind: 'info', message }),
+      switched: async () => {
+        for (const x of this.extensions)
+          await x.afterSwitch?.(d, (message) => emit({ kind: 'info', message }));
+      },
       start: async (count, version) => {
         const started = await this.startReady(count, version, this.live, running);
         for (const m of started) this.supervise(m);
@@ -615,6 +668,7 @@ export class Controller {
       strategy: d.strategy,
       actor: d.actor,
       rollback: d.rollback,
+      ...(d.forced ? { forced: true } : {}),
       startedAt: d.startedAt,
       endedAt: new Date(end).toISOString(),
       durationMs: end - Date.parse(d.startedAt),

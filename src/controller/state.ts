@@ -25,6 +25,7 @@ export interface DeploymentState {
   readonly actor: string;
   readonly startedAt: string;
   readonly rollback: boolean;
+  readonly forced?: boolean;
   step: DeployStep;
   detail: string;
   /** The live instances when it started: the release to go back to after a crash. */

@@ -16,6 +16,7 @@ export const blueGreen: Strategy = async (ctx, config) => {
   ctx.step('switching', `switching all traffic to ${ctx.version}`);
   ctx.route(fresh);
   try {
+    await ctx.switched();
     if (config.verify > 0) {
       ctx.step('verifying', `watching ${ctx.version} for ${config.verify}ms before letting the old set go`);
       await ctx.verify(fresh, config.verify);

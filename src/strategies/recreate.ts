@@ -11,7 +11,15 @@ export const recreate: Strategy = async (ctx) => {
   await ctx.stop(old);
   ctx.step('starting', `starting ${ctx.app.instances} instance(s) of ${ctx.version}`);
   try {
-    ctx.route(await ctx.start(ctx.app.instances, ctx.version));
+    const fresh = await ctx.start(ctx.app.instances, ctx.version);
+    ctx.route(fresh);
+    try {
+      await ctx.switched();
+    } catch (err) {
+      ctx.route([]);
+      await ctx.stop(fresh);
+      throw err;
+    }
   } catch (err) {
     if (!ctx.previousVersion) throw err;
     ctx.step('rolling-back', `starting ${ctx.previousVersion} again: ${reasonOf(err)}`);

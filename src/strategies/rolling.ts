@@ -10,6 +10,7 @@ export const rolling: Strategy = async (ctx, config) => {
   if (config.type !== 'rolling') throw new Error('rolling strategy with another config');
   try {
     await roll(ctx, ctx.version, config);
+    await ctx.switched();
   } catch (err) {
     if (!ctx.previousVersion || !ctx.live().some((m) => m.instance.record.version === ctx.version)) {
       throw err; // nothing of the new version took traffic: the old release never noticed

@@ -23,6 +23,8 @@ export interface DeployContext {
   /** Records a step (persisted before it runs) and reports it as progress. */
   step(step: DeployStep, detail: string): void;
   info(message: string): void;
+  /** Call right after all traffic moved to the new version (postSwitch hooks); throws to roll back. */
+  switched(): Promise<void>;
   /** Starts `count` instances of `version` and waits until each is ready; on failure stops them all. */
   start(count: number, version: string): Promise<Managed[]>;
   /** Makes `instances` exactly the route table, in one swap. */

@@ -104,7 +104,8 @@ export function registerDeploy(program: Command): void {
       '--verify-load <rate>',
       'send this many GET/s through the proxy during the deploy; any failure fails the verdict',
     )
-    .action(async (opts: FollowOptions & { version: string; strategy?: string }) => {
+    .option('--force', 'deploy outside the deploy windows or through a freeze (recorded in history)')
+    .action(async (opts: FollowOptions & { version: string; strategy?: string; force?: boolean }) => {
       if (opts.strategy !== undefined && !STRATEGIES.includes(opts.strategy)) {
         throw new BatonError(
           'BATON_E_USAGE',
@@ -114,6 +115,7 @@ export function registerDeploy(program: Command): void {
       await followDeploy(opts, '/v1/deploy', {
         version: opts.version,
         ...(opts.strategy ? { strategy: opts.strategy } : {}),
+        ...(opts.force ? { force: true } : {}),
         actor: actorFromEnv(),
       });
     });
