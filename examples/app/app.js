@@ -14,7 +14,10 @@ const port = Number(arg('port', process.env.PORT ?? '8080'));
 const host = arg('host', '127.0.0.1');
 const version = arg('version', process.env.BATON_VERSION ?? 'dev');
 // Failure switches for tests and the demo's bad canary.
-const failRate = Number(arg('fail-rate', process.env.APP_FAIL_RATE ?? '0'));
+// A version named "*-errors" answers 30% of requests with 500 (the demo's bad canary).
+const failRate = Number(
+  arg('fail-rate', process.env.APP_FAIL_RATE ?? (version.endsWith('-errors') ? '0.3' : '0')),
+);
 const startDelay = Number(arg('start-delay', process.env.APP_START_DELAY ?? '0'));
 const ignoreTerm = args.includes('--ignore-sigterm');
 // Exit this long after listening (an app that dies right after start), or start failing its

@@ -8,7 +8,7 @@ import type { AdminServer } from './server.js';
 
 const deployBody = z.strictObject({
   version: z.string().min(1),
-  strategy: z.enum(['blue-green', 'rolling', 'recreate']).optional(),
+  strategy: z.enum(['blue-green', 'rolling', 'recreate', 'canary', 'ab']).optional(),
   actor: z.string().max(200).optional(),
   force: z.boolean().optional(),
 });
@@ -70,6 +70,25 @@ export function registerDeployRoutes(
     const body = parse(abortBody, await r.json());
     const d = controller.abort(body.actor ?? 'unknown');
     return { json: { aborting: d.id, version: d.version } };
+  });
+
+  admin.route('POST', '/v1/promote', async (r) => {
+    const body = parse(
+      z.strictObject({ step: z.boolean().optional(), actor: z.string().max(200).optional() }),
+      await r.json(),
+    );
+    const d = controller.promote(body.step ?? false);
+    return { json: { promoting: d.id, version: d.version, step: body.step ?? false } };
+  });
+
+  admin.route('POST', '/v1/pause', () => {
+    const d = controller.pause(true);
+    return { json: { paused: d.id, version: d.version } };
+  });
+
+  admin.route('POST', '/v1/resume', () => {
+    const d = controller.pause(false);
+    return { json: { resumed: d.id, version: d.version } };
   });
 
   admin.route('GET', '/v1/status', () => ({ json: controller.status() }));

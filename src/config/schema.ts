@@ -4,6 +4,9 @@
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
 import { parseHostPort, parseListen, type ListenAddress, type TcpAddress } from './address.js';
+import { windowsSchema } from './windows.js';
+import { hooksSchema } from '../hooks/schema.js';
+import { notifySchema } from '../notify/schema.js';
 
 export const DEFAULTS = {
   stateDir: '.baton',
@@ -163,6 +166,71 @@ export const appSchema = z.strictObject({
   cwd: z.string().optional(),
 });
 
+const matchValue = {
+  equals: z.string().optional(),
+  prefix: z.string().optional(),
+  regex: z
+    .string()
+    .refine(
+      (r) => {
+        try {
+          new RegExp(r);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'not a valid regular expression' },
+    )
+    .optional(),
+};
+const oneOperator = (m: {
+  equals?: string | undefined;
+  prefix?: string | undefined;
+  regex?: string | undefined;
+}): boolean => [m.equals, m.prefix, m.regex].filter((v) => v !== undefined).length <= 1;
+
+/** A/B rule: a request matching it goes to the new version. */
+export const matchSchema = z.union([
+  z.strictObject({ header: z.string().min(1), ...matchValue }).refine(oneOperator, {
+    message: 'use one of equals, prefix or regex',
+  }),
+  z.strictObject({ cookie: z.string().min(1), ...matchValue }).refine(oneOperator, {
+    message: 'use one of equals, prefix or regex',
+  }),
+  z.strictObject({ ip: cidr }),
+]);
+
+const canaryStep = z.union([
+  z.strictObject({
+    setWeight: z.number().min(0).max(100, { message: 'a weight is a percentage: 0 to 100' }),
+  }),
+  z.strictObject({
+    /** A duration, or {} to wait for `baton promote`. */
+    pause: z.union([duration, z.strictObject({ duration: duration.optional() })]),
+  }),
+  z.strictObject({ setHeaderRoute: z.array(matchSchema).min(1) }),
+]);
+
+export const analysisSchema = z.strictObject({
+  interval: duration.prefault('5s'),
+  /** Failed checks (cumulative) before the canary is aborted. */
+  failureLimit: z.number().int().min(1).prefault(2),
+  /** Fewer canary requests than this in an interval: inconclusive, not a failure. */
+  minRequests: z.number().int().min(0).prefault(50),
+  /** % of canary answers that are neither 5xx nor proxy errors. */
+  successRate: z.number().min(0).max(100, { message: 'a percentage: 0 to 100' }).prefault(99),
+  latencyP99: duration.optional(),
+  /** Also fail when the canary is clearly worse than stable over the same interval. */
+  baseline: z.boolean().prefault(false),
+});
+
+const stickySchema = z.union([
+  z.literal('baton'),
+  z.strictObject({ header: z.string().min(1) }),
+  z.strictObject({ cookie: z.string().min(1) }),
+]);
+
 export const strategySchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('blue-green'),
@@ -179,6 +247,40 @@ export const strategySchema = z.discriminatedUnion('type', [
     minReady: duration.prefault(DEFAULTS.strategy.minReady),
   }),
   z.strictObject({ type: z.literal('recreate') }),
+  z
+    .strictObject({
+      type: z.literal('canary'),
+      /** Instances of the new version during the canary steps (the rest start at promotion). */
+      canaryInstances: z.number().int().min(1).prefault(1),
+      steps: z
+        .array(canaryStep)
+        .min(1, { message: 'a canary needs steps, e.g. [{ setWeight: 10 }, { pause: 30s }]' }),
+      analysis: analysisSchema.optional(),
+      sticky: stickySchema.prefault('baton'),
+    })
+    .superRefine((c, ctx) => {
+      let last = -1;
+      c.steps.forEach((step, i) => {
+        if ('setWeight' in step) {
+          if (step.setWeight < last) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['steps', i, 'setWeight'],
+              message: `weights only go up (${step.setWeight} after ${last}): a sticky client must never flip back`,
+            });
+          }
+          last = step.setWeight;
+        }
+      });
+    }),
+  z.strictObject({
+    type: z.literal('ab'),
+    /** Requests matching any rule go to the new version; everyone else stays on stable. */
+    match: z.array(matchSchema).min(1),
+    /** How long the test runs before the new version is promoted (if analysis passes). */
+    duration: duration,
+    analysis: analysisSchema.optional(),
+  }),
 ]);
 
 export const configSchema = z
@@ -195,6 +297,12 @@ export const configSchema = z
     proxy: proxySchema.prefault({}),
     app: appSchema.optional(),
     strategy: strategySchema.prefault({ type: 'blue-green' }),
+    /** When deploys may run (src/config/windows.ts); any time when left out. */
+    windows: windowsSchema.optional(),
+    /** Shell commands around a deploy (src/hooks/schema.ts). */
+    hooks: hooksSchema.prefault({}),
+    /** Slack and webhook notifications of deploys (src/notify/schema.ts). */
+    notify: notifySchema.prefault({}),
   })
   .superRefine(
     (c, ctx) => {
@@ -236,6 +344,9 @@ export type BalanceConfig = z.output<typeof balanceSchema>;
 export type AppConfig = z.output<typeof appSchema>;
 export type StrategyConfig = z.output<typeof strategySchema>;
 export type StrategyType = StrategyConfig['type'];
+export type CanaryConfig = Extract<StrategyConfig, { type: 'canary' }>;
+export type AnalysisConfig = z.output<typeof analysisSchema>;
+export type MatchConfig = z.output<typeof matchSchema>;
 
 /** The checked config plus where it came from; frozen. */
 export type BatonConfig = Readonly<ParsedConfig> & {

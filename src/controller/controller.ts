@@ -13,6 +13,9 @@ import type { Logger } from '../log.js';
 import { blueGreen } from '../strategies/blue-green.js';
 import { recreate } from '../strategies/recreate.js';
 import { rolling } from '../strategies/rolling.js';
+import { canary } from '../strategies/canary.js';
+import type { StatsSnapshot, Verdict } from '../strategies/analysis.js';
+import { STATUS_CLASSES, LATENCY_BUCKETS } from '../edge/builtin/stats.js';
 import type { DeployContext, Managed, Strategy } from '../strategies/strategy.js';
 import { DeployAborted, DeployFailure, reasonOf } from './errors.js';
 import type {
@@ -24,7 +27,13 @@ import type {
   StateStore,
 } from './state.js';
 
-const STRATEGIES: Record<StrategyType, Strategy> = { 'blue-green': blueGreen, rolling, recreate };
+const STRATEGIES: Record<StrategyType, Strategy> = {
+  'blue-green': blueGreen,
+  rolling,
+  recreate,
+  canary,
+  ab: canary,
+};
 
 /** Restart backoff for crashed instances: 1s doubling to 30s; 5 crashes in a minute is a loop. */
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 16_000, 30_000];
@@ -62,8 +71,8 @@ export interface DeployExtension {
   beforeStart?(d: DeploymentState, info: (message: string) => void): Promise<void>;
   /** Right after all traffic moved to the new version; throwing rolls it back. */
   afterSwitch?(d: DeploymentState, info: (message: string) => void): Promise<void>;
-  /** Once the result is known; never changes it. */
-  afterEnd?(d: DeploymentState, entry: HistoryEntry): Promise<void>;
+  /** Once the result is known (progress still shows `info`); never changes it. */
+  afterEnd?(d: DeploymentState, entry: HistoryEntry, info: (message: string) => void): Promise<void>;
   /** Every progress event, as it happens; must not throw or block. */
   onEvent?(e: ProgressEvent, d: DeploymentState): void;
 }
@@ -79,6 +88,10 @@ interface Running {
   readonly events: ProgressEvent[];
   readonly listeners: Set<(e: ProgressEvent) => void>;
   readonly done: Promise<HistoryEntry>;
+  /** `baton promote` / `pause` / `resume` for steps that wait. */
+  readonly control: { promote: 'none' | 'step' | 'full'; paused: boolean; wake: (() => void) | null };
+  /** The canary's split and analysis so far, for status. */
+  canary: { percent: number; rules: unknown[]; verdicts: Verdict[] } | null;
 }
 
 export class Controller {
@@ -233,6 +246,8 @@ export class Controller {
       events: [],
       listeners: new Set(),
       done: new Promise<HistoryEntry>((r) => (finish = r)),
+      control: { promote: 'none', paused: false, wake: null },
+      canary: null,
     };
     this.running = running;
     this.state.deployment = deployment;
@@ -273,7 +288,7 @@ export class Controller {
     let reason: string | null = null;
     try {
       const ctx = this.context(running, emit);
-      for (const x of this.extensions) await x.beforeStart?.(d, ctx.info);
+      for (const x of this.extensions) await x.beforeStart?.(d, (message) => ctx.info(message));
       if (plan.kind === 'switch-back') {
         await switchBack(
           ctx,
@@ -312,7 +327,7 @@ export class Controller {
     this.running = null;
     for (const x of this.extensions) {
       await x
-        .afterEnd?.(d, entry)
+        .afterEnd?.(d, entry, (message) => emit({ kind: 'info', message }))
         .catch((err: unknown) => this.log.error({ err }, 'a deploy extension failed after the deploy'));
     }
     emit({
@@ -390,7 +405,103 @@ export class Controller {
       checkAborted: () => {
         if (running.abort.signal.aborted) throw running.abort.signal.reason as Error;
       },
+      routeSplit: (stable, canaries, split) => {
+        this.live = [...stable, ...canaries];
+        this.setLive(this.liveVersion(), this.live);
+        const ids = new Set(canaries);
+        this.proxy.setRoutes(
+          this.live.map((m) => ({ ...routeOf(m), canary: ids.has(m) })),
+          split,
+        );
+        running.canary = {
+          percent: split.canaryPercent,
+          rules: [...split.rules],
+          verdicts: running.canary?.verdicts ?? [],
+        };
+      },
+      stats: (instances) => this.statsOf(instances),
+      verdict: (v) => {
+        running.canary?.verdicts.push(v);
+        emit({ kind: 'info', message: `analysis ${v.result}: ${v.reason}` });
+      },
+      fail: (reason) => running.abort.abort(new BatonError('BATON_E_DEPLOY_FAILED', reason)),
+      wait: (ms) => this.waitStep(running, ms, emit),
+      promotion: () => (running.control.promote === 'full' ? 'full' : null),
     };
+  }
+
+  /** A pause step: `ms` of unpaused time, or until promoted; throws when aborted. */
+  private async waitStep(
+    running: Running,
+    ms: number | null,
+    emit: (e: Omit<ProgressEvent, 'time' | 'deployId' | 'elapsedMs'>) => void,
+  ): Promise<'elapsed' | 'step' | 'full'> {
+    const c = running.control;
+    let left = ms ?? Infinity;
+    let last = Date.now();
+    let reported = false;
+    for (;;) {
+      if (running.abort.signal.aborted) throw running.abort.signal.reason as Error;
+      if (c.promote !== 'none') {
+        const how = c.promote;
+        if (how === 'step') c.promote = 'none';
+        emit({
+          kind: 'info',
+          message: how === 'full' ? 'promoted: skipping to 100%' : 'promoted: next step',
+        });
+        return how;
+      }
+      const now = Date.now();
+      if (!c.paused) left -= now - last;
+      last = now;
+      if (left <= 0) return 'elapsed';
+      if (c.paused && !reported) {
+        emit({ kind: 'info', message: 'paused by `baton pause`; `baton resume` to go on' });
+        reported = true;
+      } else if (!c.paused) reported = false;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 250));
+        c.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+        running.abort.signal.addEventListener('abort', () => c.wake?.(), { once: true });
+      });
+      c.wake = null;
+    }
+  }
+
+  /** `baton promote [--step]`: the canary goes to 100% now (or past its current pause). */
+  promote(step: boolean): DeploymentState {
+    const r = this.requireRunning();
+    r.control.promote = step ? 'step' : 'full';
+    r.control.paused = false;
+    r.control.wake?.();
+    return r.deployment;
+  }
+
+  pause(paused: boolean): DeploymentState {
+    const r = this.requireRunning();
+    r.control.paused = paused;
+    r.control.wake?.();
+    return r.deployment;
+  }
+
+  private requireRunning(): Running {
+    if (!this.running) throw new BatonError('BATON_E_NOT_FOUND', 'no deploy is running');
+    return this.running;
+  }
+
+  private statsOf(instances: readonly Managed[]): StatsSnapshot {
+    const byClass = new Array<number>(STATUS_CLASSES.length).fill(0);
+    const buckets = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0);
+    for (const m of instances) {
+      const t = this.proxy.target(targetIdOf(m.instance));
+      if (!t) continue;
+      t.stats.byClass.forEach((v, i) => (byClass[i]! += v));
+      t.stats.buckets.forEach((v, i) => (buckets[i]! += v));
+    }
+    return { byClass, buckets };
   }
 
   /** `baton abort`: the running deployment stops at its next step and rolls back. */
@@ -704,7 +815,12 @@ export class Controller {
         }),
       },
       standby: this.state.standby,
-      deployment: d && { ...d, elapsedMs: Date.now() - Date.parse(d.startedAt) },
+      deployment: d && {
+        ...d,
+        elapsedMs: Date.now() - Date.parse(d.startedAt),
+        paused: this.running?.control.paused ?? false,
+        canary: this.running?.canary ?? null,
+      },
       lastRecovery: this.state.lastRecovery,
     };
   }
@@ -775,7 +891,11 @@ function routeOf(m: Managed): RouteSpec {
 function defaultStrategy(type: StrategyType): StrategyConfig {
   if (type === 'blue-green') return { type, keepOld: 30_000, verify: 5000 };
   if (type === 'rolling') return { type, maxSurge: '25%', maxUnavailable: '25%', minReady: 0 };
-  return { type };
+  if (type === 'recreate') return { type };
+  throw new BatonError(
+    'BATON_E_BAD_REQUEST',
+    `--strategy ${type} needs its steps in the config: set strategy.type: ${type} (with ${type === 'canary' ? 'steps' : 'match and duration'}) in baton.yaml`,
+  );
 }
 
 function sleep(ms: number): Promise<void> {

@@ -15,7 +15,17 @@ export interface ReleaseState {
 
 /** Steps a deployment passes through; persisted before each one starts. */
 export type DeployStep =
-  'starting' | 'verifying' | 'switching' | 'batch' | 'draining' | 'stopping' | 'rolling-back' | 'finishing';
+  | 'starting'
+  | 'verifying'
+  | 'switching'
+  | 'batch'
+  | 'draining'
+  | 'stopping'
+  | 'rolling-back'
+  | 'weight'
+  | 'paused'
+  | 'promoting'
+  | 'finishing';
 
 export interface DeploymentState {
   readonly id: string;

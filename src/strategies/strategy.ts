@@ -5,6 +5,8 @@
 import type { AppConfig, StrategyConfig } from '../config/schema.js';
 import type { DeployStep } from '../controller/state.js';
 import type { Instance } from '../drivers/driver.js';
+import type { SplitSpec } from '../edge/builtin/split.js';
+import type { StatsSnapshot, Verdict } from './analysis.js';
 
 /** A live instance the controller supervises. */
 export interface Managed {
@@ -38,6 +40,23 @@ export interface DeployContext {
   keepStandby(instances: readonly Managed[], ms: number): void;
   /** Throws when `baton abort` was asked for. */
   checkAborted(): void;
+
+  // --- canary -------------------------------------------------------------------------------
+  /** Routes stable and canary instances with a split between them, in one swap. */
+  routeSplit(stable: readonly Managed[], canary: readonly Managed[], split: SplitSpec): void;
+  /** Summed proxy counters of these instances (for analysis). */
+  stats(instances: readonly Managed[]): StatsSnapshot;
+  /** Reports an analysis verdict (status, progress). */
+  verdict(v: Verdict): void;
+  /** Ends the deployment with this reason (the strategy rolls back). */
+  fail(reason: string): void;
+  /**
+   * Waits `ms` (null: until promoted), not counting time spent paused; resolves early on
+   * `baton promote` ('step' or 'full'), throws on abort.
+   */
+  wait(ms: number | null): Promise<'elapsed' | 'step' | 'full'>;
+  /** 'full' once `baton promote` (without --step) was asked for. */
+  promotion(): 'full' | null;
 }
 
 export type Strategy = (ctx: DeployContext, config: StrategyConfig) => Promise<void>;

@@ -12,7 +12,7 @@ import { readConfig, withConfig } from '../options.js';
 import { progressMode, renderEvent } from '../progress.js';
 
 /** What --strategy accepts (the daemon checks it too). */
-const STRATEGIES: readonly string[] = ['blue-green', 'rolling', 'recreate'];
+const STRATEGIES: readonly string[] = ['blue-green', 'rolling', 'recreate', 'canary', 'ab'];
 
 interface FollowOptions {
   config: string;
@@ -98,7 +98,10 @@ export function registerDeploy(program: Command): void {
       'deploy a version; exit 0 when it serves all traffic, 10 when it failed (the previous version serves)',
     )
     .requiredOption('--version <version>', 'the version to deploy (fills {version} in app.command)')
-    .option('--strategy <strategy>', 'blue-green, rolling or recreate (default: strategy.type in the config)')
+    .option(
+      '--strategy <strategy>',
+      'blue-green, rolling, recreate, canary or ab (default: strategy.type in the config)',
+    )
     .option('--json', 'print progress as JSON lines')
     .option(
       '--verify-load <rate>',

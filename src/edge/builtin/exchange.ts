@@ -5,11 +5,19 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { downstreamResponseHeaders } from './headers.js';
+import type { LaneDecision } from './split.js';
 import type { Target } from './target.js';
 
 /** What the exchange needs from its proxy; kept narrow so the hot path stays obvious. */
 export interface ExchangeHost {
-  pickTarget(req: IncomingMessage, now: number, tried: readonly Target[] | null): Target | undefined;
+  pickTarget(
+    req: IncomingMessage,
+    now: number,
+    tried: readonly Target[] | null,
+    canary: boolean | null,
+  ): Target | undefined;
+  /** The request's side of a canary split, or null when there is none. */
+  laneFor(req: IncomingMessage): LaneDecision | null;
   readonly maxAttempts: number;
   readonly retryTimeoutMs: number;
   finished(ex: Exchange): void;
@@ -47,6 +55,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
   error: Error | undefined = undefined;
   attempts = 0;
   private tried: Target[] | null = null;
+  /** Side of a canary split (null: no split), and the bucket cookie to hand out. */
+  private canary: boolean | null = null;
+  private setCookie: string | null = null;
   private abortUpstream: ((err?: Error) => void) | null = null;
   private resumeUpstream: (() => void) | null = null;
   private responseStarted = false;
@@ -66,11 +77,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
   ) {
     this.started = now;
     res.on('close', this.onClientClose);
+    const lane = host.laneFor(req);
+    if (lane !== null) {
+      this.canary = lane.canary;
+      this.setCookie = lane.setCookie;
+    }
   }
 
   /** Dispatches to the next target; answers 502/503 itself when none is left. */
   start(now: number): void {
-    const target = this.host.pickTarget(this.req, now, this.tried);
+    const target = this.host.pickTarget(this.req, now, this.tried, this.canary);
     if (target === undefined) {
       this.fail(
         this.attempts === 0 ? 503 : 502,
@@ -119,6 +135,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.resumeUpstream = resume;
     const res = this.res;
     const head = downstreamResponseHeaders(rawHeaders, this.requestId);
+    if (this.setCookie !== null) head.headers.push('set-cookie', this.setCookie);
     res.writeHead(statusCode, statusText || undefined, head.headers);
     // A body of unknown length (SSE, long poll, chunked stream) must not wait for its first
     // chunk to show its head; a fixed-length one goes out with its first chunk, in one packet.

@@ -14,6 +14,7 @@ import { TrustedProxies, upstreamRequestHeaders } from './headers.js';
 import { HealthChecker } from './health.js';
 import { RouteTable, type RouteEntry } from './route-table.js';
 import { Target, type PoolOptions, type TargetSpec } from './target.js';
+import { Split, type LaneDecision, type SplitSpec } from './split.js';
 import { openTunnel } from './tunnel.js';
 
 export interface BuiltinProxyOptions {
@@ -52,6 +53,8 @@ export interface RouteSpec {
   readonly maxFails?: number;
   readonly failTimeoutMs?: number;
   readonly slowStartMs?: number;
+  /** On the canary side of the split given with it to setRoutes. */
+  readonly canary?: boolean;
 }
 
 export interface DrainResult {
@@ -187,8 +190,23 @@ export class BuiltinProxy implements ExchangeHost {
 
   // --- routing (hot path) ------------------------------------------------------------------
 
-  pickTarget(req: IncomingMessage, now: number, tried: readonly Target[] | null): Target | undefined {
-    return this.table.pick(req, now, tried);
+  pickTarget(
+    req: IncomingMessage,
+    now: number,
+    tried: readonly Target[] | null,
+    canary: boolean | null = null,
+  ): Target | undefined {
+    return this.table.pick(req, now, tried, canary);
+  }
+
+  laneFor(req: IncomingMessage): LaneDecision | null {
+    const split = this.table.split;
+    return split === null ? null : split.lane(req);
+  }
+
+  /** The split in effect, if any (for status). */
+  get split(): SplitSpec | null {
+    return this.table.split?.spec ?? null;
   }
 
   finished(ex: Exchange): void {
@@ -261,7 +279,10 @@ export class BuiltinProxy implements ExchangeHost {
    * Makes the route table exactly `routes`, atomically. Targets that leave rotation are
    * returned (still open); drain them with `drainTargets`.
    */
-  setRoutes(routes: readonly RouteSpec[]): { added: Target[]; removed: Target[] } {
+  setRoutes(
+    routes: readonly RouteSpec[],
+    split: SplitSpec | null = null,
+  ): { added: Target[]; removed: Target[] } {
     const now = Date.now();
     const entries: RouteEntry[] = [];
     const added: Target[] = [];
@@ -286,11 +307,16 @@ export class BuiltinProxy implements ExchangeHost {
       }
       k.weight = r.weight;
       k.backup = r.backup ?? false;
-      entries.push({ target: k.target, weight: r.weight, backup: k.backup });
+      entries.push({
+        target: k.target,
+        weight: r.weight,
+        backup: k.backup,
+        canary: split !== null && (r.canary ?? false),
+      });
     }
     const removed: Target[] = [];
     for (const e of this.table.entries) if (!ids.has(e.target.spec.id)) removed.push(e.target);
-    this.table = this.table.with(entries);
+    this.table = this.table.with(entries, split ? new Split(split) : null);
     for (const t of removed)
       t.state = { kind: 'draining', since: now, deadline: now + this.opts.proxy.drainTimeout };
     for (const t of added) this.health?.start(t);
@@ -337,20 +363,26 @@ export class BuiltinProxy implements ExchangeHost {
   addTarget(spec: RouteSpec): Target {
     const id = targetId(spec.host, spec.port);
     if (this.table.find(id)) throw new BatonError('BATON_E_CONFLICT', `target ${id} is already in rotation`);
-    const { added } = this.setRoutes([...this.currentRoutes(), spec]);
+    const { added } = this.setRoutes([...this.currentRoutes(), spec], this.split);
     return added[0]!;
   }
 
   setWeight(id: string, weight: number): void {
     this.requireInRotation(id);
-    this.setRoutes(this.currentRoutes().map((r) => (targetId(r.host, r.port) === id ? { ...r, weight } : r)));
+    this.setRoutes(
+      this.currentRoutes().map((r) => (targetId(r.host, r.port) === id ? { ...r, weight } : r)),
+      this.split,
+    );
   }
 
   /** Takes a target out of rotation and waits for it to be idle (or the timeout). */
   async drain(id: string, timeoutMs?: number): Promise<DrainResult> {
     const k = this.requireKnown(id);
     if (k.target.state.kind === 'active') {
-      this.setRoutes(this.currentRoutes().filter((r) => targetId(r.host, r.port) !== id));
+      this.setRoutes(
+        this.currentRoutes().filter((r) => targetId(r.host, r.port) !== id),
+        this.split,
+      );
     }
     const [result] = await this.drainTargets([k.target], timeoutMs);
     return result!;
@@ -360,7 +392,10 @@ export class BuiltinProxy implements ExchangeHost {
   undrain(id: string): void {
     const k = this.requireKnown(id);
     if (k.target.state.kind === 'active') return;
-    this.setRoutes([...this.currentRoutes(), { ...specOf(k.target), weight: k.weight, backup: k.backup }]);
+    this.setRoutes(
+      [...this.currentRoutes(), { ...specOf(k.target), weight: k.weight, backup: k.backup }],
+      this.split,
+    );
   }
 
   /** Drains a target, then forgets it. */
@@ -383,7 +418,12 @@ export class BuiltinProxy implements ExchangeHost {
   }
 
   currentRoutes(): RouteSpec[] {
-    return this.table.entries.map((e) => ({ ...specOf(e.target), weight: e.weight, backup: e.backup }));
+    return this.table.entries.map((e) => ({
+      ...specOf(e.target),
+      weight: e.weight,
+      backup: e.backup,
+      canary: e.canary,
+    }));
   }
 
   /** Every known target, in rotation or not, for the admin API and the state file. */

@@ -7,7 +7,13 @@ import net, { type Socket } from 'node:net';
 import type { Target } from './target.js';
 
 export interface TunnelHost {
-  pickTarget(req: IncomingMessage, now: number, tried: readonly Target[] | null): Target | undefined;
+  pickTarget(
+    req: IncomingMessage,
+    now: number,
+    tried: readonly Target[] | null,
+    canary: boolean | null,
+  ): Target | undefined;
+  laneFor(req: IncomingMessage): { readonly canary: boolean } | null;
   readonly maxAttempts: number;
 }
 
@@ -92,10 +98,11 @@ export function openTunnel(
   for (let i = 0; i < headers.length; i += 2) requestHead += `${headers[i]}: ${headers[i + 1]}\r\n`;
   requestHead += '\r\n';
   const tried: Target[] = [];
+  const canary = host.laneFor(req)?.canary ?? null;
   client.on('error', () => client.destroy());
 
   const attempt = (): void => {
-    const target = host.pickTarget(req, Date.now(), tried);
+    const target = host.pickTarget(req, Date.now(), tried, canary);
     if (target === undefined || tried.length >= host.maxAttempts) {
       const body = tried.length ? 'upstream failed (baton)\n' : 'no target available (baton)\n';
       const status = tried.length ? '502 Bad Gateway' : '503 Service Unavailable';

@@ -8,6 +8,8 @@ export interface RouteEntry {
   readonly weight: number;
   /** Used only when no primary entry is up (nginx's `backup`). */
   readonly backup: boolean;
+  /** In the canary set of a split (see split.ts); false for everything else. */
+  readonly canary: boolean;
 }
 
 export interface Balancer {

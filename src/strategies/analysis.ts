@@ -1,0 +1,146 @@
+// Canary analysis from the proxy's own counters (no Prometheus needed): every `interval` it
+// compares what the canary answered since the last check with the thresholds (success rate,
+// p99) and, with `baseline`, with what stable answered over the same interval. Too few canary
+// requests is inconclusive and said so; `failureLimit` failed checks abort the canary.
+import type { AnalysisConfig } from '../config/schema.js';
+import { LATENCY_BUCKETS } from '../edge/builtin/stats.js';
+
+/** Summed counters of a set of targets at one moment. */
+export interface StatsSnapshot {
+  /** By class, as STATUS_CLASSES: 1xx, 2xx, 3xx, 4xx, 5xx, error. */
+  readonly byClass: readonly number[];
+  /** Per latency bucket (LATENCY_BUCKETS, then +Inf), not cumulative. */
+  readonly buckets: readonly number[];
+}
+
+export interface Verdict {
+  readonly at: string;
+  readonly result: 'pass' | 'fail' | 'inconclusive';
+  readonly requests: number;
+  readonly successRate: number | null;
+  readonly p99Ms: number | null;
+  readonly reason: string;
+}
+
+interface Window {
+  readonly requests: number;
+  readonly good: number;
+  readonly p99Ms: number | null;
+}
+
+function delta(now: StatsSnapshot, before: StatsSnapshot): Window {
+  const cls = now.byClass.map((v, i) => v - (before.byClass[i] ?? 0));
+  const requests = cls.reduce((a, b) => a + b, 0);
+  const bad = (cls[4] ?? 0) + (cls[5] ?? 0);
+  const buckets = now.buckets.map((v, i) => v - (before.buckets[i] ?? 0));
+  return { requests, good: requests - bad, p99Ms: p99Of(buckets, requests) };
+}
+
+/** Upper bound (ms) of the bucket holding the 99th percentile; Infinity past the last one. */
+function p99Of(buckets: readonly number[], n: number): number | null {
+  if (n === 0) return null;
+  const rank = Math.ceil(0.99 * n);
+  let seen = 0;
+  for (let i = 0; i < buckets.length; i++) {
+    seen += buckets[i]!;
+    if (seen >= rank) return i < LATENCY_BUCKETS.length ? LATENCY_BUCKETS[i]! * 1000 : Infinity;
+  }
+  return Infinity;
+}
+
+const pct = (w: Window): number => (w.requests ? (100 * w.good) / w.requests : 100);
+const fmt = (n: number): string => (Number.isFinite(n) ? `${Math.round(n * 100) / 100}` : '>10000');
+
+export class Analysis {
+  readonly verdicts: Verdict[] = [];
+  failures = 0;
+  private canaryBefore: StatsSnapshot;
+  private stableBefore: StatsSnapshot;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly cfg: AnalysisConfig,
+    private readonly canary: () => StatsSnapshot,
+    private readonly stable: () => StatsSnapshot,
+    private readonly onVerdict: (v: Verdict) => void,
+    /** Called once when failures reach failureLimit, with the reason. */
+    private readonly onLimit: (reason: string) => void,
+  ) {
+    this.canaryBefore = canary();
+    this.stableBefore = stable();
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.check(), this.cfg.interval);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** One check over the interval since the last one. */
+  check(): Verdict {
+    const c = this.canary();
+    const s = this.stable();
+    const cw = delta(c, this.canaryBefore);
+    const sw = delta(s, this.stableBefore);
+    this.canaryBefore = c;
+    this.stableBefore = s;
+    const verdict = this.judge(cw, sw);
+    this.verdicts.push(verdict);
+    this.onVerdict(verdict);
+    if (verdict.result === 'fail' && ++this.failures === this.cfg.failureLimit) {
+      this.stop();
+      this.onLimit(
+        `canary analysis failed ${this.failures} time(s) (failureLimit ${this.cfg.failureLimit}); last: ${verdict.reason}`,
+      );
+    }
+    return verdict;
+  }
+
+  private judge(cw: Window, sw: Window): Verdict {
+    const base = {
+      at: new Date().toISOString(),
+      requests: cw.requests,
+      successRate: cw.requests ? pct(cw) : null,
+      p99Ms: cw.p99Ms,
+    };
+    if (cw.requests < this.cfg.minRequests) {
+      return {
+        ...base,
+        result: 'inconclusive',
+        reason: `${cw.requests} canary request(s) in the interval, fewer than minRequests ${this.cfg.minRequests}`,
+      };
+    }
+    const problems: string[] = [];
+    const rate = pct(cw);
+    if (rate < this.cfg.successRate) {
+      problems.push(
+        `success rate ${fmt(rate)}% < ${this.cfg.successRate}% (${cw.requests - cw.good} of ${cw.requests} failed)`,
+      );
+    }
+    const limit = this.cfg.latencyP99;
+    if (limit !== undefined && cw.p99Ms !== null && cw.p99Ms > limit) {
+      problems.push(`p99 ${fmt(cw.p99Ms)}ms > ${limit}ms`);
+    }
+    if (this.cfg.baseline && sw.requests >= this.cfg.minRequests) {
+      // "Clearly worse": an error rate over twice stable's plus one point, or a p99 over
+      // 1.5x stable's plus 50ms.
+      const cErr = 100 - rate;
+      const sErr = 100 - pct(sw);
+      if (cErr > 2 * sErr + 1) problems.push(`error rate ${fmt(cErr)}% vs stable ${fmt(sErr)}%`);
+      if (cw.p99Ms !== null && sw.p99Ms !== null && cw.p99Ms > 1.5 * sw.p99Ms + 50) {
+        problems.push(`p99 ${fmt(cw.p99Ms)}ms vs stable ${fmt(sw.p99Ms)}ms`);
+      }
+    }
+    return problems.length
+      ? { ...base, result: 'fail', reason: problems.join('; ') }
+      : {
+          ...base,
+          result: 'pass',
+          reason: `success rate ${fmt(rate)}%, p99 ${cw.p99Ms === null ? '-' : `${fmt(cw.p99Ms)}ms`} over ${cw.requests} request(s)`,
+        };
+  }
+}

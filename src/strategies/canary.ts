@@ -1,0 +1,108 @@
+// Canary (and A/B, its sibling): a few instances of the new version take a growing share of
+// traffic step by step (setWeight, pause, setHeaderRoute), sticky per client, with analysis
+// running throughout. At the end, or on `baton promote`, the rest of the new set starts and
+// takes all traffic; on a failed analysis or `baton abort`, traffic goes back to stable.
+import type { MatchConfig, StrategyConfig } from '../config/schema.js';
+import { DeployFailure, reasonOf } from '../controller/errors.js';
+import type { SplitSpec } from '../edge/builtin/split.js';
+import { Analysis } from './analysis.js';
+import type { Managed, Strategy } from './strategy.js';
+
+type CanaryLike = Extract<StrategyConfig, { type: 'canary' | 'ab' }>;
+
+export const canary: Strategy = async (ctx, config) => {
+  if (config.type !== 'canary' && config.type !== 'ab')
+    throw new Error('canary strategy with another config');
+  const plan = planOf(config);
+  const stable = [...ctx.live()];
+  const n = Math.min(plan.canaryInstances, ctx.app.instances);
+  ctx.step('starting', `starting ${n} canary instance(s) of ${ctx.version} beside ${stable.length} stable`);
+  const canaries = await ctx.start(n, ctx.version);
+  let rest: Managed[] = [];
+  const split = { canaryPercent: 0, rules: [] as MatchConfig[], sticky: plan.sticky };
+  const apply = (): void => ctx.routeSplit(stable, canaries, { ...split });
+  apply();
+  const analysis = plan.analysis
+    ? new Analysis(
+        plan.analysis,
+        () => ctx.stats(canaries),
+        () => ctx.stats(stable),
+        (v) => ctx.verdict(v),
+        (reason) => ctx.fail(reason),
+      )
+    : null;
+  analysis?.start();
+  try {
+    for (const [i, step] of plan.steps.entries()) {
+      ctx.checkAborted();
+      const where = `step ${i + 1}/${plan.steps.length}`;
+      if ('setWeight' in step) {
+        split.canaryPercent = step.setWeight;
+        ctx.step('weight', `${where}: ${step.setWeight}% of traffic to ${ctx.version}`);
+        apply();
+      } else if ('setHeaderRoute' in step) {
+        split.rules = step.setHeaderRoute;
+        ctx.step(
+          'weight',
+          `${where}: requests matching ${describe(step.setHeaderRoute)} go to ${ctx.version}`,
+        );
+        apply();
+      } else {
+        const ms = typeof step.pause === 'number' ? step.pause : (step.pause.duration ?? null);
+        ctx.step(
+          'paused',
+          `${where}: ${ms === null ? 'paused until `baton promote`' : `watching for ${ms}ms`}`,
+        );
+        if ((await ctx.wait(ms)) === 'full') break;
+      }
+      if (ctx.promotion() === 'full') break;
+    }
+    analysis?.stop();
+    ctx.checkAborted();
+    ctx.step('promoting', `promoting ${ctx.version}: starting ${ctx.app.instances - n} more instance(s)`);
+    rest = ctx.app.instances > n ? await ctx.start(ctx.app.instances - n, ctx.version) : [];
+    ctx.route([...canaries, ...rest]);
+    await ctx.switched();
+  } catch (err) {
+    analysis?.stop();
+    ctx.step('rolling-back', `all traffic back to ${ctx.previousVersion}: ${reasonOf(err)}`);
+    ctx.route(stable);
+    const fresh = [...canaries, ...rest];
+    await ctx.drain(fresh);
+    await ctx.stop(fresh);
+    throw new DeployFailure(`${reasonOf(err)}; all traffic back on ${ctx.previousVersion}`, true, err);
+  }
+  ctx.step('draining', `draining ${stable.length} instance(s) of ${ctx.previousVersion}`);
+  await ctx.drain(stable);
+  ctx.step('stopping', `stopping ${stable.length} drained instance(s)`);
+  await ctx.stop(stable);
+};
+
+function planOf(config: CanaryLike): {
+  steps: Extract<StrategyConfig, { type: 'canary' }>['steps'];
+  canaryInstances: number;
+  sticky: SplitSpec['sticky'];
+  analysis: CanaryLike['analysis'];
+} {
+  if (config.type === 'canary') return { ...config, analysis: config.analysis };
+  // A/B: the matching requests go to one instance of the new version for `duration`.
+  return {
+    steps: [{ setHeaderRoute: config.match }, { pause: config.duration }],
+    canaryInstances: 1,
+    sticky: 'baton',
+    analysis: config.analysis,
+  };
+}
+
+function describe(rules: readonly MatchConfig[]): string {
+  return rules
+    .map((r) => {
+      if ('ip' in r) return `ip ${r.ip}`;
+      const what = 'header' in r ? `header ${r.header}` : `cookie ${r.cookie}`;
+      if (r.equals !== undefined) return `${what} = ${r.equals}`;
+      if (r.prefix !== undefined) return `${what} starts with ${r.prefix}`;
+      if (r.regex !== undefined) return `${what} ~ /${r.regex}/`;
+      return `${what} present`;
+    })
+    .join(' or ');
+}
