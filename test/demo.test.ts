@@ -22,7 +22,7 @@ function processesIn(dir: string): number[] {
   return pids;
 }
 
-it('baton demo shows zero failures for blue-green, rolling and the auto-rollback, and failures for recreate', async (t) => {
+it('baton demo: zero failures for every zero-downtime step, the bad canary only in its share, failures for recreate', async (t) => {
   const out = mkdtempSync(path.join(os.tmpdir(), 'baton-demo-test-'));
   t.after(() => rmSync(out, { recursive: true, force: true }));
   const report = path.join(out, 'report.html');
@@ -39,21 +39,23 @@ it('baton demo shows zero failures for blue-green, rolling and the auto-rollback
   const rows = Object.fromEntries(
     [
       ...stdout.matchAll(
-        /^(blue-green|rolling|bad release \(auto rollback\)|recreate \(the naive way\))\s+(\S+)\s+(\S+)\s+([\d.]+)\s+(\d+)\s+(\d+)$/gm,
+        /^(blue-green|rolling|canary, promoted|bad canary, rolled back|bad release, rolled back|recreate \(the naive way\))\s+(\S+)\s+(\S+)\s+([\d.]+)\s+(\d+)\s+(\d+)\s+(\d+)$/gm,
       ),
-    ].map((m) => [m[1]!, { result: m[3]!, requests: Number(m[5]), failed: Number(m[6]) }]),
+    ].map((m) => [
+      m[1]!,
+      { result: m[3]!, requests: Number(m[5]), failed: Number(m[6]), failedNew: Number(m[7]) },
+    ]),
   );
-  assert.deepEqual(Object.keys(rows).sort(), [
-    'bad release (auto rollback)',
-    'blue-green',
-    'recreate (the naive way)',
-    'rolling',
-  ]);
-  for (const step of ['blue-green', 'rolling', 'bad release (auto rollback)']) {
+  assert.equal(Object.keys(rows).length, 6, stdout);
+  for (const step of ['blue-green', 'rolling', 'canary, promoted', 'bad release, rolled back']) {
     assert.ok(rows[step]!.requests > 50, `${step} ran under load`);
     assert.equal(rows[step]!.failed, 0, `${step} failed no request`);
   }
-  assert.equal(rows['bad release (auto rollback)']!.result, 'rolled-back');
+  assert.equal(rows['canary, promoted']!.result, 'succeeded');
+  assert.equal(rows['bad release, rolled back']!.result, 'rolled-back');
+  const bad = rows['bad canary, rolled back']!;
+  assert.equal(bad.result, 'rolled-back');
+  assert.equal(bad.failed, bad.failedNew, 'the bad canary failed only its own share: stable failed nothing');
   assert.ok(rows['recreate (the naive way)']!.failed > 0, 'recreate shows the downtime');
   assert.ok(existsSync(report));
   const dir = /\((\/[^)]*baton-demo-[^)]*)\)/.exec(stdout)?.[1];

@@ -370,10 +370,13 @@ export class Controller {
         for (const m of started) this.supervise(m);
         return started;
       },
-      route: (instances) => {
+      route: (instances, fallback = []) => {
         this.live = [...instances];
         this.setLive(this.liveVersion(), this.live);
-        this.routeLive();
+        this.proxy.setRoutes([
+          ...this.live.map(routeOf),
+          ...fallback.map((m) => ({ ...routeOf(m), backup: true })),
+        ]);
       },
       drain: async (instances) => {
         const ids = new Set(instances.map((m) => targetIdOf(m.instance)));

@@ -21,14 +21,20 @@ const BIN = path.join(ROOT, 'bin/baton.js');
 export interface DemoStep {
   readonly title: string;
   readonly version: string;
-  readonly strategy: 'blue-green' | 'rolling' | 'recreate';
+  readonly strategy: 'blue-green' | 'rolling' | 'recreate' | 'canary';
+  /** Failures this step is expected to show: none, only from its own new version, or any. */
+  readonly expect: 'none' | 'canary-only' | 'some';
 }
 
 export const DEMO_STEPS: readonly DemoStep[] = [
-  { title: 'blue-green', version: '1.1.0', strategy: 'blue-green' },
-  { title: 'rolling', version: '1.2.0', strategy: 'rolling' },
-  { title: 'bad release (auto rollback)', version: '1.3.0-bad', strategy: 'blue-green' },
-  { title: 'recreate (the naive way)', version: '1.3.0', strategy: 'recreate' },
+  { title: 'blue-green', version: '1.1.0', strategy: 'blue-green', expect: 'none' },
+  { title: 'rolling', version: '1.2.0', strategy: 'rolling', expect: 'none' },
+  { title: 'canary, promoted', version: '1.3.0', strategy: 'canary', expect: 'none' },
+  // 30% of the canary's answers are 500s: analysis stops it; stable never fails.
+  { title: 'bad canary, rolled back', version: '1.4.0-errors', strategy: 'canary', expect: 'canary-only' },
+  // Healthy at first, unhealthy 300ms later: blue-green's verify switches straight back.
+  { title: 'bad release, rolled back', version: '1.4.0-bad', strategy: 'blue-green', expect: 'none' },
+  { title: 'recreate (the naive way)', version: '1.4.0', strategy: 'recreate', expect: 'some' },
 ];
 
 export interface DemoRow {
@@ -38,6 +44,9 @@ export interface DemoRow {
   readonly seconds: number;
   readonly requests: number;
   readonly failed: number;
+  /** Failed answers that came from the step's own new version (a canary's share). */
+  readonly failedNew: number;
+  readonly expect: DemoStep['expect'];
 }
 
 export interface DemoOptions {
@@ -71,9 +80,13 @@ app:
   drainTimeout: 5s
   stopTimeout: 5s
 strategy:
-  type: blue-green
-  verify: 1s
-  keepOld: 2s
+  type: canary
+  steps:
+    - setWeight: 20
+    - pause: 2s
+    - setWeight: 50
+    - pause: 2s
+  analysis: { interval: 500ms, failureLimit: 2, minRequests: 10, successRate: 95 }
 `;
 }
 
@@ -102,7 +115,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
     o.out(`daemon up: proxy on 127.0.0.1:${listen}, 3 instances of the example app per release (${dir})`);
     await deploy(client, '1.0.0', 'blue-green', o.out);
     const url = `http://127.0.0.1:${listen}/`;
-    const live: LiveCounters = { sent: 0, failed: 0 };
+    const live: LiveCounters = { sent: 0, failed: 0, failedBy: {} };
     o.out(`load: ${o.rate} requests/s through the proxy for the rest of the demo`);
     load = runLoad({
       url,
@@ -114,7 +127,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
     });
     await waitUntil(() => live.sent >= o.rate / 2);
     for (const step of DEMO_STEPS) {
-      const before = { ...live };
+      const before = { ...live, failedBy: { ...live.failedBy } };
       const t0 = Date.now();
       const result = await deploy(client, step.version, step.strategy, o.out);
       // A second of traffic after the switch belongs to the step too.
@@ -126,6 +139,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
         seconds: (Date.now() - t0) / 1000,
         requests: live.sent - before.sent,
         failed: live.failed - before.failed,
+        failedNew: (live.failedBy[step.version] ?? 0) - (before.failedBy[step.version] ?? 0),
+        expect: step.expect,
       });
     }
     stopLoad.abort();
@@ -194,7 +209,7 @@ async function stopDaemon(daemon: ChildProcess): Promise<void> {
 }
 
 export function demoTable(rows: readonly DemoRow[]): string {
-  const head = ['STEP', 'VERSION', 'RESULT', 'SECONDS', 'REQUESTS', 'FAILED'];
+  const head = ['STEP', 'VERSION', 'RESULT', 'SECONDS', 'REQUESTS', 'FAILED', 'BY NEW VERSION'];
   const body = rows.map((r) => [
     r.step,
     r.version,
@@ -202,6 +217,7 @@ export function demoTable(rows: readonly DemoRow[]): string {
     r.seconds.toFixed(1),
     String(r.requests),
     String(r.failed),
+    String(r.failedNew),
   ]);
   const all = [head, ...body];
   const widths = head.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));

@@ -34,6 +34,8 @@ export interface LoadOptions {
 export interface LiveCounters {
   sent: number;
   failed: number;
+  /** Failed answers by the version that gave them ('-' for no answer). */
+  failedBy: Record<string, number>;
 }
 
 export interface SecondStats {
@@ -111,9 +113,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     return timeline[t]!;
   };
 
-  const fail = (kind: FailureKind, detail: string, due: number): void => {
+  const fail = (kind: FailureKind, detail: string, due: number, version = '-'): void => {
     failures[kind]++;
-    if (o.live) o.live.failed++;
+    if (o.live) {
+      o.live.failed++;
+      o.live.failedBy[version] = (o.live.failedBy[version] ?? 0) + 1;
+    }
     second(due).failed++;
     if (samples.length < 10) samples.push(`${kind}: ${detail}`);
   };
@@ -141,8 +146,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       versions[version] = (versions[version] ?? 0) + 1;
       const sec = second(due);
       sec.versions[version] = (sec.versions[version] ?? 0) + 1;
-      if (res.statusCode >= 500) fail('5xx', `${res.statusCode} from ${version}`, due);
-      else if (res.statusCode >= 400) fail('4xx', `${res.statusCode} from ${version}`, due);
+      if (res.statusCode >= 500) fail('5xx', `${res.statusCode} from ${version}`, due, version);
+      else if (res.statusCode >= 400) fail('4xx', `${res.statusCode} from ${version}`, due, version);
       else {
         ok++;
         sec.ok++;

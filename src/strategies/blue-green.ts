@@ -14,7 +14,9 @@ export const blueGreen: Strategy = async (ctx, config) => {
   const fresh = await ctx.start(ctx.app.instances, ctx.version);
   ctx.checkAborted();
   ctx.step('switching', `switching all traffic to ${ctx.version}`);
-  ctx.route(fresh);
+  // The old set stays in the table as backup while the new one is watched: should every new
+  // instance fail its health checks, requests go to the old set rather than fail.
+  ctx.route(fresh, old);
   try {
     await ctx.switched();
     if (config.verify > 0) {
@@ -30,6 +32,7 @@ export const blueGreen: Strategy = async (ctx, config) => {
     throw new DeployFailure(`${reasonOf(err)}; traffic switched back to ${ctx.previousVersion}`, true, err);
   }
   ctx.step('draining', `draining ${old.length} old instance(s)`);
+  ctx.route(fresh);
   await ctx.drain(old);
   if (old.length) ctx.keepStandby(old, config.keepOld);
 };

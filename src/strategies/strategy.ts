@@ -29,8 +29,11 @@ export interface DeployContext {
   switched(): Promise<void>;
   /** Starts `count` instances of `version` and waits until each is ready; on failure stops them all. */
   start(count: number, version: string): Promise<Managed[]>;
-  /** Makes `instances` exactly the route table, in one swap. */
-  route(instances: readonly Managed[]): void;
+  /**
+   * Makes `instances` exactly the route table, in one swap; `fallback` instances ride along
+   * as backups, taking traffic only while none of `instances` is up.
+   */
+  route(instances: readonly Managed[], fallback?: readonly Managed[]): void;
   /** Waits until the instances (already out of the table) have no request in flight. */
   drain(instances: readonly Managed[]): Promise<void>;
   stop(instances: readonly Managed[]): Promise<void>;
