@@ -15,6 +15,8 @@ export const ErrorCodes = {
   BATON_E_DAEMON_UNREACHABLE: { status: 503, exitCode: 9 },
   BATON_E_DEPLOY_FAILED: { status: 500, exitCode: 10 },
   BATON_E_LOCKED: { status: 409, exitCode: 11 },
+  /** Outside the deploy windows, or deploys are frozen (`--force` overrides). */
+  BATON_E_REFUSED: { status: 409, exitCode: 13 },
   BATON_E_INTERNAL: { status: 500, exitCode: 1 },
 } as const;
 

@@ -291,12 +291,15 @@ describe('configJsonSchema()', () => {
       'app',
       'balance',
       'healthCheck',
+      'hooks',
       'listen',
+      'notify',
       'proxy',
       'service',
       'stateDir',
       'strategy',
       'targets',
+      'windows',
     ]);
     assert.deepEqual([...schema.required].sort(), ['listen', 'service']);
     assert.equal(schema.additionalProperties, false);

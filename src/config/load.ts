@@ -126,7 +126,17 @@ function describeIssue(
     const given = valueAt(raw, keyPath);
     const guess = typeof given === 'string' ? closest(given, options) : undefined;
     message = `must be one of: ${options.join(', ')}${guess ? `; did you mean "${guess}"?` : ''}`;
-  } else if (issue.code === 'invalid_union') message = unionMessage(issue) ?? message;
+  } else if (issue.code === 'invalid_union') {
+    // "A string or an object" given an object: the object branch's problems, each in its place.
+    const given = valueAt(raw, keyPath);
+    const branch = given !== null && typeof given === 'object' ? matchedBranch(issue) : undefined;
+    if (branch) {
+      return branch.flatMap((i) =>
+        describeIssue({ ...i, path: [...issue.path, ...i.path] }, root, raw, where),
+      );
+    }
+    message = unionMessage(issue) ?? message;
+  }
   return [
     {
       path: formatPath(keyPath) || '(top level)',
@@ -134,6 +144,14 @@ function describeIssue(
       message,
     },
   ];
+}
+
+/** The issues of the only union branch whose type the value has, if exactly one has it. */
+function matchedBranch(issue: z.core.$ZodIssueInvalidUnion): z.core.$ZodIssue[] | undefined {
+  const typed = issue.errors.filter(
+    (b) => !(b.length === 1 && b[0]?.code === 'invalid_type' && b[0].path.length === 0),
+  );
+  return typed.length === 1 && typed[0]!.length > 0 ? typed[0] : undefined;
 }
 
 function unionMessage(issue: z.core.$ZodIssueInvalidUnion): string | undefined {

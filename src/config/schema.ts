@@ -164,6 +164,20 @@ export const appSchema = z.strictObject({
   env: z.record(z.string(), z.string()).prefault({}),
   /** Working directory, relative to the config file's folder. */
   cwd: z.string().optional(),
+  /** Requests sent straight to each new instance once ready, before it takes real traffic. */
+  warmup: z
+    .strictObject({
+      paths: z
+        .array(z.string().startsWith('/', { message: 'must start with /' }))
+        .min(1)
+        .prefault(['/']),
+      count: z.number().int().min(1).max(100_000).prefault(10),
+      concurrency: z.number().int().min(1).max(256).prefault(2),
+      timeout: duration.prefault('5s'),
+    })
+    .optional(),
+  /** Weight ramp of a new instance as it enters rotation (next to instances already serving). */
+  slowStart: duration.prefault('0s'),
 });
 
 const matchValue = {

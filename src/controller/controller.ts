@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { BatonConfig, StrategyConfig, StrategyType } from '../config/schema.js';
 import type { Instance, InstanceDriver, InstanceRecord } from '../drivers/driver.js';
 import { checkVersion } from '../drivers/local/command.js';
+import { request } from 'undici';
 import { probe } from '../edge/builtin/health.js';
 import type { BuiltinProxy, RouteSpec } from '../edge/builtin/proxy.js';
 import { BatonError } from '../errors.js';
@@ -16,6 +17,7 @@ import { rolling } from '../strategies/rolling.js';
 import { canary } from '../strategies/canary.js';
 import type { StatsSnapshot, Verdict } from '../strategies/analysis.js';
 import { STATUS_CLASSES, LATENCY_BUCKETS } from '../edge/builtin/stats.js';
+import type { SplitSpec } from '../edge/builtin/split.js';
 import type { DeployContext, Managed, Strategy } from '../strategies/strategy.js';
 import { DeployAborted, DeployFailure, reasonOf } from './errors.js';
 import type {
@@ -104,6 +106,8 @@ export class Controller {
   private readonly crashLoops = new Set<number>();
   private closed = false;
   private readonly extensions: DeployExtension[] = [];
+  /** The canary split in effect (kept when a crashed instance is replaced), or null. */
+  private split: { readonly spec: SplitSpec; readonly canary: ReadonlySet<Managed> } | null = null;
 
   constructor(
     private config: BatonConfig,
@@ -368,14 +372,26 @@ export class Controller {
       start: async (count, version) => {
         const started = await this.startReady(count, version, this.live, running);
         for (const m of started) this.supervise(m);
+        if (app.warmup) {
+          for (const m of started) {
+            emit({ kind: 'info', message: await warmUp(m.instance, app.warmup, running.abort.signal) });
+          }
+        }
+        if (app.slowStart > 0) {
+          emit({
+            kind: 'info',
+            message: `slow start: new instances ramp up to full weight over ${app.slowStart}ms`,
+          });
+        }
         return started;
       },
       route: (instances, fallback = []) => {
+        this.split = null;
         this.live = [...instances];
         this.setLive(this.liveVersion(), this.live);
         this.proxy.setRoutes([
-          ...this.live.map(routeOf),
-          ...fallback.map((m) => ({ ...routeOf(m), backup: true })),
+          ...this.live.map((m) => routeOf(m, app.slowStart)),
+          ...fallback.map((m) => ({ ...routeOf(m, app.slowStart), backup: true })),
         ]);
       },
       drain: async (instances) => {
@@ -411,11 +427,8 @@ export class Controller {
       routeSplit: (stable, canaries, split) => {
         this.live = [...stable, ...canaries];
         this.setLive(this.liveVersion(), this.live);
-        const ids = new Set(canaries);
-        this.proxy.setRoutes(
-          this.live.map((m) => ({ ...routeOf(m), canary: ids.has(m) })),
-          split,
-        );
+        this.split = { spec: split, canary: new Set(canaries) };
+        this.routeLive();
         running.canary = {
           percent: split.canaryPercent,
           rules: [...split.rules],
@@ -462,14 +475,17 @@ export class Controller {
         emit({ kind: 'info', message: 'paused by `baton pause`; `baton resume` to go on' });
         reported = true;
       } else if (!c.paused) reported = false;
+      // One abort listener per wait, removed after it: a long pause must not pile them up.
+      const onAbort = (): void => c.wake?.();
+      running.abort.signal.addEventListener('abort', onAbort, { once: true });
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, Math.min(left, 250));
         c.wake = () => {
           clearTimeout(t);
           resolve();
         };
-        running.abort.signal.addEventListener('abort', () => c.wake?.(), { once: true });
       });
+      running.abort.signal.removeEventListener('abort', onAbort);
       c.wake = null;
     }
   }
@@ -753,8 +769,13 @@ export class Controller {
 
   // --- routing and state -----------------------------------------------------------------------
 
+  /** The live set into the route table, keeping a canary split (and its sides) in effect. */
   private routeLive(): void {
-    this.proxy.setRoutes(this.live.map(routeOf));
+    const split = this.split;
+    this.proxy.setRoutes(
+      this.live.map((m) => ({ ...routeOf(m, this.app.slowStart), canary: split?.canary.has(m) ?? false })),
+      split?.spec ?? null,
+    );
   }
 
   private liveVersion(): string | null {
@@ -886,9 +907,41 @@ function targetIdOf(i: Instance): string {
   return `${i.record.host}:${i.record.port}`;
 }
 
-function routeOf(m: Managed): RouteSpec {
+function routeOf(m: Managed, slowStartMs = 0): RouteSpec {
   const r = m.instance.record;
-  return { host: r.host, port: r.port, weight: 1, version: r.version };
+  return { host: r.host, port: r.port, weight: 1, version: r.version, slowStartMs };
+}
+
+/** Warm-up: `count` requests over `paths`, `concurrency` at a time, straight to the instance. */
+async function warmUp(
+  instance: Instance,
+  w: NonNullable<NonNullable<BatonConfig['app']>['warmup']>,
+  signal: AbortSignal,
+): Promise<string> {
+  const t0 = Date.now();
+  let sent = 0;
+  let ok = 0;
+  const failures = new Map<string, number>();
+  const worker = async (): Promise<void> => {
+    while (sent < w.count && !signal.aborted) {
+      const path = w.paths[sent++ % w.paths.length]!;
+      try {
+        const res = await request(origin(instance) + path, {
+          headers: { 'user-agent': 'baton-warmup' },
+          signal: AbortSignal.timeout(w.timeout),
+        });
+        await res.body.dump();
+        if (res.statusCode < 500) ok++;
+        else failures.set(`${res.statusCode}`, (failures.get(`${res.statusCode}`) ?? 0) + 1);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).name;
+        failures.set(code, (failures.get(code) ?? 0) + 1);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: w.concurrency }, worker));
+  const bad = [...failures].map(([k, n]) => `${n}x ${k}`).join(', ');
+  return `warm-up of ${instance.record.id}: ${ok}/${sent} requests ok in ${Date.now() - t0}ms${bad ? ` (failed: ${bad})` : ''}`;
 }
 
 function defaultStrategy(type: StrategyType): StrategyConfig {

@@ -4,10 +4,15 @@
 import type { BatonConfig, TargetConfig } from '../config/schema.js';
 import { AdminServer } from '../admin/server.js';
 import { registerDeployRoutes } from '../admin/deploy-routes.js';
+import { registerFreezeRoutes } from '../admin/freeze-routes.js';
 import { registerProxyRoutes } from '../admin/proxy-routes.js';
 import { formatAddress } from '../config/address.js';
 import { Controller } from '../controller/controller.js';
+import { FreezeStore } from '../controller/freeze.js';
+import { DeployGate } from '../controller/gate.js';
 import { StateStore } from '../controller/state.js';
+import { Hooks } from '../hooks/extension.js';
+import { Notifier } from '../notify/notifier.js';
 import { LocalDriver } from '../drivers/local/local.js';
 import { ProxyMetrics } from '../edge/builtin/metrics.js';
 import { BuiltinProxy, type RouteSpec } from '../edge/builtin/proxy.js';
@@ -33,6 +38,10 @@ export function routesFromConfig(targets: readonly TargetConfig[] | undefined): 
 export class Daemon {
   readonly proxy: BuiltinProxy;
   controller: Controller | null = null;
+  /** Deploy windows and freezes (app mode). */
+  gate: DeployGate | null = null;
+  private hooks: Hooks | null = null;
+  private notifier: Notifier | null = null;
   private admin: AdminServer | null = null;
   private releaseLock: (() => void) | null = null;
   private seed: string;
@@ -76,6 +85,14 @@ export class Daemon {
     if (config.app) {
       const driver = new LocalDriver(config.app, config.baseDir, config.stateDirPath);
       this.controller = new Controller(config, this.proxy, driver, new StateStore(config.stateDirPath), log);
+      // Reads the config at every deploy: windows reloaded with SIGHUP apply to the next one.
+      this.gate = new DeployGate(() => this.config.windows, new FreezeStore(config.stateDirPath), log);
+      this.controller.use(this.gate);
+      // Hooks and notifications read the config at every deploy too (SIGHUP applies).
+      this.hooks = new Hooks(() => this.config, log);
+      this.controller.use(this.hooks);
+      this.notifier = new Notifier(() => this.config, log);
+      this.controller.use(this.notifier);
     } else await this.restoreStaticRoutes();
     const bound = await this.proxy.listen();
     log.info({ listen: formatAddress(bound), service: config.service }, 'proxy listening');
@@ -104,6 +121,7 @@ export class Daemon {
       }));
       // Status answers at once; deploys wait until the live release is restored.
       if (this.controller) registerDeployRoutes(this.admin, this.controller, recovered);
+      if (this.gate) registerFreezeRoutes(this.admin, this.gate, log);
       const adminBound = await this.admin.listen();
       log.info({ admin: formatAddress(adminBound) }, 'admin API listening');
     }
@@ -173,7 +191,11 @@ export class Daemon {
   }
 
   async stop(timeoutMs = this.config.proxy.drainTimeout): Promise<void> {
+    // A running hook is killed: shutdown does not wait for its timeout.
+    this.hooks?.close();
     await this.controller?.shutdown();
+    // The last notifications (the aborted deploy's result) get a moment to go out.
+    await this.notifier?.close();
     await this.admin?.close();
     await this.proxy.close(timeoutMs);
     this.releaseLock?.();

@@ -19,14 +19,17 @@ export const canary: Strategy = async (ctx, config) => {
   ctx.step('starting', `starting ${n} canary instance(s) of ${ctx.version} beside ${stable.length} stable`);
   const canaries = await ctx.start(n, ctx.version);
   let rest: Managed[] = [];
+  let retired: Managed[] = [];
   const split = { canaryPercent: 0, rules: [] as MatchConfig[], sticky: plan.sticky };
-  const apply = (): void => ctx.routeSplit(stable, canaries, { ...split });
+  // Stable as it is now: the supervisor may have replaced a crashed stable instance meanwhile.
+  const stableNow = (): Managed[] => ctx.live().filter((m) => !canaries.includes(m) && !rest.includes(m));
+  const apply = (): void => ctx.routeSplit(stableNow(), canaries, { ...split });
   apply();
   const analysis = plan.analysis
     ? new Analysis(
         plan.analysis,
         () => ctx.stats(canaries),
-        () => ctx.stats(stable),
+        () => ctx.stats(stableNow()),
         (v) => ctx.verdict(v),
         (reason) => ctx.fail(reason),
       )
@@ -61,21 +64,25 @@ export const canary: Strategy = async (ctx, config) => {
     ctx.checkAborted();
     ctx.step('promoting', `promoting ${ctx.version}: starting ${ctx.app.instances - n} more instance(s)`);
     rest = ctx.app.instances > n ? await ctx.start(ctx.app.instances - n, ctx.version) : [];
+    retired = stableNow();
     ctx.route([...canaries, ...rest]);
     await ctx.switched();
   } catch (err) {
     analysis?.stop();
     ctx.step('rolling-back', `all traffic back to ${ctx.previousVersion}: ${reasonOf(err)}`);
-    ctx.route(stable);
+    // Once promotion routed the new set alone, stable is the set it retired.
+    const back = retired.length ? retired : stableNow();
+    ctx.route(back);
     const fresh = [...canaries, ...rest];
     await ctx.drain(fresh);
     await ctx.stop(fresh);
     throw new DeployFailure(`${reasonOf(err)}; all traffic back on ${ctx.previousVersion}`, true, err);
   }
-  ctx.step('draining', `draining ${stable.length} instance(s) of ${ctx.previousVersion}`);
-  await ctx.drain(stable);
-  ctx.step('stopping', `stopping ${stable.length} drained instance(s)`);
-  await ctx.stop(stable);
+  const old = retired;
+  ctx.step('draining', `draining ${old.length} instance(s) of ${ctx.previousVersion}`);
+  await ctx.drain(old);
+  ctx.step('stopping', `stopping ${old.length} drained instance(s)`);
+  await ctx.stop(old);
 };
 
 function planOf(config: CanaryLike): {

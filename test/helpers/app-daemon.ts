@@ -59,6 +59,10 @@ export interface ServiceOptions {
   readonly app?: string[];
   /** The strategy section's lines, indented by two spaces. */
   readonly strategy?: string[];
+  /** The windows section's lines (deploy windows), indented by two spaces. */
+  readonly windows?: string[];
+  /** Extra top-level lines (e.g. hooks: and notify: sections), as they are. */
+  readonly extra?: string[];
 }
 
 /** The example app started through wrap.mjs: flags.json adds flags per version. */
@@ -136,6 +140,8 @@ export class Service {
       ...(o.app ?? []),
       'strategy:',
       ...(o.strategy ?? ['  type: blue-green', '  verify: 200ms', '  keepOld: 0s']),
+      ...(o.windows ? ['windows:', ...o.windows] : []),
+      ...(o.extra ?? []),
     ];
     writeFileSync(this.file, `${lines.join('\n')}\n`);
   }

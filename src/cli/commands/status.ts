@@ -1,5 +1,6 @@
 // `baton status` and `baton history`: what runs now, and what was deployed when, by whom.
 import type { Command } from 'commander';
+import type { GateState } from '../../controller/gate.js';
 import type { HistoryEntry } from '../../controller/state.js';
 import { AdminClient } from '../client.js';
 import { printJson, readConfig, withConfig } from '../options.js';
@@ -49,8 +50,13 @@ export function registerStatus(program: Command): void {
     .description('the live version, its instances, and the deploy in progress')
     .option('--json', 'print JSON')
     .action(async (opts: { config: string; json?: boolean }) => {
-      const s = await AdminClient.fromConfig(readConfig(opts)).call<StatusView>('GET', '/v1/status');
-      if (opts.json) return printJson(s);
+      const client = AdminClient.fromConfig(readConfig(opts));
+      const [s, gate] = await Promise.all([
+        client.call<StatusView>('GET', '/v1/status'),
+        // The freeze and the deploy windows (none from an older daemon).
+        client.call<GateState>('GET', '/v1/freeze').catch(() => null),
+      ]);
+      if (opts.json) return printJson(gate ? { ...s, freeze: gate.freeze, window: gate.window } : s);
       let out = `service  ${s.service}\nlive     ${s.live ? s.live.version : '(nothing deployed yet: baton deploy --version V)'}\n`;
       if (s.standby)
         out += `standby  ${s.standby.version} (kept until ${s.standby.stopAt} for instant rollback)\n`;
@@ -59,6 +65,10 @@ export function registerStatus(program: Command): void {
         out += `deploy   ${d.version} (${d.strategy}) by ${d.actor}: ${d.step}, ${(d.elapsedMs / 1000).toFixed(1)}s, ${d.detail}\n`;
       }
       if (s.lastRecovery) out += `recovery ${s.lastRecovery}\n`;
+      const f = gate?.freeze;
+      if (f) out += `frozen   by ${f.actor} since ${f.since}: "${f.reason}" (\`baton unfreeze\` lifts it)\n`;
+      const w = gate?.window;
+      if (w && !w.open) out += `window   closed: ${w.reason}; the next allowed time is ${w.nextOpenLocal}\n`;
       if (s.live?.instances.length) {
         const rows = [['INSTANCE', 'PORT', 'PID', 'HEALTH', 'IN-FLIGHT']];
         for (const i of s.live.instances) {
@@ -88,7 +98,7 @@ export function registerStatus(program: Command): void {
           h.version,
           h.previousVersion ?? '-',
           h.rollback ? `${h.strategy} (rollback)` : h.strategy,
-          h.result,
+          h.forced ? `${h.result} (forced)` : h.result,
           h.actor,
           h.startedAt,
           `${(h.durationMs / 1000).toFixed(1)}s`,

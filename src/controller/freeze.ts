@@ -1,0 +1,72 @@
+// `baton freeze`: a stop to deploys until `baton unfreeze`, with who, when and why. Kept in
+// stateDir/freeze.json, written atomically, so it survives a daemon restart.
+import path from 'node:path';
+import { z } from 'zod';
+import { BatonError } from '../errors.js';
+import { readJson, writeFileAtomic } from '../state/atomic.js';
+
+export interface Freeze {
+  readonly reason: string;
+  readonly actor: string;
+  /** ISO time it was set. */
+  readonly since: string;
+}
+
+const freezeSchema = z.object({ reason: z.string(), actor: z.string(), since: z.string() });
+const fileSchema = z.object({ format: z.literal(1), freeze: freezeSchema.nullable() });
+
+export class FreezeStore {
+  readonly file: string;
+  private current: Freeze | null;
+
+  constructor(stateDir: string) {
+    this.file = path.join(stateDir, 'freeze.json');
+    this.current = this.load();
+  }
+
+  get(): Freeze | null {
+    return this.current;
+  }
+
+  /** Freezes deploys (replacing a freeze already set); returns the new one and the replaced one. */
+  freeze(reason: string, actor: string, now = new Date()): { freeze: Freeze; replaced: Freeze | null } {
+    const replaced = this.current;
+    const freeze: Freeze = { reason, actor, since: now.toISOString() };
+    this.save(freeze);
+    return { freeze, replaced };
+  }
+
+  /** Lifts the freeze; returns the one lifted, or null when there was none. */
+  unfreeze(): Freeze | null {
+    const lifted = this.current;
+    if (lifted) this.save(null);
+    return lifted;
+  }
+
+  private save(freeze: Freeze | null): void {
+    writeFileAtomic(this.file, `${JSON.stringify({ format: 1, freeze }, null, 2)}\n`);
+    this.current = freeze;
+  }
+
+  private load(): Freeze | null {
+    let raw: unknown;
+    try {
+      raw = readJson(this.file);
+    } catch (err) {
+      throw new BatonError(
+        'BATON_E_STATE',
+        `${this.file} is not valid JSON; fix it, or move it aside to lift the freeze`,
+        { cause: err },
+      );
+    }
+    if (raw === undefined) return null;
+    const parsed = fileSchema.safeParse(raw);
+    if (!parsed.success) {
+      throw new BatonError(
+        'BATON_E_STATE',
+        `${this.file} has an unknown shape; fix it, or move it aside to lift the freeze`,
+      );
+    }
+    return parsed.data.freeze;
+  }
+}
