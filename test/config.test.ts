@@ -290,6 +290,7 @@ describe('configJsonSchema()', () => {
       'admin',
       'app',
       'balance',
+      'environments',
       'healthCheck',
       'hooks',
       'listen',

@@ -6,11 +6,13 @@ import type { BatonConfig } from '../config/schema.js';
 export const DEFAULT_CONFIG = 'baton.yaml';
 
 export function withConfig(cmd: Command): Command {
-  return cmd.option('-c, --config <file>', 'config file', DEFAULT_CONFIG);
+  return cmd
+    .option('-c, --config <file>', 'config file', DEFAULT_CONFIG)
+    .option('-e, --env <name>', "environment from the config's environments section (default: $BATON_ENV)");
 }
 
-export function readConfig(opts: { config?: string }): BatonConfig {
-  return loadConfigFile(opts.config ?? DEFAULT_CONFIG);
+export function readConfig(opts: { config?: string; env?: string }): BatonConfig {
+  return loadConfigFile(opts.config ?? DEFAULT_CONFIG, opts.env ?? (process.env.BATON_ENV || undefined));
 }
 
 export function printJson(value: unknown): void {

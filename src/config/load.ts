@@ -15,7 +15,7 @@ export interface ConfigProblem {
   readonly message: string;
 }
 
-export function loadConfigFile(file: string): BatonConfig {
+export function loadConfigFile(file: string, env?: string): BatonConfig {
   const abs = path.resolve(file);
   let text: string;
   try {
@@ -31,11 +31,15 @@ export function loadConfigFile(file: string): BatonConfig {
       },
     );
   }
-  return parseConfigText(text, abs);
+  return parseConfigText(text, abs, env);
 }
 
-/** Parses config text; `file` names it in errors and anchors relative paths. */
-export function parseConfigText(text: string, file: string): BatonConfig {
+/**
+ * Parses config text; `file` names it in errors and anchors relative paths. With `env`, the
+ * file's `environments.<env>` is deep-merged over the rest first, and state lives in
+ * `<stateDir>/<env>` (unless the environment sets its own stateDir).
+ */
+export function parseConfigText(text: string, file: string, env?: string): BatonConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const where = (offset: number): string => {
@@ -56,17 +60,43 @@ export function parseConfigText(text: string, file: string): BatonConfig {
       { path: '', message: 'the file must be a YAML mapping (key: value lines), e.g. service: web' },
     ]);
   }
-  const result = configSchema.safeParse(raw);
+  const { environments, ...base } = raw as Record<string, unknown>;
+  let merged: Record<string, unknown> = raw as Record<string, unknown>;
+  let overlay: Record<string, unknown> | null = null;
+  if (env !== undefined) {
+    const known = isPlainObject(environments) ? Object.keys(environments) : [];
+    const picked = isPlainObject(environments) ? environments[env] : undefined;
+    if (!isPlainObject(picked)) {
+      const guess = closest(env, known);
+      throw configError(file, [
+        {
+          path: 'environments',
+          message: known.length
+            ? `no environment "${env}"${guess ? `; did you mean "${guess}"?` : ''} (the file has: ${known.join(', ')})`
+            : `--env ${env} was given, but the file has no environments section`,
+        },
+      ]);
+    }
+    overlay = picked;
+    merged = { ...deepMerge(base, picked), environments };
+  }
+  const result = configSchema.safeParse(merged);
   if (!result.success) {
-    const problems = result.error.issues.flatMap((issue) => describeIssue(issue, doc.contents, raw, where));
+    const overlayPath = env !== undefined ? ['environments', env] : null;
+    const problems = result.error.issues.flatMap((issue) =>
+      describeIssue(issue, doc.contents, merged, where, overlayPath),
+    );
     throw configError(file, problems);
   }
   const baseDir = file ? path.dirname(file) : process.cwd();
+  const stateDir = path.resolve(baseDir, result.data.stateDir);
   return deepFreeze({
     ...result.data,
     file,
     baseDir,
-    stateDirPath: path.resolve(baseDir, result.data.stateDir),
+    environment: env ?? null,
+    stateDirPath:
+      env !== undefined && !(overlay && 'stateDir' in overlay) ? path.join(stateDir, env) : stateDir,
   });
 }
 
@@ -92,7 +122,11 @@ function describeIssue(
   root: unknown,
   raw: unknown,
   where: (offset: number) => string,
+  overlayPath: readonly string[] | null = null,
 ): ConfigProblem[] {
+  // A key set by the selected environment is found under environments.<env> in the file.
+  const locate = (p: readonly (string | number)[], wantKey: boolean): number | undefined =>
+    (overlayPath ? nodeAt(root, [...overlayPath, ...p], wantKey) : undefined) ?? nodeAt(root, p, wantKey);
   const keyPath = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
   if (issue.code === 'unrecognized_keys') {
     const known = knownKeys(keyPath);
@@ -106,7 +140,7 @@ function describeIssue(
           : known.length
             ? `known keys: ${known.join(', ')}`
             : '';
-      const node = nodeAt(root, [...keyPath, key], true);
+      const node = locate([...keyPath, key], true);
       return {
         path: formatPath([...keyPath, key]),
         ...(node ? { at: where(node) } : {}),
@@ -114,7 +148,7 @@ function describeIssue(
       };
     });
   }
-  const node = nodeAt(root, keyPath, false) ?? nodeAt(root, keyPath.slice(0, -1), false);
+  const node = locate(keyPath, false) ?? locate(keyPath.slice(0, -1), false);
   let message = issue.message;
   // Zod 4 leaves `issue.input` out by default: look the value up to tell "missing" from "wrong type".
   if (issue.code === 'invalid_type' && valueAt(raw, keyPath) === undefined) message = 'is required';
@@ -243,6 +277,10 @@ function unwrap(s: unknown): unknown {
 
 /** The known word nearest to `word`, if it is close enough to be a typo. */
 export function closest(word: string, known: readonly string[]): string | undefined {
+  // A start of a known word ("prod" for "production") is as good a hint as a typo.
+  const start =
+    word.length >= 3 ? known.find((k) => k.toLowerCase().startsWith(word.toLowerCase())) : undefined;
+  if (start !== undefined) return start;
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const k of known) {
@@ -263,6 +301,23 @@ function editDistance(a: string, b: string): number {
     prev = cur;
   }
   return prev[b.length]!;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Objects merge key by key; anything else in `over` (lists included) replaces. */
+export function deepMerge(
+  base: Record<string, unknown>,
+  over: Record<string, unknown>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = isPlainObject(b) && isPlainObject(v) ? deepMerge(b, v) : v;
+  }
+  return out;
 }
 
 function deepFreeze<T>(o: T): T {

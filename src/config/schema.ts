@@ -310,6 +310,10 @@ export const configSchema = z
     healthCheck: healthSchema.optional(),
     proxy: proxySchema.prefault({}),
     app: appSchema.optional(),
+    /** Per-environment overrides, deep-merged over the rest with --env NAME. */
+    environments: z
+      .record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/), z.record(z.string(), z.unknown()))
+      .optional(),
     strategy: strategySchema.prefault({ type: 'blue-green' }),
     /** When deploys may run (src/config/windows.ts); any time when left out. */
     windows: windowsSchema.optional(),
@@ -368,8 +372,10 @@ export type BatonConfig = Readonly<ParsedConfig> & {
   readonly file: string;
   /** Folder of the config file: relative paths in it are relative to this. */
   readonly baseDir: string;
-  /** Absolute state directory. */
+  /** Absolute state directory (per environment when one is selected). */
   readonly stateDirPath: string;
+  /** The environment selected with --env, or null. */
+  readonly environment: string | null;
 };
 
 export function configJsonSchema(): unknown {
