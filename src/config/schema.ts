@@ -226,6 +226,10 @@ const canaryStep = z.union([
   z.strictObject({ setHeaderRoute: z.array(matchSchema).min(1) }),
 ]);
 
+const condition = z.string().regex(/^\s*(<=|>=|==|!=|<|>)\s*-?\d+(\.\d+)?\s*$/, {
+  message: 'a comparison with a number, e.g. "< 0.05" or ">= 99"',
+});
+
 export const analysisSchema = z.strictObject({
   interval: duration.prefault('5s'),
   /** Failed checks (cumulative) before the canary is aborted. */
@@ -237,6 +241,21 @@ export const analysisSchema = z.strictObject({
   latencyP99: duration.optional(),
   /** Also fail when the canary is clearly worse than stable over the same interval. */
   baseline: z.boolean().prefault(false),
+  /** Extra checks each interval: a JSON value from a URL, or a Prometheus instant query. */
+  checks: z
+    .array(
+      z.union([
+        z.strictObject({
+          name: z.string().optional(),
+          web: z.strictObject({ url: z.url(), jsonPath: z.string().min(1), condition }),
+        }),
+        z.strictObject({
+          name: z.string().optional(),
+          prometheus: z.strictObject({ url: z.url(), query: z.string().min(1), condition }),
+        }),
+      ]),
+    )
+    .optional(),
 });
 
 const stickySchema = z.union([

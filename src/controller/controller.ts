@@ -353,6 +353,7 @@ export class Controller {
     const d = running.deployment;
     const app = this.app;
     return {
+      service: this.config.service,
       version: d.version,
       previousVersion: d.previousVersion,
       app,

@@ -37,6 +37,10 @@ export class Hooks implements DeployExtension {
 
   async afterEnd(d: DeploymentState, entry: HistoryEntry, info: Info): Promise<void> {
     const name: HookName = entry.result === 'succeeded' ? 'postDeploy' : 'onFailure';
+    if (this.closed && this.config().hooks[name]) {
+      this.log.warn({ deployment: d.id, hook: name }, 'hook not run: the daemon is stopping');
+      return;
+    }
     const failure = await this.run(name, d, info, {
       BATON_RESULT: entry.result,
       BATON_REASON: entry.reason ?? '',

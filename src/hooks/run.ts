@@ -70,8 +70,10 @@ export function runShell(command: string, o: ShellOptions): ShellRun {
     });
   }
   let timedOut = false;
+  let killed = false;
   let killTimer: NodeJS.Timeout | undefined;
   const killGroup = (): void => {
+    killed = true;
     signalGroup(child.pid, 'SIGTERM');
     killTimer ??= setTimeout(() => signalGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
   };
@@ -100,10 +102,8 @@ export function runShell(command: string, o: ShellOptions): ShellRun {
       void Promise.race([closed, grace]).then(() => {
         child.stdout.destroy();
         child.stderr.destroy();
-        if (timedOut) {
-          // Whatever it left in the group goes too, at once.
-          signalGroup(child.pid, 'SIGKILL');
-        }
+        // Stopped: whatever it left in the group goes too, at once.
+        if (killed) signalGroup(child.pid, 'SIGKILL');
         clearTimeout(killTimer);
         resolve(result());
       });

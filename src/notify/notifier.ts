@@ -118,7 +118,11 @@ export class Notifier implements DeployExtension {
     if (notify.slack) {
       const s = notify.slack;
       const url = this.resolve('notify.slack', s.webhook ?? `$${s.webhookEnv}`);
-      const options = { environment: s.environment, dashboardUrl: s.dashboardUrl };
+      // The --env name when the message does not name an environment itself.
+      const options = {
+        environment: s.environment ?? config.environment ?? undefined,
+        dashboardUrl: s.dashboardUrl,
+      };
       if (url) endpoints.push(endpoint('slack', url, {}, (n) => slackMessage(n, options)));
     }
     if (notify.webhook) {

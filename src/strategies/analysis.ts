@@ -4,6 +4,7 @@
 // requests is inconclusive and said so; `failureLimit` failed checks abort the canary.
 import type { AnalysisConfig } from '../config/schema.js';
 import { LATENCY_BUCKETS } from '../edge/builtin/stats.js';
+import { runCheck } from './checks.js';
 
 /** Summed counters of a set of targets at one moment. */
 export interface StatsSnapshot {
@@ -65,13 +66,15 @@ export class Analysis {
     private readonly onVerdict: (v: Verdict) => void,
     /** Called once when failures reach failureLimit, with the reason. */
     private readonly onLimit: (reason: string) => void,
+    /** Values for {version}, {previousVersion}, {service} in extra checks. */
+    private readonly vars: Record<string, string> = {},
   ) {
     this.canaryBefore = canary();
     this.stableBefore = stable();
   }
 
   start(): void {
-    this.timer = setInterval(() => this.check(), this.cfg.interval);
+    this.timer = setInterval(() => void this.check(), this.cfg.interval);
     this.timer.unref();
   }
 
@@ -81,14 +84,26 @@ export class Analysis {
   }
 
   /** One check over the interval since the last one. */
-  check(): Verdict {
+  async check(): Promise<Verdict> {
     const c = this.canary();
     const s = this.stable();
     const cw = delta(c, this.canaryBefore);
     const sw = delta(s, this.stableBefore);
     this.canaryBefore = c;
     this.stableBefore = s;
-    const verdict = this.judge(cw, sw);
+    let verdict = this.judge(cw, sw);
+    const extra = this.cfg.checks ?? [];
+    if (extra.length) {
+      const timeout = Math.max(500, this.cfg.interval - 100);
+      const failed = (await Promise.all(extra.map((x) => runCheck(x, this.vars, timeout)))).filter(
+        (f): f is string => f !== null,
+      );
+      if (failed.length) {
+        const own = verdict.result === 'fail' ? `${verdict.reason}; ` : '';
+        verdict = { ...verdict, result: 'fail', reason: `${own}${failed.join('; ')}` };
+      }
+    }
+    if (!this.timer) return verdict; // stopped while the checks ran
     this.verdicts.push(verdict);
     this.onVerdict(verdict);
     if (verdict.result === 'fail' && ++this.failures === this.cfg.failureLimit) {

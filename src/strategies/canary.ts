@@ -32,6 +32,7 @@ export const canary: Strategy = async (ctx, config) => {
         () => ctx.stats(stableNow()),
         (v) => ctx.verdict(v),
         (reason) => ctx.fail(reason),
+        { version: ctx.version, previousVersion: ctx.previousVersion ?? '', service: ctx.service },
       )
     : null;
   analysis?.start();

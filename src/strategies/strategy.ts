@@ -17,6 +17,7 @@ export interface Managed {
 }
 
 export interface DeployContext {
+  readonly service: string;
   readonly version: string;
   readonly previousVersion: string | null;
   readonly app: AppConfig;
