@@ -217,4 +217,45 @@ describe('draining', () => {
     assert.ok(serverGotClose, 'the app got a Close frame too');
     assert.equal(result.drained, true);
   });
+
+  it('a drain during a WebSocket handshake lets the 101 through, then closes with 1001', async (t) => {
+    // The app answers the upgrade 300ms late; the drain begins while the tunnel waits for it.
+    const b = await startBackend(t, 'ws');
+    let serverGotClose = false;
+    b.server.on('upgrade', (_req, socket: net.Socket) => {
+      socket.on('data', (c: Buffer) => {
+        if ((c[0]! & 0x0f) === 0x8) {
+          serverGotClose = true;
+          socket.end(Buffer.from([0x88, 0x00]));
+        }
+      });
+      setTimeout(
+        () =>
+          socket.write(
+            'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+          ),
+        300,
+      );
+    });
+    const { port, proxy } = await startProxy(t, [route(b.port)]);
+    const s = net.connect(port, '127.0.0.1');
+    t.after(() => s.destroy());
+    let got = Buffer.alloc(0);
+    s.on('data', (c: Buffer) => (got = Buffer.concat([got, c])));
+    const closed = new Promise<void>((r) => s.on('close', () => r()));
+    s.write(
+      'GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: a\r\n\r\n',
+    );
+    const target = await waitFor(() => proxy.target(`127.0.0.1:${b.port}`), { what: 'the target' });
+    await waitFor(() => target.tunnels.size === 1, { what: 'the tunnel to count' });
+    const result = await proxy.drain(target.spec.id, 5000);
+    await closed;
+    const text = got.toString('latin1');
+    assert.match(text, /^HTTP\/1\.1 101 /, 'the client got its answer');
+    const frames = got.subarray(text.indexOf('\r\n\r\n') + 4);
+    assert.deepEqual([...frames.subarray(0, 4)], [0x88, 0x02, 0x03, 0xe9], 'then Close 1001');
+    assert.ok(serverGotClose, 'the app got a Close frame too');
+    assert.equal(result.drained, true);
+    assert.ok(result.waitedMs >= 200, `the drain waited for the handshake (${result.waitedMs}ms)`);
+  });
 });

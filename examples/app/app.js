@@ -96,6 +96,9 @@ server.on('upgrade', (req, socket) => {
   );
   sockets.add(socket);
   socket.on('close', () => sockets.delete(socket));
+  // An upgraded socket has lost the http server's error listener: a peer's reset must not take
+  // the whole app (and every request in flight) down.
+  socket.on('error', () => socket.destroy());
   let buf = Buffer.alloc(0);
   socket.on('data', (chunk) => {
     buf = Buffer.concat([buf, chunk]);
@@ -120,6 +123,9 @@ server.on('upgrade', (req, socket) => {
       const payload = Buffer.from(buf.subarray(at, at + len));
       if (mask) for (let i = 0; i < payload.length; i++) payload[i] ^= mask[i % 4];
       buf = buf.subarray(at + len);
+      // Once our Close went out (an answer, or SIGTERM's), nothing more is written: a second
+      // Close from the peer (it closed as we did) or a message still in flight is dropped.
+      if (socket.writableEnded) continue;
       if (op === 0x8) {
         socket.end(frame(0x8, payload.subarray(0, 2)));
         return;
@@ -144,7 +150,7 @@ process.on('SIGTERM', () => {
   // Graceful: stop accepting, finish in-flight requests, close WebSockets with 1001.
   server.close(() => process.exit(0));
   server.closeIdleConnections();
-  for (const s of sockets) s.end(frame(0x8, Buffer.from([0x03, 0xe9])));
+  for (const s of sockets) if (!s.writableEnded) s.end(frame(0x8, Buffer.from([0x03, 0xe9])));
   setTimeout(() => process.exit(0), 10_000).unref();
 });
 

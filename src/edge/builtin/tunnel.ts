@@ -112,16 +112,27 @@ export function openTunnel(
       return;
     }
     tried.push(target);
+    // Counted by the target from now on: a drain that begins while we connect waits for this
+    // tunnel and closes it gracefully once it is bridged, rather than missing it.
+    let closeAsked = false;
+    const connecting = { socket: client, close: (): void => void (closeAsked = true) };
+    target.tunnels.add(connecting);
+    const settle = (): void => {
+      target.tunnels.delete(connecting);
+      if (target.isIdle()) target.notifyIdle();
+    };
     const upstream = net.connect({ host: target.spec.host, port: target.spec.port, noDelay: true });
     upstream.once('error', () => {
       // Nothing was sent yet: try another target.
+      settle();
       target.recordFailure(Date.now());
       upstream.destroy();
       attempt();
     });
     upstream.once('connect', () => {
       upstream.removeAllListeners('error');
-      bridge(target, client, upstream, websocket);
+      target.tunnels.delete(connecting);
+      bridge(target, client, upstream, websocket, closeAsked);
       upstream.write(requestHead);
       if (head.length) upstream.write(head);
     });
@@ -129,7 +140,13 @@ export function openTunnel(
   attempt();
 }
 
-function bridge(target: Target, client: Socket, upstream: Socket, websocket: boolean): void {
+function bridge(
+  target: Target,
+  client: Socket,
+  upstream: Socket,
+  websocket: boolean,
+  closeAsked: boolean,
+): void {
   // Server-to-client bytes begin with the HTTP response head; frames start after it.
   let inHead = true;
   let headTail = '';
@@ -178,6 +195,13 @@ function bridge(target: Target, client: Socket, upstream: Socket, websocket: boo
       inHead = false;
       const rest = chunk.subarray(Math.max(0, end + 4 - headTail.length));
       if (websocket) down.advance(rest);
+      if (closing && websocket) {
+        // A drain began during the handshake: the client gets its answer, then the Close frames.
+        client.write(chunk);
+        if (/^HTTP\/1\.[01] 101 /.test(text)) sendCloses();
+        setTimeout(finish, CLOSE_GRACE_MS).unref();
+        return null;
+      }
       return chunk;
     }
     if (!websocket) return chunk;
@@ -198,7 +222,7 @@ function bridge(target: Target, client: Socket, upstream: Socket, websocket: boo
   relay(client, upstream, (chunk) => {
     if (upClosed) return null;
     if (!websocket) return chunk;
-    if (!closing) {
+    if (!closing || inHead) {
       up.advance(chunk);
       return chunk;
     }
@@ -212,22 +236,31 @@ function bridge(target: Target, client: Socket, upstream: Socket, websocket: boo
     return chunk;
   });
 
+  function sendCloses(): void {
+    if (down.atBoundary && !downClosed) {
+      downClosed = true;
+      client.write(closeFrame(false));
+    }
+    if (up.atBoundary && !upClosed) {
+      upClosed = true;
+      upstream.write(closeFrame(true));
+    }
+  }
+
   function beginClose(): void {
     if (closing || ended) return;
     closing = true;
-    if (!websocket || inHead) {
+    // A WebSocket handshake under way is let finish (the relay above closes right after the
+    // answer): ending the sockets now would leave the client without any answer.
+    if (websocket && inHead) return;
+    if (!websocket) {
       client.end();
       upstream.end();
-    } else {
-      if (down.atBoundary && !downClosed) {
-        downClosed = true;
-        client.write(closeFrame(false));
-      }
-      if (up.atBoundary && !upClosed) {
-        upClosed = true;
-        upstream.write(closeFrame(true));
-      }
-    }
+    } else sendCloses();
     setTimeout(finish, CLOSE_GRACE_MS).unref();
   }
+
+  // The client left while we connected; or a drain asked to close before the tunnel was bridged.
+  if (client.destroyed) finish();
+  else if (closeAsked) beginClose();
 }
