@@ -16,16 +16,8 @@ const rollbackBody = z.strictObject({
   to: z.string().min(1).optional(),
   actor: z.string().max(200).optional(),
 });
+const promoteBody = z.strictObject({ step: z.boolean().optional(), actor: z.string().max(200).optional() });
 const abortBody = z.strictObject({ actor: z.string().max(200).optional() });
-
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body);
-  if (r.success) return r.data;
-  const problems = r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
-  throw new BatonError('BATON_E_BAD_REQUEST', `invalid request body: ${problems.join('; ')}`, {
-    details: problems,
-  });
-}
 
 type Running = ReturnType<Controller['deploy']>;
 
@@ -49,13 +41,13 @@ export function registerDeployRoutes(
   recovered: Promise<void>,
 ): void {
   admin.stream('POST', '/v1/deploy', async (r, res) => {
-    const body = parse(deployBody, await r.json());
+    const body = await r.body(deployBody);
     await recovered;
     await follow(controller.deploy(body), res);
   });
 
   admin.stream('POST', '/v1/rollback', async (r, res) => {
-    const body = parse(rollbackBody, await r.json());
+    const body = await r.body(rollbackBody);
     await recovered;
     await follow(controller.rollback(body.to, body.actor ?? 'unknown'), res);
   });
@@ -67,16 +59,13 @@ export function registerDeployRoutes(
   });
 
   admin.route('POST', '/v1/abort', async (r) => {
-    const body = parse(abortBody, await r.json());
+    const body = await r.body(abortBody);
     const d = controller.abort(body.actor ?? 'unknown');
     return { json: { aborting: d.id, version: d.version } };
   });
 
   admin.route('POST', '/v1/promote', async (r) => {
-    const body = parse(
-      z.strictObject({ step: z.boolean().optional(), actor: z.string().max(200).optional() }),
-      await r.json(),
-    );
+    const body = await r.body(promoteBody);
     const d = controller.promote(body.step ?? false);
     return { json: { promoting: d.id, version: d.version, step: body.step ?? false } };
   });

@@ -2,7 +2,6 @@
 // right now), POST /v1/freeze (freeze, with a reason), DELETE /v1/freeze (unfreeze).
 import { z } from 'zod';
 import type { DeployGate } from '../controller/gate.js';
-import { BatonError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AdminServer } from './server.js';
 
@@ -12,20 +11,11 @@ const freezeBody = z.strictObject({
 });
 const unfreezeBody = z.strictObject({ actor: z.string().max(200).optional() });
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body);
-  if (r.success) return r.data;
-  const problems = r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
-  throw new BatonError('BATON_E_BAD_REQUEST', `invalid request body: ${problems.join('; ')}`, {
-    details: problems,
-  });
-}
-
 export function registerFreezeRoutes(admin: AdminServer, gate: DeployGate, log: Logger): void {
   admin.route('GET', '/v1/freeze', () => ({ json: gate.state() }));
 
   admin.route('POST', '/v1/freeze', async (r) => {
-    const body = parse(freezeBody, await r.json());
+    const body = await r.body(freezeBody);
     const actor = body.actor ?? 'unknown';
     const { freeze, replaced } = gate.freezes.freeze(body.reason, actor);
     log.warn({ reason: freeze.reason, actor, replaced }, 'deploys frozen');
@@ -33,7 +23,7 @@ export function registerFreezeRoutes(admin: AdminServer, gate: DeployGate, log: 
   });
 
   admin.route('DELETE', '/v1/freeze', async (r) => {
-    const body = parse(unfreezeBody, await r.json());
+    const body = await r.body(unfreezeBody);
     const lifted = gate.freezes.unfreeze();
     if (lifted) log.info({ actor: body.actor ?? 'unknown', lifted }, 'deploys unfrozen');
     // And whether the deploy windows let a deploy run now.

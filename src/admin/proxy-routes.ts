@@ -10,15 +10,6 @@ import type { AdminServer } from './server.js';
 
 const weightBody = z.strictObject({ weight: z.number().int().min(0).max(1_000_000) });
 
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body);
-  if (r.success) return r.data;
-  const problems = r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
-  throw new BatonError('BATON_E_BAD_REQUEST', `invalid request body: ${problems.join('; ')}`, {
-    details: problems,
-  });
-}
-
 function timeoutParam(url: URL, fallback: number): number {
   const t = url.searchParams.get('timeout');
   if (t === null) return fallback;
@@ -39,7 +30,7 @@ export function registerProxyRoutes(
   }));
 
   admin.route('POST', '/v1/targets', async (r) => {
-    const t = parseBody(targetSchema, await r.json());
+    const t = await r.body(targetSchema);
     const target = proxy.addTarget({
       host: t.address.host,
       port: t.address.port,
@@ -54,7 +45,7 @@ export function registerProxyRoutes(
   });
 
   admin.route('PATCH', '/v1/targets/:id', async (r) => {
-    const { weight } = parseBody(weightBody, await r.json());
+    const { weight } = await r.body(weightBody);
     proxy.setWeight(r.params.id!, weight);
     return { json: proxy.view().find((v) => v.id === r.params.id) };
   });

@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { formatAddress, isLocalOnly, type ListenAddress } from '../config/address.js';
 import { BatonError, isBatonError, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { z } from 'zod';
 
 export interface AdminRequest {
   readonly req: IncomingMessage;
@@ -15,6 +16,8 @@ export interface AdminRequest {
   readonly params: Readonly<Record<string, string>>;
   /** The JSON body ({} when empty); a malformed one is a 400. */
   json(): Promise<Record<string, unknown>>;
+  /** The JSON body checked against `schema`; every problem is listed in the 400. */
+  body<T>(schema: z.ZodType<T>): Promise<T>;
   /** True once the client has gone away (for long waits such as drains). */
   readonly signal: AbortSignal;
 }
@@ -144,7 +147,15 @@ export class AdminServer {
         if (route.method !== req.method) continue;
         const params: Record<string, string> = {};
         route.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1]!)));
-        const r: AdminRequest = { req, url, params, json: () => readJson(req), signal: ac.signal };
+        const json = (): Promise<Record<string, unknown>> => readJson(req);
+        const r: AdminRequest = {
+          req,
+          url,
+          params,
+          json,
+          body: async (schema) => checkBody(schema, await json()),
+          signal: ac.signal,
+        };
         if (route.stream) return await route.stream(r, res);
         return send(res, await route.handler!(r));
       }
@@ -169,6 +180,15 @@ function send(res: ServerResponse, reply: AdminReply): void {
     'content-length': Buffer.byteLength(body),
   });
   res.end(body);
+}
+
+function checkBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const problems = r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+  throw new BatonError('BATON_E_BAD_REQUEST', `invalid request body: ${problems.join('; ')}`, {
+    details: problems,
+  });
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {

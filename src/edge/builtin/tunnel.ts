@@ -4,18 +4,11 @@
 // (1001 "going away"), and give them a moment to answer before the sockets are closed.
 import type { IncomingMessage } from 'node:http';
 import net, { type Socket } from 'node:net';
+import type { ExchangeHost } from './exchange.js';
 import type { Target } from './target.js';
 
-export interface TunnelHost {
-  pickTarget(
-    req: IncomingMessage,
-    now: number,
-    tried: readonly Target[] | null,
-    canary: boolean | null,
-  ): Target | undefined;
-  laneFor(req: IncomingMessage): { readonly canary: boolean } | null;
-  readonly maxAttempts: number;
-}
+/** What a tunnel needs from its proxy: the exchange's routing, without the retry timing. */
+export type TunnelHost = Pick<ExchangeHost, 'pickTarget' | 'laneFor' | 'maxAttempts'>;
 
 /** How long each side gets to answer our Close frame before the socket is closed. */
 const CLOSE_GRACE_MS = 1000;
