@@ -323,7 +323,11 @@ describe('canary deploys', () => {
         `still at ${percent}% (step ${stepNo}): ${JSON.stringify(s.deployment)}`,
       );
 
-    const deploying = svc.deploy('2.0.0');
+    // Without a terminal, a step that waits for `baton promote` is refused unless asked for.
+    const refused = await svc.deploy('2.0.0');
+    assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /strategy\.steps\[1\] pauses until `baton promote`.*--allow-manual-pause/);
+    const deploying = svc.deploy('2.0.0', ['--allow-manual-pause']);
     // `pause: {}` waits for `baton promote`, however long.
     await waitStatus(svc, 'the first pause at 10%', at(10, 2));
     assert.match((await status(svc)).deployment!.detail, /paused until `baton promote`/);
@@ -416,7 +420,7 @@ describe('canary deploys', () => {
     await svc.noneLeft('1.0.0');
 
     // `baton abort` during a canary: back on the stable version.
-    const aborting = svc.deploy('3.0.0');
+    const aborting = svc.deploy('3.0.0', ['--allow-manual-pause']);
     await waitStatus(svc, 'the 3.0.0 canary at 10%', at(10, 2));
     assert.deepEqual(await svc.versionsServed(1), ['2.0.0']);
     ok(await baton(t, svc, ['abort']), 'baton abort');

@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import type { ProgressEvent } from '../../controller/controller.js';
 import { parseListen } from '../../config/address.js';
+import type { BatonConfig } from '../../config/schema.js';
 import { BatonError } from '../../errors.js';
 import { runLoad, type LoadResult } from '../../load/runner.js';
 import { summarize } from '../../load/summary.js';
@@ -16,12 +17,40 @@ const STRATEGIES: readonly string[] = ['blue-green', 'rolling', 'recreate', 'can
 
 interface FollowOptions {
   config: string;
+  allowManualPause?: boolean;
   json?: boolean;
   verifyLoad?: string;
 }
 
+/**
+ * A canary step that waits for `baton promote` would hang a CI job that nobody watches:
+ * refused without a terminal unless asked for.
+ */
+function checkManualPause(config: BatonConfig, strategy: string | undefined, allowed: boolean): void {
+  const s = config.strategy;
+  if (
+    allowed ||
+    process.stdin.isTTY ||
+    (strategy !== undefined && strategy !== s.type) ||
+    s.type !== 'canary'
+  )
+    return;
+  const i = s.steps.findIndex(
+    (step) => 'pause' in step && typeof step.pause !== 'number' && step.pause.duration === undefined,
+  );
+  if (i < 0) return;
+  throw new BatonError(
+    'BATON_E_USAGE',
+    `strategy.steps[${i}] pauses until \`baton promote\`, and this run has no terminal (CI?): nothing would promote it. ` +
+      'Give the pause a duration (pause: 10m), or pass --allow-manual-pause if someone promotes from elsewhere. Nothing was deployed.',
+  );
+}
+
 async function followDeploy(opts: FollowOptions, path: string, body: Record<string, unknown>): Promise<void> {
   const config = readConfig(opts);
+  if (path === '/v1/deploy') {
+    checkManualPause(config, body.strategy as string | undefined, opts.allowManualPause ?? false);
+  }
   const client = AdminClient.fromConfig(config);
   const mode = progressMode(opts.json);
   const load = opts.verifyLoad ? await startVerifyLoad(client, opts.verifyLoad) : null;
@@ -108,6 +137,10 @@ export function registerDeploy(program: Command): void {
       'send this many GET/s through the proxy during the deploy; any failure fails the verdict',
     )
     .option('--force', 'deploy outside the deploy windows or through a freeze (recorded in history)')
+    .option(
+      '--allow-manual-pause',
+      'allow a canary step `pause: {}` (waits for `baton promote`) without a terminal',
+    )
     .action(async (opts: FollowOptions & { version: string; strategy?: string; force?: boolean }) => {
       if (opts.strategy !== undefined && !STRATEGIES.includes(opts.strategy)) {
         throw new BatonError(
