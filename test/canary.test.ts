@@ -427,7 +427,7 @@ describe('canary deploys', () => {
     const aborted = await aborting;
     assert.equal(aborted.code, 10, aborted.stdout);
     assert.equal(aborted.done?.result, 'rolled-back');
-    assert.match(aborted.done.message, /aborted by tester; all traffic back on 2\.0\.0/);
+    assert.match(aborted.done.message, /aborted by tester( \(CI\))?; all traffic back on 2\.0\.0/);
     assert.ok(stepsOf(aborted).includes('rolling-back'));
     const s = await status(svc);
     assert.equal(s.deployment, null);
