@@ -18,7 +18,7 @@ import { canary } from '../strategies/canary.js';
 import type { StatsSnapshot, Verdict } from '../strategies/analysis.js';
 import { STATUS_CLASSES, LATENCY_BUCKETS } from '../edge/builtin/stats.js';
 import type { SplitSpec } from '../edge/builtin/split.js';
-import type { DeployContext, Managed, Strategy } from '../strategies/strategy.js';
+import { startAlone, type DeployContext, type Managed, type Strategy } from '../strategies/strategy.js';
 import { DeployAborted, DeployFailure, reasonOf } from './errors.js';
 import type {
   DeployResult,
@@ -304,16 +304,8 @@ export class Controller {
         await this.dropStandby();
         if (this.live.length === 0) {
           ctx.step('starting', `starting ${this.app.instances} instance(s) of ${d.version}`);
-          const fresh = await ctx.start(this.app.instances, d.version);
-          ctx.route(fresh);
-          try {
-            await ctx.switched();
-          } catch (err) {
-            // A first deploy has nothing to go back to: it stops.
-            ctx.route([]);
-            await ctx.stop(fresh);
-            throw err;
-          }
+          // A first deploy has nothing to go back to: if its postSwitch fails, it stops.
+          await startAlone(ctx, d.version);
         } else {
           await STRATEGIES[d.strategy](ctx, plan.config);
         }

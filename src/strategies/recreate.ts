@@ -1,7 +1,7 @@
 // Recreate: stop everything, then start the new version. It has downtime by design; it is the
 // baseline the zero-downtime strategies are measured against.
 import { DeployFailure, reasonOf } from '../controller/errors.js';
-import type { Strategy } from './strategy.js';
+import { startAlone, type Strategy } from './strategy.js';
 
 export const recreate: Strategy = async (ctx) => {
   const old = [...ctx.live()];
@@ -11,15 +11,7 @@ export const recreate: Strategy = async (ctx) => {
   await ctx.stop(old);
   ctx.step('starting', `starting ${ctx.app.instances} instance(s) of ${ctx.version}`);
   try {
-    const fresh = await ctx.start(ctx.app.instances, ctx.version);
-    ctx.route(fresh);
-    try {
-      await ctx.switched();
-    } catch (err) {
-      ctx.route([]);
-      await ctx.stop(fresh);
-      throw err;
-    }
+    await startAlone(ctx, ctx.version);
   } catch (err) {
     if (!ctx.previousVersion) throw err;
     ctx.step('rolling-back', `starting ${ctx.previousVersion} again: ${reasonOf(err)}`);

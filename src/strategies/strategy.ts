@@ -71,3 +71,19 @@ export function resolveCount(value: number | string, total: number, roundUp: boo
   const pct = Number(value.slice(0, -1)) / 100;
   return roundUp ? Math.ceil(pct * total) : Math.floor(pct * total);
 }
+
+/**
+ * Starts the whole set of `version` when nothing else serves (a first deploy, or recreate after
+ * the stop): routes it, runs the postSwitch hooks, and stops it again if they fail.
+ */
+export async function startAlone(ctx: DeployContext, version: string): Promise<void> {
+  const fresh = await ctx.start(ctx.app.instances, version);
+  ctx.route(fresh);
+  try {
+    await ctx.switched();
+  } catch (err) {
+    ctx.route([]);
+    await ctx.stop(fresh);
+    throw err;
+  }
+}
