@@ -12,7 +12,7 @@ import { parseConfigText } from '../src/config/load.js';
 import type { DeploymentState } from '../src/controller/state.js';
 import { BatonError } from '../src/errors.js';
 import { Hooks } from '../src/hooks/extension.js';
-import { waitFor } from './helpers/index.js';
+import { refusedConfig, waitFor } from './helpers/index.js';
 import { ensureBuilt, runBaton, tempDir, writeFile } from './helpers/cli.js';
 import { logsWith, Service, type DeployEvent, type DeployRun } from './helpers/app-daemon.js';
 
@@ -347,15 +347,7 @@ describe('hook runs', () => {
 describe('hooks config', () => {
   const base = 'service: web\nlisten: 127.0.0.1:8080\napp:\n  command: node app.js --port {port}\n';
   const parse = (text: string) => parseConfigText(base + text, '/srv/web/baton.yaml');
-  const refused = (text: string): string => {
-    try {
-      parse(text);
-    } catch (err) {
-      assert.ok(err instanceof BatonError && err.code === 'BATON_E_CONFIG', String(err));
-      return err.message;
-    }
-    assert.fail('expected the config to be refused');
-  };
+  const refused = (text: string): string => refusedConfig(base + text);
 
   it('takes a command or { command, timeout }, with a 60s default timeout', () => {
     const c = parse(

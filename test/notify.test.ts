@@ -9,10 +9,9 @@ import { before, describe, it, type TestContext } from 'node:test';
 import { parseConfigText } from '../src/config/load.js';
 import type { ProgressEvent } from '../src/controller/controller.js';
 import type { DeploymentState } from '../src/controller/state.js';
-import { BatonError } from '../src/errors.js';
 import { notificationOf } from '../src/notify/event.js';
 import { slackMessage } from '../src/notify/slack.js';
-import { startBackend, waitFor, type Backend } from './helpers/index.js';
+import { refusedConfig, startBackend, waitFor, type Backend } from './helpers/index.js';
 import { ensureBuilt, runBaton } from './helpers/cli.js';
 import { logsWith, Service, type DeployEvent, type DeployRun } from './helpers/app-daemon.js';
 
@@ -332,15 +331,7 @@ describe('notification messages', () => {
 describe('notify config', () => {
   const base = 'service: web\nlisten: 127.0.0.1:8080\napp:\n  command: node app.js --port {port}\n';
   const parse = (text: string) => parseConfigText(base + text, '/srv/web/baton.yaml');
-  const refused = (text: string): string => {
-    try {
-      parse(text);
-    } catch (err) {
-      assert.ok(err instanceof BatonError && err.code === 'BATON_E_CONFIG', String(err));
-      return err.message;
-    }
-    assert.fail('expected the config to be refused');
-  };
+  const refused = (text: string): string => refusedConfig(base + text);
 
   it('has defaults: every event but step, 5s per attempt', () => {
     const c = parse('notify:\n  slack: { webhook: $SLACK_WEBHOOK_URL, environment: production }\n');

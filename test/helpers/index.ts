@@ -1,5 +1,6 @@
 // Test helpers: real servers on port 0, real child processes, a bounded load loop, and
 // polling with a deadline. Everything started here is stopped by the test's teardown.
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -8,6 +9,7 @@ import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { parseConfigText } from '../../src/config/load.js';
+import { BatonError } from '../../src/errors.js';
 import type { BatonConfig } from '../../src/config/schema.js';
 import { BuiltinProxy, type RouteSpec } from '../../src/edge/builtin/proxy.js';
 import { silentLogger } from '../../src/log.js';
@@ -115,6 +117,17 @@ export async function spawnApp(t: TestContext, version: string, extra: string[] 
     what: `app ${version} to listen`,
   });
   return { port, child, output: () => out };
+}
+
+/** The message of the config error `text` raises; fails the test when the config loads. */
+export function refusedConfig(text: string, file = '/srv/web/baton.yaml'): string {
+  try {
+    parseConfigText(text, file);
+  } catch (err) {
+    assert.ok(err instanceof BatonError && err.code === 'BATON_E_CONFIG', String(err));
+    return err.message;
+  }
+  assert.fail('expected the config to be refused');
 }
 
 export function config(yaml: string): BatonConfig {
