@@ -17,6 +17,8 @@ export const ErrorCodes = {
   BATON_E_LOCKED: { status: 409, exitCode: 11 },
   /** Outside the deploy windows, or deploys are frozen (`--force` overrides). */
   BATON_E_REFUSED: { status: 409, exitCode: 13 },
+  /** nginx / HAProxy refused a change or cannot be reached; the previous routes still serve. */
+  BATON_E_EDGE: { status: 502, exitCode: 14 },
   BATON_E_INTERNAL: { status: 500, exitCode: 1 },
 } as const;
 

@@ -32,12 +32,12 @@ describe('canary analysis', () => {
     const limits: string[] = [];
     const a = new Analysis(
       s.analysis,
-      () => canary,
-      zero,
+      () => Promise.resolve(canary),
+      () => Promise.resolve(zero()),
       () => undefined,
       (r) => limits.push(r),
     );
-    a.start();
+    await a.start();
     canary = snap(100, 0);
     assert.equal((await a.check()).result, 'pass');
     canary = snap(105, 0);
@@ -77,13 +77,13 @@ describe('canary analysis', () => {
     let canary = zero();
     const ok = new Analysis(
       s.analysis,
-      () => canary,
-      zero,
+      () => Promise.resolve(canary),
+      () => Promise.resolve(zero()),
       () => undefined,
       () => undefined,
       { version: '1.0.0' },
     );
-    ok.start();
+    await ok.start();
     canary = snap(100, 0);
     assert.equal((await ok.check()).result, 'pass');
     errorRate = 0.2;
@@ -94,17 +94,33 @@ describe('canary analysis', () => {
     ok.stop();
     const slow = new Analysis(
       s.analysis,
-      () => canary,
-      zero,
+      () => Promise.resolve(canary),
+      () => Promise.resolve(zero()),
       () => undefined,
       () => undefined,
       { version: '2.0.0' },
     );
-    slow.start();
+    await slow.start();
     errorRate = 0.01;
     canary = snap(300, 0);
     assert.match((await slow.check()).reason, /prometheus query: 250 is not <= 200/);
     slow.stop();
+    // An edge without counters (nginx): the extra checks alone judge the canary.
+    const blind = new Analysis(
+      s.analysis,
+      () => Promise.resolve(null),
+      () => Promise.resolve(null),
+      () => undefined,
+      () => undefined,
+      { version: '1.0.0' },
+    );
+    await blind.start();
+    const passed = await blind.check();
+    assert.equal(passed.result, 'pass');
+    assert.match(passed.reason, /2 extra check\(s\) passed/);
+    errorRate = 0.3;
+    assert.equal((await blind.check()).result, 'fail');
+    blind.stop();
   });
 
   it('parses conditions and JSON paths, and refuses a bad condition in the config', () => {

@@ -5,6 +5,9 @@
 // WebSocket was cut without a Close frame. `recreate` under the same traffic must fail
 // requests: the control that shows the traffic does see failures.
 //
+// The same proof runs on each edge: the built-in proxy, a real nginx and a real HAProxy started
+// by the test (PROOF_EDGES=builtin,nginx picks some).
+//
 // Short by default (npm test); PROOF_LONG=1 holds each version longer with more clients, and
 // PROOF_DEPLOYS=N deploys N versions in a row (default 2). `npm run proof` runs both.
 import assert from 'node:assert/strict';
@@ -13,6 +16,8 @@ import { before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Service, type ServiceOptions } from './helpers/app-daemon.js';
 import { ensureBuilt } from './helpers/cli.js';
+import { startHaproxy } from './helpers/haproxy.js';
+import { startNginx } from './helpers/nginx.js';
 import {
   KINDS,
   startProofTraffic,
@@ -55,8 +60,8 @@ const HOLD_MS = LONG ? 4000 : 300;
  */
 const APP_TIMEOUTS = { drainTimeout: '5s', stopTimeout: '5s' };
 
-async function proofService(t: TestContext, options: ServiceOptions): Promise<Service> {
-  const svc = await Service.create(t, { readyTimeout: '15s', ...options });
+async function proofService(t: TestContext, edge: EdgeKind, options: ServiceOptions): Promise<Service> {
+  const svc = await Service.create(t, { readyTimeout: '15s', edge: await edgeFor(t, edge), ...options });
   let yaml = readFileSync(svc.file, 'utf8');
   for (const [key, value] of Object.entries(APP_TIMEOUTS)) {
     const line = new RegExp(`^  ${key}: .*$`, 'm');
@@ -67,6 +72,16 @@ async function proofService(t: TestContext, options: ServiceOptions): Promise<Se
   await svc.start();
   await svc.deployApi('1.0.0');
   return svc;
+}
+
+type EdgeKind = 'builtin' | 'nginx' | 'haproxy';
+const EDGES = (process.env.PROOF_EDGES ?? 'builtin,nginx,haproxy').split(',') as EdgeKind[];
+
+/** The service's edge: none to start for the built-in one; else a real nginx / HAProxy. */
+async function edgeFor(t: TestContext, kind: EdgeKind): Promise<ServiceOptions['edge']> {
+  if (kind === 'builtin') return undefined;
+  const e = kind === 'nginx' ? await startNginx(t) : await startHaproxy(t);
+  return { lines: [`edge: ${JSON.stringify(e.edgeConfig)}`], url: `http://127.0.0.1:${e.port}` };
 }
 
 const versionsToDeploy = (): string[] => Array.from({ length: DEPLOYS }, (_, i) => `1.0.${i + 1}`);
@@ -95,7 +110,7 @@ async function deployInARow(svc: Service, traffic: ProofTraffic, versions: strin
 }
 
 /** Zero failures of every kind, zero WebSocket cuts, and every kind ran. */
-function assertZeroDowntime(t: TestContext, results: ProofTraffic['results']): void {
+function assertZeroDowntime(t: TestContext, edge: EdgeKind, results: ProofTraffic['results']): void {
   const lines = summarize(results);
   for (const l of lines) t.diagnostic(l);
   const report = lines.join('\n');
@@ -107,6 +122,11 @@ function assertZeroDowntime(t: TestContext, results: ProofTraffic['results']): v
       `${k}: ${r.failed} of ${r.sent} failed:\n  ${r.samples.join('\n  ')}\n${report}`,
     );
     assert.ok(r.ok > 0, `${k}: the traffic ran\n${report}`);
+  }
+  // Only nginx reloads; the built-in proxy and HAProxy switch without closing a client's idle
+  // keep-alive connection.
+  if (edge !== 'nginx') {
+    for (const k of KINDS) assert.equal(results[k].idleCloses, 0, `${k}: idle connections closed\n${report}`);
   }
   const ws = results.websocket;
   assert.equal(
@@ -133,9 +153,9 @@ async function assertEndedOn(traffic: ProofTraffic, since: number, version: stri
   }
 }
 
-async function proveStrategy(t: TestContext, options: ServiceOptions): Promise<void> {
-  const svc = await proofService(t, options);
-  const traffic = startProofTraffic(svc.daemon.url, { ...TRAFFIC, maxMs: 240_000 });
+async function proveStrategy(t: TestContext, edge: EdgeKind, options: ServiceOptions): Promise<void> {
+  const svc = await proofService(t, edge, options);
+  const traffic = startProofTraffic(svc.url, { ...TRAFFIC, maxMs: 240_000 });
   t.after(() => traffic.stop());
   await warm(traffic);
   const versions = versionsToDeploy();
@@ -143,64 +163,65 @@ async function proveStrategy(t: TestContext, options: ServiceOptions): Promise<v
   await assertEndedOn(traffic, since, versions.at(-1)!);
   traffic.phase('stopping');
   const results = await traffic.stop();
-  assertZeroDowntime(t, results);
+  assertZeroDowntime(t, edge, results);
   assert.equal((await svc.status()).live?.version, versions.at(-1));
 }
 
-describe(
-  'zero-downtime proof: every kind of traffic at once, deploys in a row',
-  { timeout: LONG ? 600_000 : 120_000 },
-  () => {
-    before(() => ensureBuilt());
+for (const edge of EDGES)
+  describe(
+    `zero-downtime proof (${edge} edge): every kind of traffic at once, deploys in a row`,
+    { timeout: LONG ? 600_000 : 120_000 },
+    () => {
+      before(() => ensureBuilt());
 
-    it('blue-green', async (t) => {
-      await proveStrategy(t, {
-        instances: 2,
-        strategy: ['  type: blue-green', '  verify: 200ms', '  keepOld: 0s'],
+      it('blue-green', async (t) => {
+        await proveStrategy(t, edge, {
+          instances: 2,
+          strategy: ['  type: blue-green', '  verify: 200ms', '  keepOld: 0s'],
+        });
       });
-    });
 
-    it('rolling (3 instances, maxSurge 1, maxUnavailable 0)', async (t) => {
-      await proveStrategy(t, {
-        instances: 3,
-        strategy: ['  type: rolling', '  maxSurge: 1', '  maxUnavailable: 0', '  minReady: 100ms'],
+      it('rolling (3 instances, maxSurge 1, maxUnavailable 0)', async (t) => {
+        await proveStrategy(t, edge, {
+          instances: 3,
+          strategy: ['  type: rolling', '  maxSurge: 1', '  maxUnavailable: 0', '  minReady: 100ms'],
+        });
       });
-    });
 
-    it('canary (weights 25% then 50%, analysis on the proxy counters)', async (t) => {
-      const pause = LONG ? '2s' : '400ms';
-      await proveStrategy(t, {
-        instances: 2,
-        strategy: [
-          '  type: canary',
-          '  canaryInstances: 1',
-          `  steps: [{ setWeight: 25 }, { pause: ${pause} }, { setWeight: 50 }, { pause: ${pause} }]`,
-          '  analysis: { interval: 300ms, failureLimit: 1, minRequests: 5, successRate: 100 }',
-        ],
+      it('canary (weights 25% then 50%, analysis on the proxy counters)', async (t) => {
+        const pause = LONG ? '2s' : '400ms';
+        await proveStrategy(t, edge, {
+          instances: 2,
+          strategy: [
+            '  type: canary',
+            '  canaryInstances: 1',
+            `  steps: [{ setWeight: 25 }, { pause: ${pause} }, { setWeight: 50 }, { pause: ${pause} }]`,
+            '  analysis: { interval: 300ms, failureLimit: 1, minRequests: 5, successRate: 100 }',
+          ],
+        });
       });
-    });
 
-    it('recreate under the same traffic fails requests (the control)', async (t) => {
-      const svc = await proofService(t, { instances: 2, strategy: ['  type: recreate'] });
-      const traffic = startProofTraffic(svc.daemon.url, { ...TRAFFIC, maxMs: 120_000 });
-      t.after(() => traffic.stop());
-      await warm(traffic);
-      traffic.phase('deploy 1.0.1');
-      const run = await svc.deploy('1.0.1', [], 60_000);
-      assert.equal(run.done?.result, 'succeeded', `${run.stdout}\n${run.stderr}`);
-      traffic.phase('1.0.1 live');
-      await assertEndedOn(traffic, Date.now(), '1.0.1');
-      const results = await traffic.stop();
-      const lines = summarize(results);
-      for (const l of lines) t.diagnostic(l);
-      const failed = KINDS.reduce((n, k) => n + results[k].failed, 0);
-      assert.ok(
-        failed > 0,
-        `recreate stops everything before starting: the traffic must see failures\n${lines.join('\n')}`,
-      );
-      t.diagnostic(
-        `recreate: ${failed} failures, e.g. ${results['keep-alive'].samples[0] ?? results.slow.samples[0] ?? ''}`,
-      );
-    });
-  },
-);
+      it('recreate under the same traffic fails requests (the control)', async (t) => {
+        const svc = await proofService(t, edge, { instances: 2, strategy: ['  type: recreate'] });
+        const traffic = startProofTraffic(svc.url, { ...TRAFFIC, maxMs: 120_000 });
+        t.after(() => traffic.stop());
+        await warm(traffic);
+        traffic.phase('deploy 1.0.1');
+        const run = await svc.deploy('1.0.1', [], 60_000);
+        assert.equal(run.done?.result, 'succeeded', `${run.stdout}\n${run.stderr}`);
+        traffic.phase('1.0.1 live');
+        await assertEndedOn(traffic, Date.now(), '1.0.1');
+        const results = await traffic.stop();
+        const lines = summarize(results);
+        for (const l of lines) t.diagnostic(l);
+        const failed = KINDS.reduce((n, k) => n + results[k].failed, 0);
+        assert.ok(
+          failed > 0,
+          `recreate stops everything before starting: the traffic must see failures\n${lines.join('\n')}`,
+        );
+        t.diagnostic(
+          `recreate: ${failed} failures, e.g. ${results['keep-alive'].samples[0] ?? results.slow.samples[0] ?? ''}`,
+        );
+      });
+    },
+  );

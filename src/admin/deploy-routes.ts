@@ -80,7 +80,7 @@ export function registerDeployRoutes(
     return { json: { resumed: d.id, version: d.version } };
   });
 
-  admin.route('GET', '/v1/status', () => ({ json: controller.status() }));
+  admin.route('GET', '/v1/status', async () => ({ json: await controller.status() }));
 
   admin.route('GET', '/v1/history', (r) => {
     const limit = Number(r.url.searchParams.get('limit') ?? 20);

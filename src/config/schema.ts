@@ -316,12 +316,65 @@ export const strategySchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+/** A command line run without a shell (words split like the app's command). */
+const commandLine = z.string().trim().min(1, { message: 'a command, e.g. nginx -s reload' });
+
+export const EDGE_DEFAULTS = {
+  nginx: {
+    test: 'nginx -t',
+    reload: 'nginx -s reload',
+    pidFile: '/run/nginx.pid',
+    reloadTimeout: '10s',
+    keepalive: 16,
+  },
+  haproxy: { serverPrefix: 'baton', timeout: '5s' },
+} as const;
+
+/** Where client traffic comes in: Baton's own proxy (default), or the user's nginx / HAProxy. */
+export const edgeSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('builtin') }),
+  z.strictObject({
+    type: z.literal('nginx'),
+    /** The one file Baton writes: the service's upstream block, included by the user's nginx.conf. */
+    upstreamFile: z
+      .string()
+      .min(1, { message: 'the upstream file Baton owns, e.g. /etc/nginx/conf.d/web.upstream.conf' }),
+    /** Checks the whole config after the file is written; on failure the file is put back. */
+    test: commandLine.prefault(EDGE_DEFAULTS.nginx.test),
+    reload: commandLine.prefault(EDGE_DEFAULTS.nginx.reload),
+    /** nginx's pid file: a reload is confirmed by new workers, old ones are awaited before a drain ends. */
+    pidFile: z.string().min(1).prefault(EDGE_DEFAULTS.nginx.pidFile),
+    reloadTimeout: duration.prefault(EDGE_DEFAULTS.nginx.reloadTimeout),
+    /** `keepalive` idle connections per worker to the upstream (0: none). */
+    keepalive: z.number().int().min(0).max(10_000).prefault(EDGE_DEFAULTS.nginx.keepalive),
+  }),
+  z.strictObject({
+    type: z.literal('haproxy'),
+    /** The stats socket with `level admin`: unix:/path or host:port. */
+    runtimeSocket: z.string().min(1, { message: 'the admin socket, e.g. /run/haproxy/admin.sock' }),
+    /** The backend whose servers Baton drives (its server-template slots). */
+    backend: z.string().regex(/^[A-Za-z0-9_.:-]+$/, { message: 'a backend name from haproxy.cfg, e.g. web' }),
+    /** The server-template prefix in that backend (`server-template baton 1-10 ...`). */
+    serverPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/)
+      .prefault(EDGE_DEFAULTS.haproxy.serverPrefix),
+    /** Written after every change (`show servers state`) so a reload keeps the routes. */
+    stateFile: z.string().min(1).optional(),
+    timeout: duration.prefault(EDGE_DEFAULTS.haproxy.timeout),
+  }),
+]);
+
+export type EdgeConfig = z.output<typeof edgeSchema>;
+
 export const configSchema = z
   .strictObject({
     service: z
       .string()
       .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, { message: 'lower-case letters, digits, - and _ (e.g. web)' }),
-    listen: listenAddress,
+    /** The built-in edge's client address; nginx and HAProxy own theirs. */
+    listen: listenAddress.optional(),
+    edge: edgeSchema.prefault({ type: 'builtin' }),
     admin: listenAddress.optional(),
     stateDir: z.string().min(1).prefault(DEFAULTS.stateDir),
     targets: z.array(targetSchema).optional(),
@@ -368,6 +421,28 @@ export const configSchema = z
         code: 'custom',
         path: ['targets'],
         message: 'use either app (Baton runs and deploys the instances) or targets (a fixed list), not both',
+      });
+    }
+    if (c.edge.type === 'builtin' && c.listen === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listen'],
+        message:
+          'the built-in edge needs a client address, e.g. listen: 127.0.0.1:8080 (or set edge.type: nginx | haproxy)',
+      });
+    }
+    if (c.edge.type !== 'builtin' && c.listen !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listen'],
+        message: `with edge.type ${c.edge.type} the client port is ${c.edge.type}'s own: remove listen`,
+      });
+    }
+    if (c.edge.type !== 'builtin' && c.app === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['edge'],
+        message: `edge.type ${c.edge.type} drives the instances of an app: add an app section (a fixed targets list is for the built-in edge)`,
       });
     }
   });

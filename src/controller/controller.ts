@@ -8,7 +8,8 @@ import type { Instance, InstanceDriver, InstanceRecord } from '../drivers/driver
 import { checkVersion } from '../drivers/local/command.js';
 import { request } from 'undici';
 import { probe } from '../edge/builtin/health.js';
-import type { BuiltinProxy, RouteSpec } from '../edge/builtin/proxy.js';
+import type { RouteSpec } from '../edge/builtin/proxy.js';
+import { targetId, type Edge } from '../edge/edge.js';
 import { BatonError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { blueGreen } from '../strategies/blue-green.js';
@@ -16,7 +17,6 @@ import { recreate } from '../strategies/recreate.js';
 import { rolling } from '../strategies/rolling.js';
 import { canary } from '../strategies/canary.js';
 import type { StatsSnapshot, Verdict } from '../strategies/analysis.js';
-import { STATUS_CLASSES, LATENCY_BUCKETS } from '../edge/builtin/stats.js';
 import type { SplitSpec } from '../edge/builtin/split.js';
 import { startAlone, type DeployContext, type Managed, type Strategy } from '../strategies/strategy.js';
 import { DeployAborted, DeployFailure, reasonOf } from './errors.js';
@@ -94,6 +94,8 @@ interface Running {
   readonly control: { promote: 'none' | 'step' | 'full'; paused: boolean; wake: (() => void) | null };
   /** The canary's split and analysis so far, for status. */
   canary: { percent: number; rules: unknown[]; verdicts: Verdict[] } | null;
+  /** Every instance this deployment started, to stop the ones a failure left behind. */
+  readonly started: Managed[];
 }
 
 export class Controller {
@@ -111,7 +113,7 @@ export class Controller {
 
   constructor(
     private config: BatonConfig,
-    private readonly proxy: BuiltinProxy,
+    private readonly edge: Edge,
     private driver: InstanceDriver,
     private readonly store: StateStore,
     private readonly log: Logger,
@@ -193,9 +195,10 @@ export class Controller {
         );
       }
     }
-    // Back in the route table: the proxy of a fresh process starts with none.
+    // Back in the route table: the built-in proxy of a fresh process starts with none, and an
+    // nginx / HAProxy edge may still list instances that are gone now.
     this.live = keep;
-    this.routeLive();
+    await this.routeLive();
     this.setLive(version, keep);
     for (const m of keep) this.supervise(m);
     if (version !== null) {
@@ -229,6 +232,8 @@ export class Controller {
     const strategyType = req.strategy ?? this.config.strategy.type;
     const strategy: StrategyConfig =
       strategyType === this.config.strategy.type ? this.config.strategy : defaultStrategy(strategyType);
+    const lacking = this.edgeLacks(strategy);
+    if (lacking) throw new BatonError('BATON_E_CONFIG', lacking);
     const deployment: DeploymentState = {
       id: randomUUID().slice(0, 8),
       version: req.version,
@@ -252,6 +257,7 @@ export class Controller {
       done: new Promise<HistoryEntry>((r) => (finish = r)),
       control: { promote: 'none', paused: false, wake: null },
       canary: null,
+      started: [],
     };
     this.running = running;
     this.state.deployment = deployment;
@@ -314,6 +320,11 @@ export class Controller {
     } catch (err) {
       result = err instanceof DeployFailure && err.rolledBack ? 'rolled-back' : 'failed';
       reason = reasonOf(err);
+      // An edge that refused a route change leaves instances started and never routed (or
+      // routed out): none survives the deploy that started it.
+      const kept = new Set([...this.live, ...this.standby]);
+      const strays = running.started.filter((m) => !kept.has(m) && !m.stopping);
+      if (strays.length) await this.stopAll(strays);
       this.log.error({ deployment: d.id, reason }, `deploy ${result}`);
     }
     this.state.deployment = null;
@@ -364,6 +375,7 @@ export class Controller {
       },
       start: async (count, version) => {
         const started = await this.startReady(count, version, this.live, running);
+        running.started.push(...started);
         for (const m of started) this.supervise(m);
         if (app.warmup) {
           for (const m of started) {
@@ -378,19 +390,23 @@ export class Controller {
         }
         return started;
       },
-      route: (instances, fallback = []) => {
+      route: async (instances, fallback = []) => {
+        // The edge first: should it refuse the change, nothing moved and `live` stays as it was.
+        await this.edge.apply(
+          [
+            ...instances.map((m) => routeOf(m, app.slowStart)),
+            ...fallback.map((m) => ({ ...routeOf(m, app.slowStart), backup: true })),
+          ],
+          null,
+        );
         this.split = null;
         this.live = [...instances];
         this.setLive(this.liveVersion(), this.live);
-        this.proxy.setRoutes([
-          ...this.live.map((m) => routeOf(m, app.slowStart)),
-          ...fallback.map((m) => ({ ...routeOf(m, app.slowStart), backup: true })),
-        ]);
       },
       drain: async (instances) => {
-        const ids = new Set(instances.map((m) => targetIdOf(m.instance)));
-        const targets = this.proxy.targets().filter((t) => ids.has(t.spec.id) && t.state.kind !== 'active');
-        const results = await this.proxy.drainTargets(targets, app.drainTimeout);
+        const routed = new Set(this.live.map((m) => targetIdOf(m.instance)));
+        const ids = instances.map((m) => targetIdOf(m.instance)).filter((id) => !routed.has(id));
+        const results = await this.edge.drain(ids, app.drainTimeout);
         for (const r of results) {
           if (!r.drained)
             emit({
@@ -417,11 +433,12 @@ export class Controller {
       checkAborted: () => {
         if (running.abort.signal.aborted) throw running.abort.signal.reason as Error;
       },
-      routeSplit: (stable, canaries, split) => {
+      routeSplit: async (stable, canaries, split) => {
+        const next = { spec: split, canary: new Set(canaries) };
+        await this.applyRoutes([...stable, ...canaries], next);
         this.live = [...stable, ...canaries];
+        this.split = next;
         this.setLive(this.liveVersion(), this.live);
-        this.split = { spec: split, canary: new Set(canaries) };
-        this.routeLive();
         running.canary = {
           percent: split.canaryPercent,
           rules: [...split.rules],
@@ -504,16 +521,8 @@ export class Controller {
     return this.running;
   }
 
-  private statsOf(instances: readonly Managed[]): StatsSnapshot {
-    const byClass = new Array<number>(STATUS_CLASSES.length).fill(0);
-    const buckets = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0);
-    for (const m of instances) {
-      const t = this.proxy.target(targetIdOf(m.instance));
-      if (!t) continue;
-      t.stats.byClass.forEach((v, i) => (byClass[i]! += v));
-      t.stats.buckets.forEach((v, i) => (buckets[i]! += v));
-    }
-    return { byClass, buckets };
+  private statsOf(instances: readonly Managed[]): Promise<StatsSnapshot | null> {
+    return this.edge.stats(instances.map((m) => targetIdOf(m.instance)));
   }
 
   /** `baton abort`: the running deployment stops at its next step and rolls back. */
@@ -550,6 +559,17 @@ export class Controller {
       return this.instantSwitchBack(target, actor);
     }
     return this.deploy({ version: target, actor, rollback: true });
+  }
+
+  /** Why this edge cannot run the strategy (checked before anything starts), or null. */
+  private edgeLacks(strategy: StrategyConfig): string | null {
+    const rules =
+      strategy.type === 'ab' ||
+      (strategy.type === 'canary' && strategy.steps.some((s) => 'setHeaderRoute' in s));
+    if (rules && !this.edge.can.matchRules) {
+      return `${this.edge.describe} cannot send requests to the new version by header, cookie or address (the ${strategy.type} strategy's match rules): use the built-in or nginx edge, or a canary with setWeight steps only`;
+    }
+    return null;
   }
 
   /** The deploy lock is taken: who holds it, since when, and what to do. */
@@ -711,7 +731,7 @@ export class Controller {
       );
       // Out of rotation at once; back in when its replacement is ready.
       this.live = this.live.filter((x) => x !== m);
-      this.routeLive();
+      void this.routeLive();
       this.setLive(this.state.live?.version ?? r.version, this.live);
       void this.restart(m.slot, r.version);
     });
@@ -738,7 +758,7 @@ export class Controller {
         if (this.closed || this.running) return void (await this.stopAll([fresh!]));
         const m: Managed = { ...fresh!, slot };
         this.live = [...this.live, m];
-        this.routeLive();
+        await this.routeLive();
         this.setLive(version, this.live);
         this.supervise(m);
         if (this.crashLoops.delete(slot)) this.log.info({ slot }, 'instance recovered from its crash loop');
@@ -763,10 +783,22 @@ export class Controller {
   // --- routing and state -----------------------------------------------------------------------
 
   /** The live set into the route table, keeping a canary split (and its sides) in effect. */
-  private routeLive(): void {
-    const split = this.split;
-    this.proxy.setRoutes(
-      this.live.map((m) => ({ ...routeOf(m, this.app.slowStart), canary: split?.canary.has(m) ?? false })),
+  private async routeLive(): Promise<void> {
+    try {
+      await this.applyRoutes(this.live, this.split);
+    } catch (err) {
+      // Outside a deploy (recovery, a crashed instance replaced) there is nobody to report to:
+      // the edge keeps its previous routes, the log says why.
+      this.log.error({ error: reasonOf(err) }, `${this.edge.describe} refused the live routes`);
+    }
+  }
+
+  private applyRoutes(
+    instances: readonly Managed[],
+    split: { readonly spec: SplitSpec; readonly canary: ReadonlySet<Managed> } | null,
+  ): Promise<void> {
+    return this.edge.apply(
+      instances.map((m) => ({ ...routeOf(m, this.app.slowStart), canary: split?.canary.has(m) ?? false })),
       split?.spec ?? null,
     );
   }
@@ -807,8 +839,8 @@ export class Controller {
 
   // --- queries and shutdown --------------------------------------------------------------------
 
-  status(): unknown {
-    const views = new Map(this.proxy.view().map((v) => [v.id, v]));
+  async status(): Promise<unknown> {
+    const views = new Map((await this.edge.view().catch(() => [])).map((v) => [v.id, v]));
     const d = this.running?.deployment ?? null;
     return {
       service: this.config.service,
@@ -858,11 +890,15 @@ export class Controller {
     this.closed = true;
     if (this.standbyTimer) clearTimeout(this.standbyTimer);
     const all = [...this.live, ...this.standby];
-    this.proxy.setRoutes([]);
-    await this.proxy.drainTargets(
-      this.proxy.targets().filter((t) => t.state.kind === 'draining'),
-      this.app.drainTimeout,
-    );
+    try {
+      await this.edge.apply([], null);
+      await this.edge.drain(
+        all.map((m) => targetIdOf(m.instance)),
+        this.app.drainTimeout,
+      );
+    } catch (err) {
+      this.log.error({ error: reasonOf(err) }, `${this.edge.describe} refused to take the instances out`);
+    }
     await this.stopAll(all);
     this.state.standby = null;
     this.persist();
@@ -882,7 +918,7 @@ export class Controller {
 async function switchBack(ctx: DeployContext, to: readonly Managed[], keepOldMs: number): Promise<void> {
   const current = [...ctx.live()];
   ctx.step('switching', `switching back to ${ctx.version}, still running: no restart`);
-  ctx.route(to);
+  await ctx.route(to);
   ctx.step('draining', `draining ${current.length} instance(s) of ${ctx.previousVersion}`);
   await ctx.drain(current);
   if (current.length) ctx.keepStandby(current, keepOldMs);
@@ -897,7 +933,7 @@ function origin(i: Instance): string {
 }
 
 function targetIdOf(i: Instance): string {
-  return `${i.record.host}:${i.record.port}`;
+  return targetId(i.record);
 }
 
 function routeOf(m: Managed, slowStartMs = 0): RouteSpec {

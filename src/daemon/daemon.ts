@@ -1,6 +1,7 @@
-// `baton up`: the long-running process on a host. The built-in proxy and its admin API, and
-// either a static `targets` list (a plain load balancer) or the deploy controller running the
-// app's instances (`app:`).
+// `baton up`: the long-running process on a host. The edge (the built-in proxy, or the user's
+// nginx / HAProxy driven through its files and sockets) and the admin API, and either a static
+// `targets` list (a plain load balancer, built-in edge only) or the deploy controller running
+// the app's instances (`app:`).
 import type { BatonConfig, TargetConfig } from '../config/schema.js';
 import { AdminServer } from '../admin/server.js';
 import { registerDeployRoutes } from '../admin/deploy-routes.js';
@@ -15,7 +16,10 @@ import { Hooks } from '../hooks/extension.js';
 import { Notifier } from '../notify/notifier.js';
 import { LocalDriver } from '../drivers/local/local.js';
 import { ProxyMetrics } from '../edge/builtin/metrics.js';
+import { BuiltinEdge } from '../edge/builtin/edge.js';
 import { BuiltinProxy, type RouteSpec } from '../edge/builtin/proxy.js';
+import { createEdge } from '../edge/create.js';
+import type { Edge } from '../edge/edge.js';
 import { messageOf } from '../errors.js';
 import { createAccessLog, type Logger } from '../log.js';
 import { loadRouteState, saveRouteState, seedOf } from '../state/routes.js';
@@ -36,7 +40,9 @@ export function routesFromConfig(targets: readonly TargetConfig[] | undefined): 
 }
 
 export class Daemon {
-  readonly proxy: BuiltinProxy;
+  /** The built-in proxy; null when nginx or HAProxy is the edge. */
+  readonly proxy: BuiltinProxy | null;
+  readonly edge: Edge;
   controller: Controller | null = null;
   /** Deploy windows and freezes (app mode). */
   gate: DeployGate | null = null;
@@ -49,11 +55,18 @@ export class Daemon {
   private constructor(
     private config: BatonConfig,
     private readonly log: Logger,
+    /** The nginx / HAProxy edge; null: the built-in proxy is the edge. */
+    external: Edge | null,
   ) {
     this.seed = seedOf(routesFromConfig(config.targets));
+    if (external) {
+      this.proxy = null;
+      this.edge = external;
+      return;
+    }
     const accessLog = config.proxy.accessLog === 'off' ? null : createAccessLog(config.proxy.accessLog);
     this.proxy = new BuiltinProxy({
-      listen: config.listen,
+      listen: config.listen!,
       proxy: config.proxy,
       balance: config.balance,
       // Managed instances are health-checked in rotation with the app's own check.
@@ -62,10 +75,12 @@ export class Daemon {
       accessLog,
       onChange: config.app ? undefined : () => this.persist(),
     });
+    this.edge = new BuiltinEdge(this.proxy);
   }
 
   static async start(config: BatonConfig, log: Logger): Promise<Daemon> {
-    const d = new Daemon(config, log);
+    const external = config.edge.type === 'builtin' ? null : await createEdge(config, log);
+    const d = new Daemon(config, log, external);
     try {
       await d.boot();
     } catch (err) {
@@ -82,9 +97,11 @@ export class Daemon {
     if (config.admin) this.admin = new AdminServer(config.admin, log);
     this.releaseLock = takeDaemonLock(config.stateDirPath, config.file);
     let recovered: Promise<void> = Promise.resolve();
+    // nginx missing, a socket absent: refused before any instance starts.
+    await this.edge.start();
     if (config.app) {
       const driver = new LocalDriver(config.app, config.baseDir, config.stateDirPath);
-      this.controller = new Controller(config, this.proxy, driver, new StateStore(config.stateDirPath), log);
+      this.controller = new Controller(config, this.edge, driver, new StateStore(config.stateDirPath), log);
       // Reads the config at every deploy: windows reloaded with SIGHUP apply to the next one.
       this.gate = new DeployGate(() => this.config.windows, new FreezeStore(config.stateDirPath), log);
       this.controller.use(this.gate);
@@ -93,9 +110,11 @@ export class Daemon {
       this.controller.use(this.hooks);
       this.notifier = new Notifier(() => this.config, log);
       this.controller.use(this.notifier);
-    } else await this.restoreStaticRoutes();
-    const bound = await this.proxy.listen();
-    log.info({ listen: formatAddress(bound), service: config.service }, 'proxy listening');
+    } else await this.restoreStaticRoutes(this.proxy!);
+    if (this.proxy) {
+      const bound = await this.proxy.listen();
+      log.info({ listen: formatAddress(bound), service: config.service }, 'proxy listening');
+    } else log.info({ edge: this.edge.describe, service: config.service }, 'edge ready');
     if (this.controller) {
       const controller = this.controller;
       recovered = controller.recover().catch((err: unknown) => {
@@ -103,20 +122,23 @@ export class Daemon {
       });
     }
     if (this.admin) {
-      registerProxyRoutes(
-        this.admin,
-        this.proxy,
-        new ProxyMetrics(this.proxy, config.service),
-        config.proxy.drainTimeout,
-      );
+      if (this.proxy) {
+        registerProxyRoutes(
+          this.admin,
+          this.proxy,
+          new ProxyMetrics(this.proxy, config.service),
+          config.proxy.drainTimeout,
+        );
+      }
       this.admin.route('GET', '/v1/health', () => ({
         json: {
           ok: true,
           service: config.service,
           version: VERSION,
           mode: config.app ? 'app' : 'targets',
-          // The bound address (the config may say port 0).
-          listen: formatAddress(this.proxy.address()),
+          edge: this.edge.kind,
+          // The bound address (the config may say port 0); nginx / HAProxy own theirs.
+          listen: this.proxy ? formatAddress(this.proxy.address()) : null,
         },
       }));
       // Status answers at once; deploys wait until the live release is restored.
@@ -128,15 +150,15 @@ export class Daemon {
     await recovered;
   }
 
-  private async restoreStaticRoutes(): Promise<void> {
+  private async restoreStaticRoutes(proxy: BuiltinProxy): Promise<void> {
     const { config, log } = this;
     const state = loadRouteState(config.stateDirPath);
     if (state && state.seed === this.seed) {
       // Same config as when the state was saved: come back exactly as we were.
-      this.proxy.setRoutes([...state.routes, ...state.drained]);
+      proxy.setRoutes([...state.routes, ...state.drained]);
       if (state.drained.length) {
-        const drained = this.proxy.setRoutes(state.routes).removed;
-        await this.proxy.drainTargets(drained, 0);
+        const drained = proxy.setRoutes(state.routes).removed;
+        await proxy.drainTargets(drained, 0);
       }
       log.info(
         { targets: state.routes.length, drained: state.drained.length },
@@ -144,7 +166,7 @@ export class Daemon {
       );
     } else {
       if (state) log.info('config targets changed since the last run; routing from the config');
-      this.proxy.setRoutes(routesFromConfig(config.targets));
+      proxy.setRoutes(routesFromConfig(config.targets));
     }
   }
 
@@ -180,12 +202,13 @@ export class Daemon {
       return;
     }
     this.seed = seed;
-    const { added, removed } = this.proxy.setRoutes(routes);
+    const proxy = this.proxy!; // targets mode runs the built-in edge only (the schema says so)
+    const { added, removed } = proxy.setRoutes(routes);
     this.log.info(
       { added: added.map((t) => t.spec.id), removed: removed.map((t) => t.spec.id) },
       'targets reloaded',
     );
-    const results = await this.proxy.drainTargets(removed);
+    const results = await proxy.drainTargets(removed);
     for (const r of results)
       if (!r.drained) this.log.warn(r, 'target left rotation with requests still in flight');
   }
@@ -197,7 +220,8 @@ export class Daemon {
     // The last notifications (the aborted deploy's result) get a moment to go out.
     await this.notifier?.close();
     await this.admin?.close();
-    await this.proxy.close(timeoutMs);
+    await this.edge.close();
+    await this.proxy?.close(timeoutMs);
     this.releaseLock?.();
   }
 
@@ -205,8 +229,8 @@ export class Daemon {
     try {
       saveRouteState(this.config.stateDirPath, {
         seed: this.seed,
-        routes: this.proxy.currentRoutes(),
-        drained: this.proxy.drainedRoutes(),
+        routes: this.proxy!.currentRoutes(),
+        drained: this.proxy!.drainedRoutes(),
       });
     } catch (err) {
       this.log.error({ err }, 'could not save routing state');

@@ -39,7 +39,8 @@ function delta(now: StatsSnapshot, before: StatsSnapshot): Window {
 
 /** Upper bound (ms) of the bucket holding the 99th percentile; Infinity past the last one. */
 function p99Of(buckets: readonly number[], n: number): number | null {
-  if (n === 0) return null;
+  // No histogram (HAProxy counts answers by class but keeps no latencies): no p99.
+  if (n === 0 || buckets.every((b) => b === 0)) return null;
   const rank = Math.ceil(0.99 * n);
   let seen = 0;
   for (let i = 0; i < buckets.length; i++) {
@@ -52,28 +53,31 @@ function p99Of(buckets: readonly number[], n: number): number | null {
 const pct = (w: Window): number => (w.requests ? (100 * w.good) / w.requests : 100);
 const fmt = (n: number): string => (Number.isFinite(n) ? `${Math.round(n * 100) / 100}` : '>10000');
 
+/** The edge's counters of a set of targets; null when the edge keeps none (nginx). */
+type StatsSource = () => Promise<StatsSnapshot | null>;
+
 export class Analysis {
   readonly verdicts: Verdict[] = [];
   failures = 0;
-  private canaryBefore: StatsSnapshot;
-  private stableBefore: StatsSnapshot;
+  private canaryBefore: StatsSnapshot | null = null;
+  private stableBefore: StatsSnapshot | null = null;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly cfg: AnalysisConfig,
-    private readonly canary: () => StatsSnapshot,
-    private readonly stable: () => StatsSnapshot,
+    private readonly canary: StatsSource,
+    private readonly stable: StatsSource,
     private readonly onVerdict: (v: Verdict) => void,
     /** Called once when failures reach failureLimit, with the reason. */
     private readonly onLimit: (reason: string) => void,
     /** Values for {version}, {previousVersion}, {service} in extra checks. */
     private readonly vars: Record<string, string> = {},
-  ) {
-    this.canaryBefore = canary();
-    this.stableBefore = stable();
-  }
+  ) {}
 
-  start(): void {
+  /** Takes the counters' starting point, then checks every `interval`. */
+  async start(): Promise<void> {
+    this.canaryBefore = await this.canary();
+    this.stableBefore = await this.stable();
     this.timer = setInterval(() => void this.check(), this.cfg.interval);
     this.timer.unref();
   }
@@ -85,13 +89,25 @@ export class Analysis {
 
   /** One check over the interval since the last one. */
   async check(): Promise<Verdict> {
-    const c = this.canary();
-    const s = this.stable();
-    const cw = delta(c, this.canaryBefore);
-    const sw = delta(s, this.stableBefore);
+    const c = await this.canary();
+    const s = await this.stable();
+    let verdict: Verdict;
+    if (c && this.canaryBefore && s && this.stableBefore) {
+      const cw = delta(c, this.canaryBefore);
+      const sw = delta(s, this.stableBefore);
+      verdict = this.judge(cw, sw);
+    } else {
+      verdict = {
+        at: new Date().toISOString(),
+        result: 'inconclusive',
+        requests: 0,
+        successRate: null,
+        p99Ms: null,
+        reason: 'this edge keeps no per-instance counters: only the extra checks judge the canary',
+      };
+    }
     this.canaryBefore = c;
     this.stableBefore = s;
-    let verdict = this.judge(cw, sw);
     const extra = this.cfg.checks ?? [];
     if (extra.length) {
       const timeout = Math.max(500, this.cfg.interval - 100);
@@ -101,6 +117,8 @@ export class Analysis {
       if (failed.length) {
         const own = verdict.result === 'fail' ? `${verdict.reason}; ` : '';
         verdict = { ...verdict, result: 'fail', reason: `${own}${failed.join('; ')}` };
+      } else if (!c) {
+        verdict = { ...verdict, result: 'pass', reason: `${extra.length} extra check(s) passed` };
       }
     }
     if (!this.timer) return verdict; // stopped while the checks ran

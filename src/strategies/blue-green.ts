@@ -16,7 +16,7 @@ export const blueGreen: Strategy = async (ctx, config) => {
   ctx.step('switching', `switching all traffic to ${ctx.version}`);
   // The old set stays in the table as backup while the new one is watched: should every new
   // instance fail its health checks, requests go to the old set rather than fail.
-  ctx.route(fresh, old);
+  await ctx.route(fresh, old);
   try {
     await ctx.switched();
     if (config.verify > 0) {
@@ -26,13 +26,13 @@ export const blueGreen: Strategy = async (ctx, config) => {
     ctx.checkAborted();
   } catch (err) {
     ctx.step('rolling-back', `switching back to ${ctx.previousVersion ?? 'nothing'}: ${reasonOf(err)}`);
-    ctx.route(old);
+    await ctx.route(old);
     await ctx.drain(fresh);
     await ctx.stop(fresh);
     throw new DeployFailure(`${reasonOf(err)}; traffic switched back to ${ctx.previousVersion}`, true, err);
   }
   ctx.step('draining', `draining ${old.length} old instance(s)`);
-  ctx.route(fresh);
+  await ctx.route(fresh);
   await ctx.drain(old);
   if (old.length) ctx.keepStandby(old, config.keepOld);
 };

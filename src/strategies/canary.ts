@@ -23,8 +23,7 @@ export const canary: Strategy = async (ctx, config) => {
   const split = { canaryPercent: 0, rules: [] as MatchConfig[], sticky: plan.sticky };
   // Stable as it is now: the supervisor may have replaced a crashed stable instance meanwhile.
   const stableNow = (): Managed[] => ctx.live().filter((m) => !canaries.includes(m) && !rest.includes(m));
-  const apply = (): void => ctx.routeSplit(stableNow(), canaries, { ...split });
-  apply();
+  const apply = (): Promise<void> => ctx.routeSplit(stableNow(), canaries, { ...split });
   const analysis = plan.analysis
     ? new Analysis(
         plan.analysis,
@@ -35,22 +34,24 @@ export const canary: Strategy = async (ctx, config) => {
         { version: ctx.version, previousVersion: ctx.previousVersion ?? '', service: ctx.service },
       )
     : null;
-  analysis?.start();
   try {
+    // In the try: should the edge refuse even the 0% split, the canaries are stopped below.
+    await apply();
+    await analysis?.start();
     for (const [i, step] of plan.steps.entries()) {
       ctx.checkAborted();
       const where = `step ${i + 1}/${plan.steps.length}`;
       if ('setWeight' in step) {
         split.canaryPercent = step.setWeight;
         ctx.step('weight', `${where}: ${step.setWeight}% of traffic to ${ctx.version}`);
-        apply();
+        await apply();
       } else if ('setHeaderRoute' in step) {
         split.rules = step.setHeaderRoute;
         ctx.step(
           'weight',
           `${where}: requests matching ${describe(step.setHeaderRoute)} go to ${ctx.version}`,
         );
-        apply();
+        await apply();
       } else {
         const ms = typeof step.pause === 'number' ? step.pause : (step.pause.duration ?? null);
         ctx.step(
@@ -66,14 +67,14 @@ export const canary: Strategy = async (ctx, config) => {
     ctx.step('promoting', `promoting ${ctx.version}: starting ${ctx.app.instances - n} more instance(s)`);
     rest = ctx.app.instances > n ? await ctx.start(ctx.app.instances - n, ctx.version) : [];
     retired = stableNow();
-    ctx.route([...canaries, ...rest]);
+    await ctx.route([...canaries, ...rest]);
     await ctx.switched();
   } catch (err) {
     analysis?.stop();
     ctx.step('rolling-back', `all traffic back to ${ctx.previousVersion}: ${reasonOf(err)}`);
     // Once promotion routed the new set alone, stable is the set it retired.
     const back = retired.length ? retired : stableNow();
-    ctx.route(back);
+    await ctx.route(back);
     const fresh = [...canaries, ...rest];
     await ctx.drain(fresh);
     await ctx.stop(fresh);

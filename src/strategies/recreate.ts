@@ -6,7 +6,7 @@ import { startAlone, type Strategy } from './strategy.js';
 export const recreate: Strategy = async (ctx) => {
   const old = [...ctx.live()];
   ctx.step('stopping', `stopping ${old.length} old instance(s): requests fail until the new ones are up`);
-  ctx.route([]);
+  await ctx.route([]);
   await ctx.drain(old);
   await ctx.stop(old);
   ctx.step('starting', `starting ${ctx.app.instances} instance(s) of ${ctx.version}`);
@@ -15,7 +15,7 @@ export const recreate: Strategy = async (ctx) => {
   } catch (err) {
     if (!ctx.previousVersion) throw err;
     ctx.step('rolling-back', `starting ${ctx.previousVersion} again: ${reasonOf(err)}`);
-    ctx.route(await ctx.start(ctx.app.instances, ctx.previousVersion));
+    await ctx.route(await ctx.start(ctx.app.instances, ctx.previousVersion));
     throw new DeployFailure(`${reasonOf(err)}; ${ctx.previousVersion} started again`, true, err);
   }
 };

@@ -39,7 +39,7 @@ async function roll(
     const out = old.slice(0, count);
     old = old.slice(count);
     ctx.step('draining', `${why}: draining ${out.length} instance(s) of ${out[0]!.instance.record.version}`);
-    ctx.route([...old, ...fresh]);
+    await ctx.route([...old, ...fresh]);
     await ctx.drain(out);
     ctx.step('stopping', `stopping ${out.length} drained instance(s)`);
     await ctx.stop(out);
@@ -66,7 +66,7 @@ async function roll(
       );
       const batch = await ctx.start(count, version);
       fresh = [...fresh, ...batch];
-      ctx.route([...old, ...fresh]);
+      await ctx.route([...old, ...fresh]);
       if (config.minReady > 0) {
         ctx.step('verifying', `batch ${batchNo}: watching for ${config.minReady}ms`);
         await ctx.verify(batch, config.minReady);

@@ -32,9 +32,10 @@ export interface DeployContext {
   start(count: number, version: string): Promise<Managed[]>;
   /**
    * Makes `instances` exactly the route table, in one swap; `fallback` instances ride along
-   * as backups, taking traffic only while none of `instances` is up.
+   * as backups, taking traffic only while none of `instances` is up. Resolves once new requests
+   * reach them (an nginx reload confirmed); throws with the previous routes still in effect.
    */
-  route(instances: readonly Managed[], fallback?: readonly Managed[]): void;
+  route(instances: readonly Managed[], fallback?: readonly Managed[]): Promise<void>;
   /** Waits until the instances (already out of the table) have no request in flight. */
   drain(instances: readonly Managed[]): Promise<void>;
   stop(instances: readonly Managed[]): Promise<void>;
@@ -47,9 +48,9 @@ export interface DeployContext {
 
   // --- canary -------------------------------------------------------------------------------
   /** Routes stable and canary instances with a split between them, in one swap. */
-  routeSplit(stable: readonly Managed[], canary: readonly Managed[], split: SplitSpec): void;
-  /** Summed proxy counters of these instances (for analysis). */
-  stats(instances: readonly Managed[]): StatsSnapshot;
+  routeSplit(stable: readonly Managed[], canary: readonly Managed[], split: SplitSpec): Promise<void>;
+  /** Summed edge counters of these instances (for analysis); null when the edge keeps none. */
+  stats(instances: readonly Managed[]): Promise<StatsSnapshot | null>;
   /** Reports an analysis verdict (status, progress). */
   verdict(v: Verdict): void;
   /** Ends the deployment with this reason (the strategy rolls back). */
@@ -78,11 +79,16 @@ export function resolveCount(value: number | string, total: number, roundUp: boo
  */
 export async function startAlone(ctx: DeployContext, version: string): Promise<void> {
   const fresh = await ctx.start(ctx.app.instances, version);
-  ctx.route(fresh);
+  try {
+    await ctx.route(fresh);
+  } catch (err) {
+    await ctx.stop(fresh);
+    throw err;
+  }
   try {
     await ctx.switched();
   } catch (err) {
-    ctx.route([]);
+    await ctx.route([]);
     await ctx.stop(fresh);
     throw err;
   }

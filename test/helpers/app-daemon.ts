@@ -63,6 +63,8 @@ export interface ServiceOptions {
   readonly windows?: string[];
   /** Extra top-level lines (e.g. hooks: and notify: sections), as they are. */
   readonly extra?: string[];
+  /** An nginx / HAProxy edge instead of the built-in one: its `edge:` lines and client URL. */
+  readonly edge?: { readonly lines: string[]; readonly url: string };
 }
 
 /** The example app started through wrap.mjs: flags.json adds flags per version. */
@@ -98,6 +100,8 @@ export class Service {
   readonly marker = `mk${randomBytes(6).toString('hex')}`;
   readonly daemons: DaemonProcess[] = [];
   private flags: Record<string, string[]> = {};
+  /** The client URL of an nginx / HAProxy edge; the built-in one's comes from the daemon. */
+  private edgeUrl: string | null = null;
 
   private constructor(
     private readonly t: TestContext,
@@ -125,9 +129,10 @@ export class Service {
 
   /** (Re)writes baton.yaml. Short health intervals and timeouts throughout. */
   configure(o: ServiceOptions): void {
+    this.edgeUrl = o.edge?.url ?? null;
     const lines = [
       'service: web',
-      'listen: 127.0.0.1:0',
+      ...(o.edge?.lines ?? ['listen: 127.0.0.1:0']),
       `admin: 127.0.0.1:${this.adminPort}`,
       'stateDir: state',
       'app:',
@@ -216,9 +221,14 @@ export class Service {
     return JSON.parse(readFileSync(path.join(this.stateDir, 'service.json'), 'utf8')) as ServiceState;
   }
 
-  /** GET through the proxy of the current daemon, on a fresh connection. */
+  /** Where clients send requests: the built-in proxy of the current daemon, or nginx / HAProxy. */
+  get url(): string {
+    return this.edgeUrl ?? this.daemon.url;
+  }
+
+  /** GET through the edge, on a fresh connection. */
   async get(urlPath = '/'): Promise<{ status: number; body: string }> {
-    const res = await request(this.daemon.url + urlPath, {
+    const res = await request(this.url + urlPath, {
       reset: true,
       headersTimeout: 5000,
       bodyTimeout: 5000,

@@ -90,7 +90,7 @@ export interface LogLine {
 
 export interface DaemonProcess {
   readonly child: ChildProcess;
-  /** The proxy's bound port (from the "proxy listening" log line). */
+  /** The built-in proxy's bound port (from the "proxy listening" log line); 0 with nginx / HAProxy. */
   readonly port: number;
   readonly url: string;
   /** Everything the process wrote so far. */
@@ -127,7 +127,9 @@ export async function startDaemon(
       .slice(0, -1) // complete lines only
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as LogLine);
-  const listening = (): LogLine | undefined => logs().find((l) => l.msg === 'proxy listening');
+  // The built-in edge logs its bound address; an nginx / HAProxy edge only that it is ready.
+  const listening = (): LogLine | undefined =>
+    logs().find((l) => l.msg === 'proxy listening' || l.msg === 'edge ready');
   const ready = waitFor(
     () => listening() && (!admin || logs().some((l) => l.msg === 'admin API listening')),
     {
@@ -141,7 +143,8 @@ export async function startDaemon(
   await Promise.race([ready, early]).catch((err: unknown) => {
     throw new Error(`${String(err)}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
   });
-  const port = Number(/:(\d+)$/.exec(String(listening()!.listen))![1]);
+  const listen = listening()!.listen;
+  const port = Number(/:(\d+)$/.exec(typeof listen === 'string' ? listen : '')?.[1] ?? 0);
   return {
     child,
     port,

@@ -142,7 +142,7 @@ export async function startProxy(
 ): Promise<{ proxy: BuiltinProxy; url: string; port: number }> {
   const cfg = config(`service: test\nlisten: 127.0.0.1:0\n${extraYaml}`);
   const proxy = new BuiltinProxy({
-    listen: cfg.listen,
+    listen: cfg.listen!,
     proxy: cfg.proxy,
     balance: cfg.balance,
     healthCheck: cfg.healthCheck,
@@ -165,6 +165,17 @@ export interface LoadResult {
   failed: number;
   failures: string[];
   byBody: Map<string, number>;
+  /**
+   * GETs sent on an idle keep-alive connection that the server closed before any answer, and
+   * sent once more on a new one (RFC 9112 §9.3.1, as browsers do); only with `retryIdleClose`.
+   */
+  idleCloses: number;
+}
+
+/** The server closed the connection before any byte of the answer (undici's words for it). */
+function closedBeforeAnswer(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET';
 }
 
 /**
@@ -181,6 +192,8 @@ export function startLoad(
     body?: string;
     path?: () => string;
     keepAlive?: boolean;
+    /** Retry a GET once when a keep-alive connection was closed before any answer. */
+    retryIdleClose?: boolean;
   } = {},
 ): { stop: () => Promise<LoadResult>; result: LoadResult } {
   const {
@@ -191,7 +204,8 @@ export function startLoad(
     body,
     keepAlive = true,
   } = opts;
-  const result: LoadResult = { sent: 0, ok: 0, failed: 0, failures: [], byBody: new Map() };
+  const result: LoadResult = { sent: 0, ok: 0, failed: 0, failures: [], byBody: new Map(), idleCloses: 0 };
+  const retry = (opts.retryIdleClose ?? false) && keepAlive && method === 'GET';
   const agent = new Agent({
     keepAliveTimeout: 30_000,
     connections: concurrency,
@@ -202,14 +216,20 @@ export function startLoad(
   const worker = async (): Promise<void> => {
     while (!stopped && Date.now() < deadline && result.sent < maxRequests) {
       result.sent++;
-      try {
-        const res = await request(url + (opts.path?.() ?? '/'), {
+      const send = (): ReturnType<typeof request> =>
+        request(url + (opts.path?.() ?? '/'), {
           method: method as 'GET',
           dispatcher: agent,
           ...(body !== undefined ? { body } : {}),
           ...(keepAlive ? {} : { headers: { connection: 'close' } }),
           headersTimeout: 10_000,
           bodyTimeout: 10_000,
+        });
+      try {
+        const res = await send().catch((err: unknown) => {
+          if (!retry || !closedBeforeAnswer(err)) throw err;
+          result.idleCloses++;
+          return send();
         });
         const text = await res.body.text();
         if (res.statusCode >= 200 && res.statusCode < 300) {

@@ -32,6 +32,12 @@ export interface KindResult {
   readonly samples: string[];
   /** Correct answers per version. */
   readonly versions: Map<string, number>;
+  /**
+   * GETs sent on an idle keep-alive connection that the edge closed before any answer, sent
+   * again once on a new connection (RFC 9112 §9.3.1, as browsers do). nginx's old workers do
+   * that at a reload; an edge that switches without one never should.
+   */
+  idleCloses: number;
 }
 
 export interface WebSocketResult extends KindResult {
@@ -115,6 +121,7 @@ export function startProofTraffic(url: string, opts: ProofOptions = {}): ProofTr
     ok: 0,
     failed: 0,
     samples: [],
+    idleCloses: 0,
     versions: new Map(),
   });
   const results = {
@@ -177,14 +184,22 @@ export function startProofTraffic(url: string, opts: ProofOptions = {}): ProofTr
       r.sent++;
       const what = `${call.method ?? 'GET'} ${call.path}`;
       let head = '';
-      try {
-        const res = await request(url + call.path, {
+      const send = (): ReturnType<typeof request> =>
+        request(url + call.path, {
           method: call.method ?? 'GET',
           dispatcher,
           ...(call.body ? { body: call.body, headers: { 'content-type': 'application/octet-stream' } } : {}),
           ...(call.reset ? { reset: true } : {}),
           headersTimeout: 15_000,
           bodyTimeout: 15_000,
+        });
+      const retryable = (call.method ?? 'GET') === 'GET' && !call.reset;
+      try {
+        const res = await send().catch((err: unknown) => {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (!retryable || (code !== 'UND_ERR_SOCKET' && code !== 'ECONNRESET')) throw err;
+          r.idleCloses++;
+          return send();
         });
         const v = res.headers['x-version'];
         const version = typeof v === 'string' ? v : '';
@@ -389,7 +404,7 @@ export function summarize(results: ProofTraffic['results']): string[] {
   return KINDS.map((k) => {
     const r = results[k];
     const versions = [...r.versions].map(([v, n]) => `${v}:${n}`).join(' ');
-    const base = `${k.padEnd(10)} sent ${r.sent}, ok ${r.ok}, failed ${r.failed}`;
+    const base = `${k.padEnd(10)} sent ${r.sent}, ok ${r.ok}, failed ${r.failed}${r.idleCloses ? `, idle closes retried ${r.idleCloses}` : ''}`;
     if (k !== 'websocket') return `${base}  [${versions}]`;
     const w = results.websocket;
     return (

@@ -1,0 +1,530 @@
+// The HAProxy edge: Baton drives one backend of the user's running HAProxy through its runtime
+// API (src/edge/haproxy/runtime.ts); haproxy.cfg itself is never rewritten.
+//
+// Routes live in server-template slots, never in `add server` servers: HAProxy's server-state
+// file (what keeps runtime changes across a reload, written here after every change) restores
+// only servers that exist in the config, and dynamic servers are gone after a reload. The
+// backend declares them once, e.g.
+//
+//   server-template baton 1-10 127.0.0.1:1 disabled check
+//   server-template baton-backup 1-4 127.0.0.1:1 disabled check backup
+//
+// A slot in maintenance is free. Primary routes take `<prefix>N` slots, backup routes
+// (RouteSpec.backup) `<prefix>-backupN` ones. A slot out of maintenance is a route, or a
+// target on its way out when in drain (no new requests; the ones in flight finish).
+//
+// How a target comes in, from HAProxy 2.6's behaviour: a server leaving maintenance is UP at
+// once (`UP 1/2`) before any check, and its last check result is the slot's previous target's.
+// So a new target's slot is readied at weight 0 and forced down (`set server health down`): it
+// is UP again only once a real check passed, and only then gets its weight.
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { EdgeConfig } from '../../config/schema.js';
+import { messageOf } from '../../errors.js';
+import { writeFileAtomic } from '../../state/atomic.js';
+import {
+  EdgeError,
+  splitWeights,
+  targetId,
+  type DrainResult,
+  type Edge,
+  type EdgeCapabilities,
+  type EdgeOptions,
+  type EdgeTargetView,
+  type RouteSpec,
+  type SplitSpec,
+  type StatsSnapshot,
+} from '../edge.js';
+import { HaproxyRuntime, parseSocketAddress, type ServerState, type ServerStat } from './runtime.js';
+
+type HaproxyConfig = Extract<EdgeConfig, { type: 'haproxy' }>;
+
+/** srv_op_state values. */
+const OP_STOPPED = 0;
+const OP_RUNNING = 2;
+/** srv_admin_state flags: forced, inherited or DNS maintenance (not CMAINT, `disabled` in the config). */
+const ADMIN_MAINT = 0x23;
+const ADMIN_DRAIN = 0x18;
+/** srv_check_state: health checks configured and enabled. */
+const CHECKS_ON = 0x2 | 0x4;
+/** HAProxy weights are 0..256; an equal weight of 10 leaves room for ratios. */
+const MAX_WEIGHT = 256;
+const BASE_WEIGHT = 10;
+const POLL_MS = 50;
+
+/** One server-template slot as HAProxy reports it. */
+interface Slot {
+  readonly name: string;
+  readonly backup: boolean;
+  readonly state: 'free' | 'routed' | 'draining';
+  /** `addr:port` as HAProxy has it, and the target id Baton knows it by. */
+  readonly key: string;
+  readonly id: string;
+  readonly opState: number;
+  readonly weight: number;
+  readonly checked: boolean;
+}
+
+/** A route as this edge places it. */
+interface Wanted {
+  readonly id: string;
+  readonly key: string;
+  readonly addr: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly backup: boolean;
+  readonly version: string;
+}
+
+interface Placement {
+  readonly slot: Slot;
+  readonly want: Wanted;
+}
+
+type Undo = () => Promise<unknown>;
+
+export class HaproxyEdge implements Edge {
+  readonly kind = 'haproxy';
+  readonly describe: string;
+  /** Weights only: HAProxy's ACLs (A/B rules, sticky buckets) cannot change at runtime. */
+  readonly can: EdgeCapabilities = {
+    weightedSplit: true,
+    matchRules: false,
+    sticky: 'none',
+    statusCounters: true,
+    latencyBuckets: false,
+  };
+
+  private readonly runtime: HaproxyRuntime;
+  private readonly stateFile: string | null;
+  private readonly primaryName: RegExp;
+  private readonly backupName: RegExp;
+  /** Versions of the routes applied; adopted routes have none (''). */
+  private readonly versions = new Map<string, string>();
+  /** Target ids by HAProxy `addr:port`, for routes given by host name. */
+  private readonly ids = new Map<string, string>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly cfg: HaproxyConfig,
+    private readonly opts: EdgeOptions,
+  ) {
+    this.runtime = new HaproxyRuntime(parseSocketAddress(cfg.runtimeSocket, opts.baseDir), cfg.timeout);
+    this.stateFile = cfg.stateFile === undefined ? null : path.resolve(opts.baseDir, cfg.stateFile);
+    const prefix = cfg.serverPrefix.replace(/[.]/g, '\\.');
+    this.primaryName = new RegExp(`^${prefix}(\\d+)$`);
+    this.backupName = new RegExp(`^${prefix}-backup(\\d+)$`);
+    this.describe = `haproxy (backend ${cfg.backend} via ${this.runtime.describe})`;
+  }
+
+  /** Checks the socket's level and the backend's slots, and adopts what HAProxy serves. */
+  async start(): Promise<void> {
+    const level = await this.runtime.command('show cli level');
+    if (level !== 'admin') {
+      throw new EdgeError(
+        `HAProxy runtime socket ${this.runtime.describe} is at level ${level}: Baton changes servers, which needs \`stats socket ${this.runtime.describe} level admin\``,
+      );
+    }
+    const slots = await this.readSlots();
+    if (!slots.some((s) => !s.backup)) {
+      const p = this.cfg.serverPrefix;
+      throw new EdgeError(
+        `backend ${this.cfg.backend} has no server-template slots named ${p}1..: add \`server-template ${p} 1-10 127.0.0.1:1 disabled check\` to it`,
+      );
+    }
+    await this.checkBackupFlags(slots);
+    const adopted = slots.filter((s) => s.state === 'routed').map((s) => s.id);
+    if (adopted.length > 0)
+      this.opts.log.info({ routes: adopted }, 'haproxy: adopted the routes HAProxy serves');
+    await this.saveState();
+  }
+
+  apply(routes: readonly RouteSpec[], split: SplitSpec | null): Promise<void> {
+    if (split && split.rules.length > 0) {
+      return Promise.reject(
+        new EdgeError(
+          'A/B match rules need the built-in or nginx edge: HAProxy cannot change its ACLs through the runtime API (a weighted canaryPercent works)',
+        ),
+      );
+    }
+    return this.serialize(async () => this.change(await this.wanted(routes, split)));
+  }
+
+  drain(ids: readonly string[], timeoutMs: number): Promise<DrainResult[]> {
+    const deadline = Date.now() + timeoutMs;
+    return this.serialize(async () => {
+      const wanted = new Set(ids);
+      // Only targets out of rotation: one routed again meanwhile is not drained.
+      const slots = (await this.readSlots()).filter((s) => s.state === 'draining' && wanted.has(s.id));
+      const results = await Promise.all(slots.map((s) => this.drainSlot(s, deadline)));
+      if (results.some((r) => r.drained)) await this.saveState();
+      return results;
+    });
+  }
+
+  /**
+   * Counters by status class from `show stat`. They count per slot since HAProxy (re)started,
+   * whatever target the slot had before: callers compare two snapshots. HAProxy keeps no
+   * latency histogram, so `buckets` is empty.
+   */
+  async stats(ids: readonly string[]): Promise<StatsSnapshot> {
+    const wanted = new Set(ids);
+    const names = new Set(
+      (await this.readSlots()).filter((s) => s.state !== 'free' && wanted.has(s.id)).map((s) => s.name),
+    );
+    const byClass = [0, 0, 0, 0, 0, 0];
+    for (const st of await this.runtime.serverStats(this.cfg.backend)) {
+      if (!names.has(st.name)) continue;
+      st.hrsp.forEach((v, i) => (byClass[i]! += v));
+      // No usable answer: connection failed (a request retried elsewhere also counts there),
+      // response failed (HAProxy answered 502/504 itself, not in hrsp_5xx), or a status
+      // outside 1xx..5xx.
+      byClass[5]! += st.econ + st.eresp + st.hrspOther;
+    }
+    return { byClass, buckets: [] };
+  }
+
+  /** The routed slots; `requests` is the slot's session count since HAProxy (re)started. */
+  async view(): Promise<EdgeTargetView[]> {
+    const slots = (await this.readSlots()).filter((s) => s.state === 'routed');
+    const stats = new Map((await this.runtime.serverStats(this.cfg.backend)).map((s) => [s.name, s]));
+    return slots.map((s) => ({
+      id: s.id,
+      version: this.versions.get(s.id) ?? '',
+      weight: s.weight,
+      backup: s.backup,
+      health: s.opState === OP_RUNNING ? 'healthy' : s.opState === OP_STOPPED ? 'unhealthy' : 'unknown',
+      inflight: stats.get(s.name)?.scur ?? null,
+      requests: stats.get(s.name)?.stot ?? null,
+    }));
+  }
+
+  /** HAProxy does the work; nothing runs in the background here. */
+  async close(): Promise<void> {}
+
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The routes as slots should hold them: resolved addresses and HAProxy weights. */
+  private async wanted(routes: readonly RouteSpec[], split: SplitSpec | null): Promise<Wanted[]> {
+    const weights = haproxyWeights(routes, split);
+    const wanted: Wanted[] = [];
+    for (const [i, r] of routes.entries()) {
+      const weight = weights[i];
+      // The empty side of a 0% / 100% split is out, as if not listed.
+      if (weight === null || weight === undefined) continue;
+      const addr = await resolve(r.host);
+      const key = targetId({ host: addr, port: r.port });
+      if (wanted.some((w) => w.key === key)) throw new EdgeError(`target ${targetId(r)} is listed twice`);
+      wanted.push({
+        id: targetId(r),
+        key,
+        addr,
+        port: r.port,
+        weight,
+        backup: r.backup ?? false,
+        version: r.version ?? '',
+      });
+    }
+    return wanted;
+  }
+
+  /**
+   * Brings the new targets up unseen (weight 0) and waits for their checks, then switches
+   * weights and drains the removed ones. Whatever fails, what was changed is put back.
+   */
+  private async change(wanted: Wanted[]): Promise<void> {
+    const slots = await this.readSlots();
+    const { place, keep, drain } = this.plan(slots, wanted);
+    const undo: Undo[] = [];
+    try {
+      const placed: Placement[] = [];
+      for (const p of place) placed.push(await this.prepare(p, undo));
+      const all = [...placed, ...keep];
+      await this.waitUp(all);
+      for (const p of all) await this.enable(p, undo);
+      for (const s of drain) await this.setState(s, 'drain', 'ready', undo);
+      await this.confirm(all, drain);
+    } catch (err) {
+      await this.revert(undo);
+      throw err;
+    }
+    for (const w of wanted) {
+      this.versions.set(w.id, w.version);
+      if (w.id !== w.key) this.ids.set(w.key, w.id);
+    }
+    if (place.length + drain.length > 0) {
+      this.opts.log.info(
+        {
+          added: place.map((p) => `${p.want.id} in ${p.slot.name}`),
+          draining: drain.map((s) => s.id),
+        },
+        'haproxy: routes changed',
+      );
+    }
+    await this.saveState();
+  }
+
+  /** Which slot each wanted target takes; refuses before any change when slots are short. */
+  private plan(
+    slots: readonly Slot[],
+    wanted: readonly Wanted[],
+  ): { place: Placement[]; keep: Placement[]; drain: Slot[] } {
+    const keep: Placement[] = [];
+    const toPlace: Wanted[] = [];
+    for (const want of wanted) {
+      const slot = slots.find((s) => s.state !== 'free' && s.key === want.key && s.backup === want.backup);
+      if (slot) keep.push({ slot, want });
+      else toPlace.push(want);
+    }
+    const place: Placement[] = [];
+    for (const backup of [false, true]) {
+      const need = toPlace.filter((w) => w.backup === backup);
+      const free = slots.filter((s) => s.state === 'free' && s.backup === backup);
+      if (need.length > free.length) throw this.slotsShort(backup, need.length, free.length, slots);
+      need.forEach((want, i) => place.push({ slot: free[i]!, want }));
+    }
+    const kept = new Set(keep.map((p) => p.slot.name));
+    const drain = slots.filter((s) => s.state === 'routed' && !kept.has(s.name));
+    return { place, keep, drain };
+  }
+
+  private slotsShort(backup: boolean, need: number, free: number, slots: readonly Slot[]): EdgeError {
+    const name = backup ? `${this.cfg.serverPrefix}-backup` : this.cfg.serverPrefix;
+    const total = slots.filter((s) => s.backup === backup).length;
+    const line = `server-template ${name} 1-${total + need - free} 127.0.0.1:1 disabled check${backup ? ' backup' : ''}`;
+    return new EdgeError(
+      `backend ${this.cfg.backend} has ${free} free ${name}N slot(s) of ${total} but this change needs ${need}: make the template \`${line}\` in haproxy.cfg (slots in drain are freed by drain())`,
+    );
+  }
+
+  /** Puts a new target in its free slot, out of maintenance but at weight 0 and forced down. */
+  private async prepare({ slot, want }: Placement, undo: Undo[]): Promise<Placement> {
+    const s = this.server(slot);
+    // The slot takes no request before it is enabled: maintenance again frees it.
+    undo.push(() => this.runtime.command(`set server ${s} state maint`));
+    const reply = await this.runtime.command(`set server ${s} addr ${want.addr} port ${want.port}`);
+    if (/invalid/i.test(reply)) {
+      throw new EdgeError(
+        `HAProxy refused \`set server ${s} addr ${want.addr} port ${want.port}\`: ${reply}`,
+      );
+    }
+    await this.runtime.command(`set weight ${s} 0`);
+    await this.runtime.command(`set server ${s} state ready`);
+    // Up only once a real check of this target passes (see the top of this file).
+    if (slot.checked) await this.runtime.command(`set server ${s} health down`);
+    return { slot: { ...slot, state: 'routed', weight: 0 }, want };
+  }
+
+  /** Gives a slot its weight, and takes it out of drain when it was on its way out. */
+  private async enable({ slot, want }: Placement, undo: Undo[]): Promise<void> {
+    const s = this.server(slot);
+    if (slot.weight !== want.weight) {
+      await this.runtime.command(`set weight ${s} ${want.weight}`);
+      undo.push(() => this.runtime.command(`set weight ${s} ${slot.weight}`));
+    }
+    if (slot.state === 'draining') await this.setState(slot, 'ready', 'drain', undo);
+  }
+
+  private async setState(
+    slot: Slot,
+    to: 'ready' | 'drain',
+    back: 'ready' | 'drain',
+    undo: Undo[],
+  ): Promise<void> {
+    const s = this.server(slot);
+    await this.runtime.command(`set server ${s} state ${to}`);
+    undo.push(() => this.runtime.command(`set server ${s} state ${back}`));
+  }
+
+  /** Waits for every slot to be UP: for a new target, its first passed check. */
+  private async waitUp(placements: readonly Placement[]): Promise<void> {
+    const down = await this.poll(async () => {
+      const now = await this.readSlots();
+      const left = placements.filter((p) => now.find((s) => s.name === p.slot.name)?.opState !== OP_RUNNING);
+      return left.length === 0 ? null : left;
+    });
+    if (!down) return;
+    const stats = new Map((await this.runtime.serverStats(this.cfg.backend)).map((s) => [s.name, s]));
+    const list = down.map(
+      (p) => `${p.want.id} (${this.cfg.backend}/${p.slot.name}: ${checkText(stats.get(p.slot.name))})`,
+    );
+    throw new EdgeError(
+      `HAProxy did not bring ${list.join(', ')} up within ${this.cfg.timeout}ms: its health check of the target must pass (its \`inter\` and \`rise\` decide how soon; edge.timeout bounds the wait). The previous routes still serve.`,
+      { details: { down: down.map((p) => p.want.id) } },
+    );
+  }
+
+  /** Reads HAProxy back until it shows exactly the change: a command said ok is not enough. */
+  private async confirm(placements: readonly Placement[], drained: readonly Slot[]): Promise<void> {
+    const wrong = await this.poll(async () => {
+      const now = new Map((await this.readSlots()).map((s) => [s.name, s]));
+      const bad = placements
+        .filter(({ slot, want }) => {
+          const s = now.get(slot.name);
+          return (
+            s?.state !== 'routed' ||
+            s.key !== want.key ||
+            s.weight !== want.weight ||
+            s.opState !== OP_RUNNING
+          );
+        })
+        .map((p) => p.want.id);
+      bad.push(...drained.filter((d) => now.get(d.name)?.state !== 'draining').map((d) => d.id));
+      return bad.length === 0 ? null : bad;
+    });
+    if (wrong) {
+      throw new EdgeError(
+        `HAProxy does not show the change for ${wrong.join(', ')} within ${this.cfg.timeout}ms: it was put back`,
+      );
+    }
+  }
+
+  /** Polls until `check` returns null (done); what it returned last on timeout. */
+  private async poll<T>(check: () => Promise<T | null>): Promise<T | null> {
+    const deadline = Date.now() + this.cfg.timeout;
+    for (;;) {
+      const left = await check();
+      if (left === null || Date.now() >= deadline) return left;
+      await sleep(POLL_MS);
+    }
+  }
+
+  private async revert(undo: Undo[]): Promise<void> {
+    for (const u of undo.reverse()) {
+      try {
+        await u();
+      } catch (err) {
+        this.opts.log.warn({ err: messageOf(err) }, 'haproxy: could not put a server back');
+      }
+    }
+  }
+
+  /** Waits for nothing in flight or queued on a draining slot, then frees it (maintenance). */
+  private async drainSlot(slot: Slot, deadline: number): Promise<DrainResult> {
+    const started = Date.now();
+    for (;;) {
+      const st = (await this.runtime.serverStats(this.cfg.backend)).find((s) => s.name === slot.name);
+      const inflight = (st?.scur ?? 0) + (st?.qcur ?? 0);
+      if (inflight === 0) {
+        await this.runtime.command(`set server ${this.server(slot)} state maint`);
+        return { id: slot.id, drained: true, waitedMs: Date.now() - started, inflightLeft: 0 };
+      }
+      if (Date.now() >= deadline) {
+        return { id: slot.id, drained: false, waitedMs: Date.now() - started, inflightLeft: inflight };
+      }
+      await sleep(Math.min(POLL_MS * 2, Math.max(0, deadline - Date.now())));
+    }
+  }
+
+  private async readSlots(): Promise<Slot[]> {
+    let servers: ServerState[];
+    try {
+      ({ servers } = await this.runtime.serversState(this.cfg.backend));
+    } catch (err) {
+      // A refusal carries HAProxy's reply ("Can't find backend."); an unreachable socket does not.
+      const reply =
+        err instanceof EdgeError ? (err.details as { reply?: string } | undefined)?.reply : undefined;
+      if (reply !== undefined && /backend/i.test(reply)) {
+        throw new EdgeError(
+          `HAProxy (${this.runtime.describe}) has no backend ${this.cfg.backend}: set edge.backend to a backend of haproxy.cfg`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+    return servers.flatMap((s): Slot[] => {
+      const backup = this.backupName.test(s.name);
+      if (!backup && !this.primaryName.test(s.name)) return [];
+      const key = targetId({ host: s.addr, port: s.port });
+      const state = s.adminState & ADMIN_MAINT ? 'free' : s.adminState & ADMIN_DRAIN ? 'draining' : 'routed';
+      return [
+        {
+          name: s.name,
+          backup,
+          state,
+          key,
+          id: this.ids.get(key) ?? key,
+          opState: s.opState,
+          weight: s.weight,
+          checked: (s.checkState & CHECKS_ON) === CHECKS_ON,
+        },
+      ];
+    });
+  }
+
+  /** A `-backupN` slot that is not `backup` in haproxy.cfg would serve as a primary. */
+  private async checkBackupFlags(slots: readonly Slot[]): Promise<void> {
+    const stats = new Map((await this.runtime.serverStats(this.cfg.backend)).map((s) => [s.name, s]));
+    const wrong = slots.filter((s) => {
+      const st = stats.get(s.name);
+      return st !== undefined && st.backup !== s.backup;
+    });
+    if (wrong.length > 0) {
+      throw new EdgeError(
+        `backend ${this.cfg.backend}: ${wrong.map((s) => s.name).join(', ')} must ${wrong[0]!.backup ? '' : 'not '}be \`backup\` in haproxy.cfg (slots named ${this.cfg.serverPrefix}-backupN are the backup ones, ${this.cfg.serverPrefix}N the primary ones)`,
+      );
+    }
+  }
+
+  /** Writes `show servers state` where HAProxy loads it after a reload. */
+  private async saveState(): Promise<void> {
+    if (!this.stateFile) return;
+    const { text } = await this.runtime.serversState(this.cfg.backend);
+    try {
+      writeFileAtomic(this.stateFile, text);
+    } catch (err) {
+      throw new EdgeError(`cannot write the HAProxy server-state file ${this.stateFile}: ${messageOf(err)}`, {
+        cause: err,
+      });
+    }
+  }
+
+  private server(slot: Slot): string {
+    return `${this.cfg.backend}/${slot.name}`;
+  }
+}
+
+/**
+ * HAProxy weights (0..256) per route, null for the empty side of a split. Without a split the
+ * routes' own weights keep their ratios; with one, primaries split by canaryPercent and backups
+ * keep the base weight.
+ */
+export function haproxyWeights(routes: readonly RouteSpec[], split: SplitSpec | null): (number | null)[] {
+  const max = Math.max(1, ...routes.map((r) => r.weight));
+  const factor = Math.min(BASE_WEIGHT, MAX_WEIGHT / max);
+  const scaled = (r: RouteSpec): number => (r.weight === 0 ? 0 : Math.max(1, Math.round(r.weight * factor)));
+  if (!split) return routes.map(scaled);
+  const primaries = routes.filter((r) => !r.backup);
+  const canaries = primaries.filter((r) => r.canary).length;
+  const w = splitWeights(primaries.length - canaries, canaries, split.canaryPercent, MAX_WEIGHT);
+  return routes.map((r) => (r.backup ? BASE_WEIGHT : r.canary ? w.canary : w.stable));
+}
+
+/** HAProxy's runtime API takes IP addresses: a host name is looked up (IPv4 first). */
+async function resolve(host: string): Promise<string> {
+  if (isIP(host)) return host;
+  try {
+    const all = await lookup(host, { all: true });
+    return (all.find((a) => a.family === 4) ?? all[0])!.address;
+  } catch (err) {
+    throw new EdgeError(
+      `cannot resolve ${host} for HAProxy (its runtime API takes IP addresses): ${messageOf(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+function checkText(st: ServerStat | undefined): string {
+  if (!st) return 'not in show stat';
+  if (!st.checkStatus) return `${st.status}, no health check result yet`;
+  const detail = [st.checkCode, st.checkDesc].filter((s) => s !== '').join(' ');
+  return `${st.status}, health check ${st.checkStatus}${detail ? ` ${detail}` : ''}`;
+}
