@@ -8,6 +8,7 @@ import { DEFAULTS, configJsonSchema } from '../src/config/schema.js';
 import { formatDuration, parseDuration, parseSize } from '../src/config/units.js';
 import { BatonError } from '../src/errors.js';
 import { tempDir, writeFile } from './helpers/cli.js';
+import { config, refusedConfig } from './helpers/index.js';
 
 /** The BatonError a bad config text throws. */
 function configError(text: string, file = '/srv/web/baton.yaml'): BatonError {
@@ -290,6 +291,7 @@ describe('configJsonSchema()', () => {
       'admin',
       'app',
       'balance',
+      'edge',
       'environments',
       'healthCheck',
       'hooks',
@@ -302,8 +304,53 @@ describe('configJsonSchema()', () => {
       'targets',
       'windows',
     ]);
-    assert.deepEqual([...schema.required].sort(), ['listen', 'service']);
+    // listen is needed by the built-in edge only (a refinement says so).
+    assert.deepEqual([...schema.required].sort(), ['service']);
     assert.equal(schema.additionalProperties, false);
     assert.doesNotThrow(() => JSON.stringify(schema));
+  });
+});
+
+describe('edge config', () => {
+  const app = 'app:\n  command: node app.js --port {port}\n';
+
+  it('defaults to the built-in edge, and parses nginx and haproxy sections with defaults', () => {
+    assert.equal(config('service: web\nlisten: 127.0.0.1:0\n').edge.type, 'builtin');
+    const n = config(`service: web\n${app}edge: { type: nginx, upstreamFile: /etc/nginx/conf.d/web.conf }\n`);
+    assert.deepEqual(n.edge, {
+      type: 'nginx',
+      upstreamFile: '/etc/nginx/conf.d/web.conf',
+      test: 'nginx -t',
+      reload: 'nginx -s reload',
+      pidFile: '/run/nginx.pid',
+      reloadTimeout: 10_000,
+      keepalive: 16,
+    });
+    assert.equal(n.listen, undefined);
+    const h = config(
+      `service: web\n${app}edge: { type: haproxy, runtimeSocket: /run/haproxy/admin.sock, backend: web }\n`,
+    );
+    assert.equal(h.edge.type, 'haproxy');
+    if (h.edge.type === 'haproxy') assert.equal(h.edge.serverPrefix, 'baton');
+  });
+
+  it('refuses what an edge cannot do with a clear message', () => {
+    assert.match(refusedConfig('service: web\n'), /built-in edge needs a client address, e\.g\. listen/);
+    assert.match(
+      refusedConfig(
+        `service: web\nlisten: 127.0.0.1:8080\n${app}edge: { type: nginx, upstreamFile: /x.conf }\n`,
+      ),
+      /with edge\.type nginx the client port is nginx's own: remove listen/,
+    );
+    assert.match(
+      refusedConfig('service: web\nedge: { type: haproxy, runtimeSocket: /s, backend: web }\ntargets: []\n'),
+      /edge\.type haproxy drives the instances of an app/,
+    );
+    assert.match(refusedConfig(`service: web\n${app}edge: { type: nginx }\n`), /upstreamFile/);
+    assert.match(
+      refusedConfig(`service: web\n${app}edge: { type: haproxy, runtimeSocket: /s, backend: "we b" }\n`),
+      /a backend name from haproxy\.cfg/,
+    );
+    assert.match(refusedConfig(`service: web\n${app}edge: { type: traefik }\n`), /edge\.type|type/);
   });
 });

@@ -327,7 +327,7 @@ export const EDGE_DEFAULTS = {
     reloadTimeout: '10s',
     keepalive: 16,
   },
-  haproxy: { serverPrefix: 'baton', timeout: '5s' },
+  haproxy: { serverPrefix: 'baton', timeout: '15s' },
 } as const;
 
 /** Where client traffic comes in: Baton's own proxy (default), or the user's nginx / HAProxy. */

@@ -294,6 +294,8 @@ export class Controller {
       { deployment: d.id, version: d.version, strategy: d.strategy, actor: d.actor },
       'deploy started',
     );
+    if (plan.kind === 'strategy')
+      for (const message of this.edgeNotes(plan.config)) emit({ kind: 'info', message });
     let result: DeployResult = 'succeeded';
     let reason: string | null = null;
     try {
@@ -570,6 +572,16 @@ export class Controller {
       return `${this.edge.describe} cannot send requests to the new version by header, cookie or address (the ${strategy.type} strategy's match rules): use the built-in or nginx edge, or a canary with setWeight steps only`;
     }
     return null;
+  }
+
+  /** What the edge does differently from the config's wish (said at the start of the deploy). */
+  private edgeNotes(strategy: StrategyConfig): string[] {
+    if (strategy.type !== 'canary') return [];
+    const sticky = this.edge.can.sticky;
+    if (sticky === 'any' || (sticky === 'named' && strategy.sticky !== 'baton')) return [];
+    return [
+      `${this.edge.describe} cannot keep a client on one side${sticky === 'named' ? " with Baton's own cookie (set strategy.sticky to a header or cookie of yours)" : ''}: the canary share is per request`,
+    ];
   }
 
   /** The deploy lock is taken: who holds it, since when, and what to do. */
