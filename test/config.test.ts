@@ -292,6 +292,7 @@ describe('configJsonSchema()', () => {
       'app',
       'balance',
       'edge',
+      'edges',
       'environments',
       'healthCheck',
       'hooks',
@@ -340,11 +341,11 @@ describe('edge config', () => {
       refusedConfig(
         `service: web\nlisten: 127.0.0.1:8080\n${app}edge: { type: nginx, upstreamFile: /x.conf }\n`,
       ),
-      /with edge\.type nginx the client port is nginx's own: remove listen/,
+      /with edge of type nginx the client port is theirs: remove listen/,
     );
     assert.match(
       refusedConfig('service: web\nedge: { type: haproxy, runtimeSocket: /s, backend: web }\ntargets: []\n'),
-      /edge\.type haproxy drives the instances of an app/,
+      /edge of type haproxy drive the instances of an app/,
     );
     assert.match(refusedConfig(`service: web\n${app}edge: { type: nginx }\n`), /upstreamFile/);
     assert.match(
@@ -352,5 +353,18 @@ describe('edge config', () => {
       /a backend name from haproxy\.cfg/,
     );
     assert.match(refusedConfig(`service: web\n${app}edge: { type: traefik }\n`), /edge\.type|type/);
+    const two = 'edges: [{ type: builtin }, { type: haproxy, runtimeSocket: /s, backend: web }]';
+    assert.equal(config(`service: web\nlisten: 127.0.0.1:0\n${app}${two}\n`).edges?.length, 2);
+    assert.match(refusedConfig(`service: web\n${app}${two}\n`), /built-in edge needs a client address/);
+    assert.match(
+      refusedConfig(
+        `service: web\nlisten: 127.0.0.1:0\n${app}edges: [{ type: builtin }, { type: builtin }]\n`,
+      ),
+      /the built-in edge can be listed once/,
+    );
+    assert.match(
+      refusedConfig(`service: web\n${app}edges: [{ type: nginx, upstreamFile: /a.conf }]\n`),
+      /for one edge, write edge: instead/,
+    );
   });
 });

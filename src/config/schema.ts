@@ -375,6 +375,8 @@ export const configSchema = z
     /** The built-in edge's client address; nginx and HAProxy own theirs. */
     listen: listenAddress.optional(),
     edge: edgeSchema.prefault({ type: 'builtin' }),
+    /** Several edges kept in step: every route change is applied and confirmed on all. */
+    edges: z.array(edgeSchema).min(2, { message: 'for one edge, write edge: instead' }).optional(),
     admin: listenAddress.optional(),
     stateDir: z.string().min(1).prefault(DEFAULTS.stateDir),
     targets: z.array(targetSchema).optional(),
@@ -423,7 +425,20 @@ export const configSchema = z
         message: 'use either app (Baton runs and deploys the instances) or targets (a fixed list), not both',
       });
     }
-    if (c.edge.type === 'builtin' && c.listen === undefined) {
+    const kinds = (c.edges ?? [c.edge]).map((e) => e.type);
+    const builtin = kinds.includes('builtin');
+    const where = c.edges ? 'edges' : 'edge';
+    if (c.edges && c.edge.type !== 'builtin') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['edges'],
+        message: 'use edge (one) or edges (several), not both',
+      });
+    }
+    if (kinds.filter((k) => k === 'builtin').length > 1) {
+      ctx.addIssue({ code: 'custom', path: ['edges'], message: 'the built-in edge can be listed once' });
+    }
+    if (builtin && c.listen === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['listen'],
@@ -431,18 +446,18 @@ export const configSchema = z
           'the built-in edge needs a client address, e.g. listen: 127.0.0.1:8080 (or set edge.type: nginx | haproxy)',
       });
     }
-    if (c.edge.type !== 'builtin' && c.listen !== undefined) {
+    if (!builtin && c.listen !== undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['listen'],
-        message: `with edge.type ${c.edge.type} the client port is ${c.edge.type}'s own: remove listen`,
+        message: `with ${where} of type ${kinds.join(', ')} the client port is theirs: remove listen`,
       });
     }
-    if (c.edge.type !== 'builtin' && c.app === undefined) {
+    if (kinds.some((k) => k !== 'builtin') && c.app === undefined) {
       ctx.addIssue({
         code: 'custom',
-        path: ['edge'],
-        message: `edge.type ${c.edge.type} drives the instances of an app: add an app section (a fixed targets list is for the built-in edge)`,
+        path: [where],
+        message: `${where} of type ${kinds.filter((k) => k !== 'builtin').join(', ')} drive the instances of an app: add an app section (a fixed targets list is for the built-in edge)`,
       });
     }
   });

@@ -622,17 +622,19 @@ export class Controller {
     beside: readonly Managed[],
     running?: Running,
   ): Promise<Managed[]> {
-    const taken = new Set([...beside, ...this.standby, ...this.live].map((m) => m.instance.record.port));
+    const others = [...beside, ...this.standby, ...this.live].map((m) => m.instance.record);
     const slots = new Set([...beside].map((m) => m.slot));
     const started: Managed[] = [];
     try {
       for (let i = 0; i < count; i++) {
-        const port = await this.driver.allocatePort(taken);
-        taken.add(port);
+        const { host, port } = await this.driver.allocate([
+          ...others,
+          ...started.map((m) => m.instance.record),
+        ]);
         let slot = 1;
         while (slots.has(slot)) slot++;
         slots.add(slot);
-        const instance = await this.driver.start({ service: this.config.service, version, port, slot });
+        const instance = await this.driver.start({ service: this.config.service, host, version, port, slot });
         started.push({ instance, slot, stopping: false });
         if (running) {
           running.deployment.started.push(instance.record);

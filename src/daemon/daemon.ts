@@ -20,6 +20,7 @@ import { BuiltinEdge } from '../edge/builtin/edge.js';
 import { BuiltinProxy, type RouteSpec } from '../edge/builtin/proxy.js';
 import { createEdge } from '../edge/create.js';
 import type { Edge } from '../edge/edge.js';
+import { MultiEdge } from '../edge/multi.js';
 import { messageOf } from '../errors.js';
 import { createAccessLog, type Logger } from '../log.js';
 import { loadRouteState, saveRouteState, seedOf } from '../state/routes.js';
@@ -55,13 +56,14 @@ export class Daemon {
   private constructor(
     private config: BatonConfig,
     private readonly log: Logger,
-    /** The nginx / HAProxy edge; null: the built-in proxy is the edge. */
-    external: Edge | null,
+    /** The nginx / HAProxy edges (none: the built-in proxy is the only edge). */
+    external: readonly Edge[],
   ) {
     this.seed = seedOf(routesFromConfig(config.targets));
-    if (external) {
+    const edges = config.edges ?? [config.edge];
+    if (!edges.some((e) => e.type === 'builtin')) {
       this.proxy = null;
-      this.edge = external;
+      this.edge = external.length > 1 ? new MultiEdge(external) : external[0]!;
       return;
     }
     const accessLog = config.proxy.accessLog === 'off' ? null : createAccessLog(config.proxy.accessLog);
@@ -75,11 +77,16 @@ export class Daemon {
       accessLog,
       onChange: config.app ? undefined : () => this.persist(),
     });
-    this.edge = new BuiltinEdge(this.proxy);
+    const builtin = new BuiltinEdge(this.proxy);
+    this.edge = external.length ? new MultiEdge([builtin, ...external]) : builtin;
   }
 
   static async start(config: BatonConfig, log: Logger): Promise<Daemon> {
-    const external = config.edge.type === 'builtin' ? null : await createEdge(config, log);
+    const external = await Promise.all(
+      (config.edges ?? [config.edge])
+        .filter((e) => e.type !== 'builtin')
+        .map((e) => createEdge(e, config, log)),
+    );
     const d = new Daemon(config, log, external);
     try {
       await d.boot();

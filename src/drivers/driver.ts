@@ -27,8 +27,16 @@ export interface Instance {
   logTail(lines?: number): string;
 }
 
+/** Where a new instance runs: a host the driver knows, and a port free there. */
+export interface Placement {
+  readonly host: string;
+  readonly port: number;
+}
+
 export interface StartSpec {
   readonly service: string;
+  /** From allocate(). */
+  readonly host: string;
   readonly version: string;
   readonly port: number;
   /** 1-based slot number, exposed as BATON_INSTANCE. */
@@ -41,8 +49,11 @@ export interface StopOptions {
 }
 
 export interface InstanceDriver {
-  /** A free port for a new instance, not in `taken`. */
-  allocatePort(taken: ReadonlySet<number>): Promise<number>;
+  /**
+   * Where the next instance goes: a host (the local driver has one; a multi-host driver spreads
+   * them) and a port free there, not used by any of `running` on that host.
+   */
+  allocate(running: readonly InstanceRecord[]): Promise<Placement>;
   /** Starts the process; resolves once it is spawned (readiness is checked by the caller). */
   start(spec: StartSpec): Promise<Instance>;
   /** Signals the whole process group, waits `timeoutMs`, then SIGKILL. Resolves when gone. */

@@ -1,11 +1,11 @@
 // One edge per `edge.type`: the built-in proxy is built by the daemon itself (it also serves the
 // admin API's proxy routes); nginx and HAProxy are driven from here, their code loaded only when
 // configured.
-import type { BatonConfig } from '../config/schema.js';
+import type { BatonConfig, EdgeConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Edge, EdgeOptions } from './edge.js';
 
-export async function createEdge(config: BatonConfig, log: Logger): Promise<Edge> {
+export async function createEdge(edge: EdgeConfig, config: BatonConfig, log: Logger): Promise<Edge> {
   const opts: EdgeOptions = {
     service: config.service,
     balance: config.balance,
@@ -13,14 +13,14 @@ export async function createEdge(config: BatonConfig, log: Logger): Promise<Edge
     baseDir: config.baseDir,
     log,
   };
-  switch (config.edge.type) {
+  switch (edge.type) {
     case 'nginx': {
       const { NginxEdge } = await import('./nginx/nginx.js');
-      return new NginxEdge(config.edge, opts);
+      return new NginxEdge(edge, opts);
     }
     case 'haproxy': {
       const { HaproxyEdge } = await import('./haproxy/haproxy.js');
-      return new HaproxyEdge(config.edge, opts);
+      return new HaproxyEdge(edge, opts);
     }
     case 'builtin':
       throw new Error('the built-in edge is built by the daemon');

@@ -16,7 +16,7 @@ import type { SplitSpec } from './builtin/split.js';
 
 export type { DrainResult, RouteSpec, SplitSpec, StatsSnapshot };
 
-export type EdgeKind = 'builtin' | 'nginx' | 'haproxy';
+export type EdgeKind = 'builtin' | 'nginx' | 'haproxy' | 'multi';
 
 /** What an edge can do; the controller refuses (or documents) what it cannot. */
 export interface EdgeCapabilities {

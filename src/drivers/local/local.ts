@@ -12,6 +12,7 @@ import type {
   Instance,
   InstanceDriver,
   InstanceRecord,
+  Placement,
   StartSpec,
   StopOptions,
 } from '../driver.js';
@@ -84,7 +85,11 @@ export class LocalDriver implements InstanceDriver {
     this.cwd = path.resolve(baseDir, app.cwd ?? '.');
   }
 
-  async allocatePort(taken: ReadonlySet<number>): Promise<number> {
+  async allocate(running: readonly InstanceRecord[]): Promise<Placement> {
+    return { host: HOST, port: await this.allocatePort(new Set(running.map((r) => r.port))) };
+  }
+
+  private async allocatePort(taken: ReadonlySet<number>): Promise<number> {
     const range = this.app.ports;
     if (range) {
       for (let p = range.from; p <= range.to; p++) if (!taken.has(p) && (await portFree(p))) return p;
