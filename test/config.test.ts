@@ -296,10 +296,12 @@ describe('configJsonSchema()', () => {
       'environments',
       'healthCheck',
       'hooks',
+      'hosts',
       'listen',
       'notify',
       'proxy',
       'service',
+      'ssh',
       'stateDir',
       'strategy',
       'targets',
@@ -309,6 +311,32 @@ describe('configJsonSchema()', () => {
     assert.deepEqual([...schema.required].sort(), ['service']);
     assert.equal(schema.additionalProperties, false);
     assert.doesNotThrow(() => JSON.stringify(schema));
+  });
+});
+
+describe('hosts config', () => {
+  it('counts instances per host, and needs an app with a port range', () => {
+    const hosts =
+      'hosts:\n  - { name: w1, address: 10.0.0.11, user: deploy }\n  - { name: w2, address: 10.0.0.12 }\n';
+    const c = config(
+      `service: web\nlisten: 127.0.0.1:0\n${hosts}app:\n  command: run --port {port}\n  ports: 8081-8082\n  instancesPerHost: 2\n`,
+    );
+    assert.equal(c.app?.instances, 4);
+    assert.deepEqual(c.ssh, { options: [], connectTimeout: 5000 });
+    assert.match(
+      refusedConfig(`service: web\nlisten: 127.0.0.1:0\n${hosts}app:\n  command: run --port {port}\n`),
+      /instances on hosts need a port range, e\.g\. ports: 8081-8082/,
+    );
+    assert.match(
+      refusedConfig(`service: web\nlisten: 127.0.0.1:0\napp:\n  command: run\n  instancesPerHost: 1\n`),
+      /instancesPerHost needs hosts/,
+    );
+    assert.match(
+      refusedConfig(
+        `service: web\nlisten: 127.0.0.1:0\nhosts: [{ name: a, address: x }, { name: a, address: y }]\napp:\n  command: run\n  ports: 1-2\n`,
+      ),
+      /a is listed twice/,
+    );
   });
 });
 

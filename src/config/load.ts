@@ -5,7 +5,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
 import type { z } from 'zod';
 import { BatonError } from '../errors.js';
-import { configSchema, type BatonConfig } from './schema.js';
+import { configSchema, withHostCounts, type BatonConfig } from './schema.js';
 
 export interface ConfigProblem {
   /** Key path, e.g. "targets[0].weight". */
@@ -91,7 +91,7 @@ export function parseConfigText(text: string, file: string, env?: string): Baton
   const baseDir = file ? path.dirname(file) : process.cwd();
   const stateDir = path.resolve(baseDir, result.data.stateDir);
   return deepFreeze({
-    ...result.data,
+    ...withHostCounts(result.data),
     file,
     baseDir,
     environment: env ?? null,

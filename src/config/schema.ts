@@ -155,6 +155,8 @@ export const appSchema = z.strictObject({
     .string()
     .min(1, { message: 'the command that starts one instance, e.g. node app.js --port {port}' }),
   instances: z.number().int().min(1).max(256).prefault(DEFAULTS.app.instances),
+  /** With hosts: instances on each host (instances = this × hosts). */
+  instancesPerHost: z.number().int().min(1).max(64).optional(),
   ports: portRange.optional(),
   health: healthSchema.prefault({}),
   readyTimeout: duration.prefault(DEFAULTS.app.readyTimeout),
@@ -367,6 +369,23 @@ export const edgeSchema = z.discriminatedUnion('type', [
 
 export type EdgeConfig = z.output<typeof edgeSchema>;
 
+/** A server the app runs on, reached with the system's OpenSSH (keys and ~/.ssh/config as they are). */
+export const hostSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, { message: 'a short name, e.g. worker-1' }),
+  /** What ssh connects to and what the edges send requests to. */
+  address: z.string().min(1, { message: 'an IP address or host name, e.g. 10.0.0.11' }),
+  user: z.string().min(1).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+});
+
+export const sshSchema = z.strictObject({
+  /** Extra ssh options, e.g. ["-i", "/home/ci/.ssh/deploy_key"]. */
+  options: z.array(z.string()).prefault([]),
+  connectTimeout: duration.prefault('5s'),
+});
+
+export type HostConfig = z.output<typeof hostSchema>;
+
 export const configSchema = z
   .strictObject({
     service: z
@@ -377,6 +396,9 @@ export const configSchema = z
     edge: edgeSchema.prefault({ type: 'builtin' }),
     /** Several edges kept in step: every route change is applied and confirmed on all. */
     edges: z.array(edgeSchema).min(2, { message: 'for one edge, write edge: instead' }).optional(),
+    /** Remote servers the app's instances run on, over SSH (none: on this machine). */
+    hosts: z.array(hostSchema).min(1).optional(),
+    ssh: sshSchema.prefault({}),
     admin: listenAddress.optional(),
     stateDir: z.string().min(1).prefault(DEFAULTS.stateDir),
     targets: z.array(targetSchema).optional(),
@@ -425,6 +447,34 @@ export const configSchema = z
         message: 'use either app (Baton runs and deploys the instances) or targets (a fixed list), not both',
       });
     }
+    if (c.hosts) {
+      const names = new Set<string>();
+      c.hosts.forEach((h, i) => {
+        if (names.has(h.name))
+          ctx.addIssue({ code: 'custom', path: ['hosts', i, 'name'], message: `${h.name} is listed twice` });
+        names.add(h.name);
+      });
+      if (!c.app)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hosts'],
+          message: 'hosts run the instances of an app: add an app section',
+        });
+      else if (!c.app.ports) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['app', 'ports'],
+          message:
+            'instances on hosts need a port range, e.g. ports: 8081-8082 (a pair per instance on each host for blue-green)',
+        });
+      }
+    } else if (c.app?.instancesPerHost !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['app', 'instancesPerHost'],
+        message: 'instancesPerHost needs hosts: (else use instances)',
+      });
+    }
     const kinds = (c.edges ?? [c.edge]).map((e) => e.type);
     const builtin = kinds.includes('builtin');
     const where = c.edges ? 'edges' : 'edge';
@@ -463,6 +513,17 @@ export const configSchema = z
   });
 
 export type BatonConfigInput = z.input<typeof configSchema>;
+
+/** instances = instancesPerHost × hosts, when given. */
+export function withHostCounts<
+  C extends {
+    hosts?: readonly unknown[] | undefined;
+    app?: { instances: number; instancesPerHost?: number | undefined } | undefined;
+  },
+>(c: C): C {
+  if (!c.hosts || !c.app || c.app.instancesPerHost === undefined) return c;
+  return { ...c, app: { ...c.app, instances: c.app.instancesPerHost * c.hosts.length } };
+}
 export type ParsedConfig = z.output<typeof configSchema>;
 export type TargetConfig = z.output<typeof targetSchema>;
 export type HealthConfig = z.output<typeof healthSchema>;
