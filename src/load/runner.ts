@@ -184,7 +184,13 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   }
   const sendingMs = performance.now() - start;
   // In-flight requests get their timeout to finish; then the run is over.
-  await Promise.race([Promise.all(pending), sleep(timeoutMs + 1000)]);
+  // The deadline's timer is cleared once all answered: it must not hold the process open.
+  let deadline: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all(pending),
+    new Promise<void>((r) => (deadline = setTimeout(r, timeoutMs + 1000))),
+  ]);
+  clearTimeout(deadline);
   await dispatcher.close().catch(() => undefined);
   const elapsed = Math.max(1, performance.now() - start);
   timeline.forEach((s, k) => {
