@@ -382,6 +382,8 @@ export const sshSchema = z.strictObject({
   /** Extra ssh options, e.g. ["-i", "/home/ci/.ssh/deploy_key"]. */
   options: z.array(z.string()).prefault([]),
   connectTimeout: duration.prefault('5s'),
+  /** Baton's folder on each host (logs, pid files); ~/ is the ssh user's home. */
+  remoteDir: z.string().min(1).optional(),
 });
 
 export type HostConfig = z.output<typeof hostSchema>;

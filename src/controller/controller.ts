@@ -134,7 +134,8 @@ export class Controller {
    */
   async recover(): Promise<void> {
     const st = this.state;
-    const records = new Map<number, InstanceRecord>();
+    // By id, not pid: pids of different hosts collide.
+    const records = new Map<string, InstanceRecord>();
     for (const r of [
       ...(st.live?.instances ?? []),
       ...(st.standby?.instances ?? []),
@@ -142,7 +143,7 @@ export class Controller {
       ...(st.deployment?.replacing ?? []),
       ...(st.deployment?.started ?? []),
     ]) {
-      records.set(r.pid, r);
+      records.set(r.id, r);
     }
     let version = st.live?.version ?? null;
     let note: string | null = null;
@@ -171,11 +172,11 @@ export class Controller {
           keep.push({ instance, slot: keep.length + 1, stopping: false });
       }
     }
-    const adopted = new Set(keep.map((m) => m.instance.record.pid));
+    const adopted = new Set(keep.map((m) => m.instance.record.id));
     // Everything recorded and not kept is stopped: no orphan survives a restart.
     await Promise.all(
       [...records.values()]
-        .filter((r) => !adopted.has(r.pid))
+        .filter((r) => !adopted.has(r.id))
         .map(async (r) => {
           const i = this.driver.adopt(r);
           if (i) await this.driver.stop(i, { signal: this.app.stopSignal, timeoutMs: this.app.stopTimeout });
@@ -663,7 +664,9 @@ export class Controller {
         const how = exit
           ? exit.signal
             ? `was killed by ${exit.signal}`
-            : `exited with code ${exit.code}`
+            : exit.code === null
+              ? 'exited (its exit code is not known on a remote host)'
+              : `exited with code ${exit.code}`
           : 'exited';
         throw new BatonError(
           'BATON_E_DEPLOY_FAILED',
@@ -943,7 +946,7 @@ function records(instances: readonly Managed[]): InstanceRecord[] {
 }
 
 function origin(i: Instance): string {
-  return `http://${i.record.host}:${i.record.port}`;
+  return `http://${targetId(i.record)}`;
 }
 
 function targetIdOf(i: Instance): string {

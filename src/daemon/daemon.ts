@@ -14,7 +14,9 @@ import { DeployGate } from '../controller/gate.js';
 import { StateStore } from '../controller/state.js';
 import { Hooks } from '../hooks/extension.js';
 import { Notifier } from '../notify/notifier.js';
+import type { InstanceDriver } from '../drivers/driver.js';
 import { LocalDriver } from '../drivers/local/local.js';
+import { SshDriver } from '../drivers/ssh/ssh.js';
 import { ProxyMetrics } from '../edge/builtin/metrics.js';
 import { BuiltinEdge } from '../edge/builtin/edge.js';
 import { BuiltinProxy, type RouteSpec } from '../edge/builtin/proxy.js';
@@ -40,6 +42,20 @@ export function routesFromConfig(targets: readonly TargetConfig[] | undefined): 
   }));
 }
 
+/** Instances on this machine, or on `hosts:` over SSH. */
+function driverFor(config: BatonConfig, log: Logger): InstanceDriver {
+  const app = config.app!;
+  if (!config.hosts) return new LocalDriver(app, config.baseDir, config.stateDirPath);
+  return new SshDriver(app, config.hosts, {
+    service: config.service,
+    stateDir: config.stateDirPath,
+    log,
+    sshOptions: config.ssh.options,
+    connectTimeoutMs: config.ssh.connectTimeout,
+    ...(config.ssh.remoteDir ? { remoteDir: config.ssh.remoteDir } : {}),
+  });
+}
+
 export class Daemon {
   /** The built-in proxy; null when nginx or HAProxy is the edge. */
   readonly proxy: BuiltinProxy | null;
@@ -51,6 +67,7 @@ export class Daemon {
   private notifier: Notifier | null = null;
   private admin: AdminServer | null = null;
   private releaseLock: (() => void) | null = null;
+  private driver: InstanceDriver | null = null;
   private seed: string;
 
   private constructor(
@@ -107,7 +124,8 @@ export class Daemon {
     // nginx missing, a socket absent: refused before any instance starts.
     await this.edge.start();
     if (config.app) {
-      const driver = new LocalDriver(config.app, config.baseDir, config.stateDirPath);
+      const driver = driverFor(config, log);
+      this.driver = driver;
       this.controller = new Controller(config, this.edge, driver, new StateStore(config.stateDirPath), log);
       // Reads the config at every deploy: windows reloaded with SIGHUP apply to the next one.
       this.gate = new DeployGate(() => this.config.windows, new FreezeStore(config.stateDirPath), log);
@@ -187,6 +205,14 @@ export class Daemon {
         this.log.error('reload refused: the new config has no app section; keeping the running config');
         return;
       }
+      if (this.config.hosts || next.hosts) {
+        // Remote instances stay with the driver that watches them: hooks, windows and
+        // notifications apply from the next deploy, app and hosts changes at the next start.
+        this.config = next;
+        this.controller.reload(next, this.driver!);
+        this.log.warn('config reloaded; with hosts, app, hosts and ssh changes apply when baton up restarts');
+        return;
+      }
       let driver: LocalDriver;
       try {
         // A command that cannot be split (an operator, an open quote) is refused here, not at
@@ -224,6 +250,7 @@ export class Daemon {
     // A running hook is killed: shutdown does not wait for its timeout.
     this.hooks?.close();
     await this.controller?.shutdown();
+    await this.driver?.close?.();
     // The last notifications (the aborted deploy's result) get a moment to go out.
     await this.notifier?.close();
     await this.admin?.close();

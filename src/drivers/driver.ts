@@ -1,5 +1,5 @@
 // How the controller starts, watches and stops app instances. One implementation per place
-// instances run: local processes now, hosts over SSH later.
+// instances run: local processes (src/drivers/local), hosts over SSH (src/drivers/ssh).
 
 /** What is persisted about an instance, enough to find it again after a daemon restart. */
 export interface InstanceRecord {
@@ -60,4 +60,6 @@ export interface InstanceDriver {
   stop(instance: Instance, options: StopOptions): Promise<{ forced: boolean }>;
   /** Re-attaches to an instance from a previous daemon run, or null when it is gone. */
   adopt(record: InstanceRecord): Instance | null;
+  /** Ends background work (SSH monitors and connections); the instances keep running. */
+  close?(): Promise<void>;
 }

@@ -34,5 +34,10 @@ export const blueGreen: Strategy = async (ctx, config) => {
   ctx.step('draining', `draining ${old.length} old instance(s)`);
   await ctx.route(fresh);
   await ctx.drain(old);
-  if (old.length) ctx.keepStandby(old, config.keepOld);
+  if (!old.length) return;
+  if (config.keepOld > 0) ctx.keepStandby(old, config.keepOld);
+  else {
+    ctx.step('stopping', `stopping ${old.length} drained instance(s) (keepOld 0: no instant rollback)`);
+    await ctx.stop(old);
+  }
 };

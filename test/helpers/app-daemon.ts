@@ -299,7 +299,31 @@ export class Service {
       }
     }
     await waitFor(() => this.pids().length === 0, { timeout: 5000, what: 'app processes to die' });
+    // What a killed daemon leaves behind in its folder: SSH control masters (hosts: configs).
+    for (const pid of pidsMentioning(this.dir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await waitFor(() => pidsMentioning(this.dir).length === 0, { what: 'helper processes to die' });
   }
+}
+
+/** Live (not zombie) processes whose command line mentions `text`. */
+function pidsMentioning(text: string): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')) continue;
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(text)) found.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
 }
 
 /** The daemon's JSON log lines with this message. */

@@ -1,0 +1,246 @@
+// The POSIX sh scripts the SSH driver runs on hosts, and the parsers of what they print. Every
+// value from Baton (paths, words of the command, env values, pids) enters a script as a quoted
+// word (quote.ts); nothing else is spliced in. Output lines carry a one-letter tag, and log
+// lines are prefixed, so a log can never be mistaken for a status line.
+import { shJoin, shQuote } from './quote.js';
+
+/**
+ * `al PID`: the process exists and is not a zombie. A zombie is gone for us (its parent, often
+ * an init that does not reap, keeps it listed); a process of another user (kill -0 fails with
+ * EPERM) still counts as there, as in the local driver.
+ */
+const ALIVE = `al() {
+  [ -d "/proc/$1" ] || kill -0 "$1" 2>/dev/null || return 1
+  case $(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) in Z*|X*) return 1 ;; esac
+  return 0
+}`;
+
+/** `killgrp SIG PID`: the whole process group, or the process alone when it has no group of its own. */
+const KILLGRP = `killgrp() { kill -s "$1" -- "-$2" 2>/dev/null || kill -s "$1" "$2" 2>/dev/null; return 0; }`;
+
+/** `rmpid PID FILE`: removes the pid file when it still names PID. */
+const RMPID = `rmpid() {
+  if [ -s "$2" ]; then q=; read -r q _r < "$2" || true; [ "$q" = "$1" ] && rm -f "$2"; fi
+  return 0
+}`;
+
+/** `tl TAG LOG`: its last lines (50 at most, from the last 16 KiB), each prefixed with TAG. */
+const TAIL = `tl() { tail -c 16384 "$2" 2>/dev/null | tail -n 50 | sed "s/^/$1/"; }`;
+
+export interface RemotePaths {
+  /** A sh word for the remote folder (may expand "$HOME"). */
+  readonly dir: string;
+  readonly id: string;
+}
+
+export interface StartParams extends RemotePaths {
+  /** Identifies this start attempt in the pid file (a late or timed-out start can be told apart). */
+  readonly token: string;
+  /** Remote working directory; none: the login directory (the user's home). */
+  readonly cwd: string | undefined;
+  readonly env: Readonly<Record<string, string>>;
+  readonly words: readonly string[];
+}
+
+/**
+ * Starts the command detached, in a session and process group of its own (setsid), output
+ * appended to its log, stdin from /dev/null. A small sh wrapper writes "$$ token" to the pid
+ * file and execs the command, so the pid read back is the command's own, which is also its
+ * process group id (whether setsid had to fork or not). A process still recorded under the
+ * same id is killed first: ids are unique among live instances (the port is part of them, and
+ * a port in use is never allocated), so it can only be the leftover of a start that failed.
+ *
+ * Prints "pid N" and "log PATH".
+ */
+export function startScript(p: StartParams): string {
+  const [file] = p.words;
+  if (file === undefined) throw new Error('empty command');
+  const env = Object.entries(p.env).map(([k, v]) => `${k}=${v}`);
+  const fail = (msg: string, extra = ''): string => `{ printf '%s\\n' ${shQuote(msg)}${extra} >&2; exit 3; }`;
+  return [
+    'set -u',
+    ALIVE,
+    KILLGRP,
+    `d=${p.dir}`,
+    `mkdir -p "$d/logs" "$d/run" || ${fail('cannot create the remote folder for logs and pid files')}`,
+    // Absolute, so the paths stay right after the cd below (and the record has a full path).
+    'd=$(cd "$d" && pwd)',
+    `log="$d/logs/"${shQuote(`${p.id}.log`)}`,
+    `pidf="$d/run/"${shQuote(`${p.id}.pid`)}`,
+    'if [ -s "$pidf" ]; then op=; read -r op _t < "$pidf" || true; [ -n "$op" ] && al "$op" && killgrp KILL "$op"; fi',
+    'rm -f "$pidf"',
+    p.cwd !== undefined
+      ? `cd ${shQuote(p.cwd)} 2>/dev/null || ${fail(`app.cwd ${p.cwd} does not exist on this host (a relative one starts from the login folder)`)}`
+      : '',
+    `command -v setsid >/dev/null 2>&1 || ${fail('setsid is not installed on this host (util-linux): Baton needs it to start each instance in its own process group')}`,
+    `command -v ${shQuote(file)} >/dev/null 2>&1 || ${fail(
+      `command not found on this host: ${file} (app.command). Check the path (relative paths start from the working directory) or PATH`,
+      ` "(PATH=$PATH, in $(pwd))"`,
+    )}`,
+    `env ${shJoin(env)} setsid sh -c 'echo "$$ $1" > "$0"; shift; exec "$@"' "$pidf" ${shQuote(p.token)} ${shJoin(p.words)} >> "$log" 2>&1 < /dev/null &`,
+    'i=0',
+    'while [ "$i" -lt 60 ]; do',
+    `  if [ -s "$pidf" ]; then p=; t=; read -r p t < "$pidf" || true; if [ "$t" = ${shQuote(p.token)} ]; then echo "pid $p"; echo "log $log"; exit 0; fi; fi`,
+    '  sleep 0.05; i=$((i+1))',
+    'done',
+    `printf '%s\\n' "the process did not start within 3s (no pid file $pidf). Last lines of $log:" >&2`,
+    'tail -n 20 "$log" >&2',
+    'exit 4',
+  ]
+    .filter((l) => l !== '')
+    .join('\n');
+}
+
+export function parseStart(stdout: string): { pid: number; logFile: string } | null {
+  const pid = Number(/^pid (\d+)$/m.exec(stdout)?.[1]);
+  const logFile = /^log (.+)$/m.exec(stdout)?.[1];
+  return pid > 0 && logFile ? { pid, logFile } : null;
+}
+
+export interface PollEntry {
+  readonly pid: number;
+  readonly logFile: string;
+  readonly pidFile: string;
+  /** Also send its log tail while it runs (during its readiness window). */
+  readonly tail: boolean;
+}
+
+export interface Cleanup {
+  /** The pid file as a sh word (it may start with "$HOME"). */
+  readonly pidFileWord: string;
+  readonly token: string;
+}
+
+/**
+ * One call per host for all its instances: "A pid" (alive) or "D pid" (gone, with its log tail
+ * and its pid file removed), "L pid line" log lines, and "C token" for each finished cleanup of
+ * a start that may have run after Baton gave up on it.
+ */
+export function pollScript(entries: readonly PollEntry[], cleanups: readonly Cleanup[]): string {
+  return [
+    ALIVE,
+    KILLGRP,
+    RMPID,
+    TAIL,
+    'chk() { if al "$1"; then echo "A $1"; [ "$4" = 1 ] && tl "L $1 " "$2"; else echo "D $1"; tl "L $1 " "$2"; rmpid "$1" "$3"; fi; return 0; }',
+    'cl() { if [ -s "$1" ]; then q=; r=; read -r q r < "$1" || true; if [ "$r" = "$2" ]; then [ -n "$q" ] && al "$q" && killgrp KILL "$q"; rm -f "$1"; fi; fi; echo "C $2"; }',
+    ...entries.map((e) => `chk ${e.pid} ${shQuote(e.logFile)} ${shQuote(e.pidFile)} ${e.tail ? 1 : 0}`),
+    ...cleanups.map((c) => `cl ${c.pidFileWord} ${shQuote(c.token)}`),
+    'exit 0',
+  ].join('\n');
+}
+
+export interface PollResult {
+  readonly alive: Set<number>;
+  readonly gone: Set<number>;
+  readonly tails: Map<number, string>;
+  readonly cleaned: Set<string>;
+}
+
+export function parsePoll(stdout: string): PollResult {
+  const r: PollResult = { alive: new Set(), gone: new Set(), tails: new Map(), cleaned: new Set() };
+  const lines = new Map<number, string[]>();
+  for (const line of stdout.split('\n')) {
+    const m = /^([ADLC]) (\S+)(?: (.*))?$/.exec(line);
+    if (!m) continue;
+    const [, tag, word, rest] = m;
+    if (tag === 'C') r.cleaned.add(word!);
+    else if (tag === 'A') r.alive.add(Number(word));
+    else if (tag === 'D') r.gone.add(Number(word));
+    else {
+      const pid = Number(word);
+      const list = lines.get(pid) ?? [];
+      list.push(rest ?? '');
+      lines.set(pid, list);
+    }
+  }
+  for (const [pid, l] of lines) r.tails.set(pid, l.join('\n'));
+  return r;
+}
+
+export interface StopParams {
+  readonly pid: number;
+  /** Without the SIG prefix: TERM, INT... */
+  readonly signal: string;
+  readonly timeoutMs: number;
+  readonly logFile: string;
+  readonly pidFile: string;
+}
+
+/**
+ * The stop signal to the process group, `kill -0` every 100ms until the leader is gone or the
+ * timeout passed, then SIGKILL to the group (whatever is left of it) and up to 5s more.
+ * Prints "R stopped|forced|gone|stuck" and the log tail as "L line".
+ */
+export function stopScript(p: StopParams): string {
+  const ticks = Math.max(1, Math.ceil(p.timeoutMs / 100));
+  return [
+    ALIVE,
+    KILLGRP,
+    RMPID,
+    TAIL,
+    `p=${p.pid}`,
+    'if ! al "$p"; then r=gone; else',
+    `  killgrp ${shQuote(p.signal)} "$p"`,
+    `  i=0; while [ "$i" -lt ${ticks} ] && al "$p"; do sleep 0.1; i=$((i+1)); done`,
+    '  if al "$p"; then r=forced; else r=stopped; fi',
+    // The leader may be gone while others of its group still run: the group goes too.
+    '  killgrp KILL "$p"',
+    '  j=0; while [ "$j" -lt 50 ] && al "$p"; do sleep 0.1; j=$((j+1)); done',
+    '  al "$p" && r=stuck',
+    'fi',
+    'echo "R $r"',
+    `rmpid "$p" ${shQuote(p.pidFile)}`,
+    `tl 'L ' ${shQuote(p.logFile)}`,
+    'exit 0',
+  ].join('\n');
+}
+
+export function parseStop(stdout: string): { result: string | null; tail: string } {
+  const result = /^R (\w+)$/m.exec(stdout)?.[1] ?? null;
+  const tail = stdout
+    .split('\n')
+    .filter((l) => l.startsWith('L '))
+    .map((l) => l.slice(2))
+    .join('\n');
+  return { result, tail };
+}
+
+/**
+ * What listens on the host: `ss -ltn` when it is there; else bash's /dev/tcp tried on each
+ * candidate port of 127.0.0.1; else nothing (all candidates taken as free).
+ */
+export function portsScript(candidates: readonly number[]): string {
+  return [
+    'if command -v ss >/dev/null 2>&1; then echo "#ss"; ss -ltn',
+    'elif command -v bash >/dev/null 2>&1; then echo "#probe"',
+    `  for p in ${candidates.join(' ')}; do bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null && echo "used $p"; done`,
+    'else echo "#none"; fi',
+    'exit 0',
+  ].join('\n');
+}
+
+/** The ports in use, or null when the host has neither ss nor bash to tell. */
+export function parsePorts(stdout: string): Set<number> | null {
+  const lines = stdout.split('\n');
+  const mode = lines.find((l) => l.startsWith('#'));
+  if (mode === '#none' || mode === undefined) return null;
+  const used = new Set<number>();
+  for (const line of lines) {
+    if (mode === '#probe') {
+      const m = /^used (\d+)$/.exec(line);
+      if (m) used.add(Number(m[1]));
+      continue;
+    }
+    // State Recv-Q Send-Q Local-Address:Port Peer-Address:Port: 0.0.0.0:22, [::]:22, *:22, 127.0.0.53%lo:53
+    const local = line.trim().split(/\s+/)[3];
+    const m = local ? /:(\d+)$/.exec(local) : null;
+    if (m) used.add(Number(m[1]));
+  }
+  return used;
+}
+
+/** The last `lines` lines of the log. */
+export function tailScript(logFile: string, lines: number): string {
+  return `tail -n ${Math.max(1, Math.floor(lines))} -- ${shQuote(logFile)}`;
+}
