@@ -33,9 +33,9 @@ export interface KindResult {
   /** Correct answers per version. */
   readonly versions: Map<string, number>;
   /**
-   * GETs sent on an idle keep-alive connection that the edge closed before any answer, sent
-   * again once on a new connection (RFC 9112 §9.3.1, as browsers do). nginx's old workers do
-   * that at a reload; an edge that switches without one never should.
+   * Requests sent on an idle keep-alive connection that the edge closed before any answer, sent
+   * again once on a new connection (RFC 9112 §9.3.1; browsers do). nginx's old workers do that
+   * at a reload; an edge that switches without one never should.
    */
   idleCloses: number;
 }
@@ -193,7 +193,10 @@ export function startProofTraffic(url: string, opts: ProofOptions = {}): ProofTr
           headersTimeout: 15_000,
           bodyTimeout: 15_000,
         });
-      const retryable = (call.method ?? 'GET') === 'GET' && !call.reset;
+      // Sent again once, whatever the method, like Chromium on a reused connection that closed
+      // before any answer: nginx closes only *idle* connections at a reload, so the request was
+      // never read. Counted apart; the built-in and HAProxy edges must show none.
+      const retryable = !call.reset;
       try {
         const res = await send().catch((err: unknown) => {
           const code = (err as NodeJS.ErrnoException).code;
