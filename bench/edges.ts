@@ -27,21 +27,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { edgeSchema } from '../src/config/schema.js';
 import { BuiltinEdge } from '../src/edge/builtin/edge.js';
-import type { Edge, EdgeOptions, RouteSpec } from '../src/edge/edge.js';
+import type { Edge, EdgeOptions } from '../src/edge/edge.js';
 import { HaproxyEdge } from '../src/edge/haproxy/haproxy.js';
 import { NginxEdge } from '../src/edge/nginx/nginx.js';
 import { silentLogger } from '../src/log.js';
 import { Service, type ServiceOptions } from '../test/helpers/app-daemon.js';
 import { startHaproxy, type HaproxyProcess } from '../test/helpers/haproxy.js';
-import {
-  ROOT,
-  startBackend,
-  startLoad,
-  startProxy,
-  type Backend,
-  type LoadResult,
-} from '../test/helpers/index.js';
+import { ROOT, startBackend, startLoad, startProxy, type LoadResult } from '../test/helpers/index.js';
+import { routeTo } from '../test/helpers/edges.js';
 import { NGINX, startNginx, type NginxProcess } from '../test/helpers/nginx.js';
+import { envNumber } from './settings.js';
 
 const HAPROXY = ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'].find((p) => existsSync(p));
 const EDGE_KINDS = ['builtin', 'nginx', 'haproxy'] as const;
@@ -59,16 +54,6 @@ interface Settings {
   readonly concurrency: number;
   readonly edges: readonly EdgeKind[];
   readonly json: boolean;
-}
-
-function envNumber(name: string, fallback: number, min: number, max: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new Error(`${name}=${text}: expected a whole number from ${min} to ${max}`);
-  }
-  return n;
 }
 
 function readSettings(argv: readonly string[]): Settings {
@@ -252,8 +237,6 @@ const edgeOptions = (service: string): EdgeOptions => ({
   baseDir: process.cwd(),
   log: silentLogger(),
 });
-
-const routeTo = (b: Backend): RouteSpec => ({ host: '127.0.0.1', port: b.port, weight: 1, version: b.name });
 
 /** nginx or HAProxy started by the helper, its pids tracked now and whenever `sample()` is called. */
 interface EdgeProcess {

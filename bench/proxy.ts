@@ -27,6 +27,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { envNumber } from './settings.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BATON_BIN = path.join(ROOT, 'bin/baton.js');
@@ -46,16 +47,6 @@ interface Settings {
   readonly rounds: number;
   readonly backend: 'raw' | 'http';
   readonly json: boolean;
-}
-
-function envNumber(name: string, fallback: number, min: number, max: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new Error(`${name}=${text}: expected a whole number from ${min} to ${max}`);
-  }
-  return n;
 }
 
 function readSettings(argv: readonly string[]): Settings {

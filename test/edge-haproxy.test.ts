@@ -7,7 +7,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { request } from 'undici';
 import { edgeSchema, type EdgeConfig } from '../src/config/schema.js';
 import { EdgeError, type RouteSpec } from '../src/edge/edge.js';
 import { HaproxyEdge, haproxyWeights } from '../src/edge/haproxy/haproxy.js';
@@ -21,6 +20,7 @@ import { silentLogger } from '../src/log.js';
 import { freePort, tempDir } from './helpers/cli.js';
 import { startHaproxy, type HaproxyOptions, type HaproxyProcess } from './helpers/haproxy.js';
 import { startBackend, startLoad, waitFor, type Backend } from './helpers/index.js';
+import { answers, fresh, idOf, routeTo } from './helpers/edges.js';
 
 type HaproxyConfig = Extract<EdgeConfig, { type: 'haproxy' }>;
 const MAINT = 0x23;
@@ -67,30 +67,7 @@ function named(t: TestContext, name: string, health = 200): Promise<Backend> {
   });
 }
 
-const routeTo = (b: Backend, extra: Partial<RouteSpec> = {}): RouteSpec => ({
-  host: '127.0.0.1',
-  port: b.port,
-  weight: 1,
-  version: b.name,
-  ...extra,
-});
-const idOf = (b: Backend): string => `127.0.0.1:${b.port}`;
-
-async function get(url: string): Promise<{ status: number; body: string }> {
-  const res = await request(url, { headers: { connection: 'close' }, reset: true });
-  return { status: res.statusCode, body: await res.body.text() };
-}
-
-/** Bodies of `n` sequential requests (each on a new connection), counted. */
-async function answers(url: string, n: number): Promise<Map<string, number>> {
-  const seen = new Map<string, number>();
-  for (let i = 0; i < n; i++) {
-    const { status, body } = await get(url);
-    const key = status === 200 ? body : `${status}`;
-    seen.set(key, (seen.get(key) ?? 0) + 1);
-  }
-  return seen;
-}
+const get = (url: string): ReturnType<typeof fresh> => fresh(url);
 
 /** The backend's slots as HAProxy has them. */
 async function slots(runtime: HaproxyRuntime): Promise<ServerState[]> {

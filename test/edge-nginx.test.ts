@@ -19,6 +19,7 @@ import { fileHeader, renderUpstream, type UpstreamState } from '../src/edge/ngin
 import { isBatonError } from '../src/errors.js';
 import { silentLogger, type Logger } from '../src/log.js';
 import { startBackend, waitFor, type Backend } from './helpers/index.js';
+import { answers, idOf, routeTo } from './helpers/edges.js';
 import { NGINX, startNginx, type NginxEdgeInput, type NginxProcess } from './helpers/nginx.js';
 
 const ROUND_ROBIN: BalanceConfig = { algorithm: 'round-robin' };
@@ -54,15 +55,6 @@ function named(t: TestContext, name: string, slowMs = 1500): Promise<Backend> {
   });
 }
 
-const routeTo = (b: Backend, extra: Partial<RouteSpec> = {}): RouteSpec => ({
-  host: '127.0.0.1',
-  port: b.port,
-  weight: 1,
-  version: b.name,
-  ...extra,
-});
-const idOf = (b: Backend): string => `127.0.0.1:${b.port}`;
-
 /** One request through nginx on a new connection (keep-alive would pin it to one worker). */
 async function get(n: NginxProcess, urlPath = '/', headers: Record<string, string> = {}): Promise<string> {
   const res = await request(`http://127.0.0.1:${n.port}${urlPath}`, {
@@ -74,18 +66,11 @@ async function get(n: NginxProcess, urlPath = '/', headers: Record<string, strin
   return body;
 }
 
-async function tally(
+const tally = (
   n: NginxProcess,
   count: number,
   headers: Record<string, string> = {},
-): Promise<Map<string, number>> {
-  const seen = new Map<string, number>();
-  for (let i = 0; i < count; i++) {
-    const body = await get(n, '/', headers);
-    seen.set(body, (seen.get(body) ?? 0) + 1);
-  }
-  return seen;
-}
+): Promise<Map<string, number>> => answers(`http://127.0.0.1:${n.port}/`, count, headers);
 
 const upstreamText = (n: NginxProcess): string => readFileSync(n.upstreamFile, 'utf8');
 const generationOf = (text: string): number => Number(/# generation (\d+),/.exec(text)?.[1] ?? -1);

@@ -6,15 +6,15 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, it, type TestContext } from 'node:test';
-import { request } from 'undici';
 import { edgeSchema } from '../src/config/schema.js';
 import { BuiltinEdge } from '../src/edge/builtin/edge.js';
-import { EdgeError, type Edge, type EdgeOptions, type RouteSpec } from '../src/edge/edge.js';
+import { EdgeError, type Edge, type EdgeOptions } from '../src/edge/edge.js';
 import { HaproxyEdge } from '../src/edge/haproxy/haproxy.js';
 import { NginxEdge } from '../src/edge/nginx/nginx.js';
 import { silentLogger } from '../src/log.js';
 import { startHaproxy } from './helpers/haproxy.js';
 import { startBackend, startLoad, startProxy, waitFor, type Backend } from './helpers/index.js';
+import { answers, fresh, idOf, routeTo } from './helpers/edges.js';
 import { startNginx } from './helpers/nginx.js';
 
 interface EdgeUnderTest {
@@ -56,15 +56,6 @@ const EDGES: Record<string, (t: TestContext) => Promise<EdgeUnderTest>> = {
   },
 };
 
-const routeTo = (b: Backend, extra: Partial<RouteSpec> = {}): RouteSpec => ({
-  host: '127.0.0.1',
-  port: b.port,
-  weight: 1,
-  version: b.name,
-  ...extra,
-});
-const idOf = (b: Backend): string => `127.0.0.1:${b.port}`;
-
 /** A backend answering its name; `/slow` after `slowMs`, and every answer after `delayMs`. */
 function named(t: TestContext, name: string, { slowMs = 1200, delayMs = 0 } = {}): Promise<Backend> {
   return startBackend(t, name, (req: IncomingMessage, res: ServerResponse) => {
@@ -76,25 +67,11 @@ function named(t: TestContext, name: string, { slowMs = 1200, delayMs = 0 } = {}
   });
 }
 
-/** One request on a new connection (so no keep-alive pins it to an old nginx worker). */
-async function fresh(url: string, headers: Record<string, string> = {}): Promise<string> {
-  const res = await request(url, { headers: { ...headers, connection: 'close' }, reset: true });
-  const body = await res.body.text();
-  if (res.statusCode !== 200) throw new Error(`${res.statusCode} ${body}`);
-  return body;
-}
-
-async function answers(
-  url: string,
-  n: number,
-  headers: Record<string, string> = {},
-): Promise<Map<string, number>> {
-  const seen = new Map<string, number>();
-  for (let i = 0; i < n; i++) {
-    const body = await fresh(url, headers);
-    seen.set(body, (seen.get(body) ?? 0) + 1);
-  }
-  return seen;
+/** The body of one request on a new connection; throws unless it is a 200. */
+async function body(url: string, headers: Record<string, string> = {}): Promise<string> {
+  const r = await fresh(url, headers);
+  if (r.status !== 200) throw new Error(`${r.status} ${r.body}`);
+  return r.body;
 }
 
 for (const [kind, startEdge] of Object.entries(EDGES)) {
@@ -105,7 +82,7 @@ for (const [kind, startEdge] of Object.entries(EDGES)) {
       await edge.apply([routeTo(a)], null);
       assert.deepEqual([...(await answers(url, 5))], [['a', 5]]);
       let slowDoneAt = 0;
-      const slow = fresh(`${url}/slow`).then((body) => {
+      const slow = body(`${url}/slow`).then((body) => {
         slowDoneAt = Date.now();
         return body;
       });
@@ -184,7 +161,7 @@ for (const [kind, startEdge] of Object.entries(EDGES)) {
       await waitFor(
         async () => {
           try {
-            return (await fresh(url)) === 'backup';
+            return (await body(url)) === 'backup';
           } catch {
             return false;
           }
