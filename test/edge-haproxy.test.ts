@@ -236,6 +236,22 @@ describe('HAProxy edge', () => {
     );
   });
 
+  it('reuses a slot whose drain timed out (a long request still on it) when no slot is free', async (t) => {
+    // Two slots: a deploy whose old target still holds a request after drainTimeout (a
+    // WebSocket, say) must not run the backend out of slots for the next change.
+    const { h, edge } = await haproxyEdge(t, { slots: 2 });
+    const [a, b, c] = await Promise.all([named(t, 'a'), named(t, 'b'), named(t, 'c')]);
+    await edge.apply([routeTo(a)], null);
+    const slow = get(`${h.url}/slow`);
+    await waitFor(() => a.seen.some((s) => s.url === '/slow'), { what: 'the slow request on a' });
+    await edge.apply([routeTo(b)], null);
+    const [timedOut] = await edge.drain([idOf(a)], 100);
+    assert.equal(timedOut?.drained, false, 'a still holds the slow request');
+    await edge.apply([routeTo(c)], null);
+    assert.deepEqual([...(await answers(h.url, 10))], [['c', 10]]);
+    assert.deepEqual(await slow, { status: 200, body: 'slow a' }, 'reusing the slot cut nothing');
+  });
+
   it('refuses a target whose health check fails; the old one serves throughout', async (t) => {
     const { h, edge, runtime } = await haproxyEdge(t, {}, { timeout: '1500ms' });
     const [a, bad] = await Promise.all([named(t, 'a'), named(t, 'bad', 500)]);

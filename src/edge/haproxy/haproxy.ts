@@ -283,11 +283,19 @@ export class HaproxyEdge implements Edge {
       else toPlace.push(want);
     }
     const place: Placement[] = [];
+    const wantedKeys = new Set(wanted.map((w) => w.key));
     for (const backup of [false, true]) {
       const need = toPlace.filter((w) => w.backup === backup);
-      const free = slots.filter((s) => s.state === 'free' && s.backup === backup);
-      if (need.length > free.length) throw this.slotsShort(backup, need.length, free.length, slots);
-      need.forEach((want, i) => place.push({ slot: free[i]!, want }));
+      // Free slots first; then slots still in drain whose target nobody wants: their drain timed
+      // out (long-lived WebSockets), so the controller has stopped or is stopping that target.
+      // Reusing the slot does not cut what is in flight: established sessions keep their server
+      // connection to the old address.
+      const usable = [
+        ...slots.filter((s) => s.state === 'free' && s.backup === backup),
+        ...slots.filter((s) => s.state === 'draining' && s.backup === backup && !wantedKeys.has(s.key)),
+      ];
+      if (need.length > usable.length) throw this.slotsShort(backup, need.length, usable.length, slots);
+      need.forEach((want, i) => place.push({ slot: usable[i]!, want }));
     }
     const kept = new Set(keep.map((p) => p.slot.name));
     const drain = slots.filter((s) => s.state === 'routed' && !kept.has(s.name));
@@ -299,7 +307,7 @@ export class HaproxyEdge implements Edge {
     const total = slots.filter((s) => s.backup === backup).length;
     const line = `server-template ${name} 1-${total + need - free} 127.0.0.1:1 disabled check${backup ? ' backup' : ''}`;
     return new EdgeError(
-      `backend ${this.cfg.backend} has ${free} free ${name}N slot(s) of ${total} but this change needs ${need}: make the template \`${line}\` in haproxy.cfg (slots in drain are freed by drain())`,
+      `backend ${this.cfg.backend} has ${free} free ${name}N slot(s) of ${total} but this change needs ${need}: make the template \`${line}\` in haproxy.cfg (free slots, and slots left in drain that no route wants, count)`,
     );
   }
 
