@@ -27,16 +27,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { edgeSchema } from '../src/config/schema.js';
 import { BuiltinEdge } from '../src/edge/builtin/edge.js';
-import type { Edge, EdgeOptions } from '../src/edge/edge.js';
+import type { Edge } from '../src/edge/edge.js';
 import { HaproxyEdge } from '../src/edge/haproxy/haproxy.js';
 import { NginxEdge } from '../src/edge/nginx/nginx.js';
-import { silentLogger } from '../src/log.js';
 import { Service, type ServiceOptions } from '../test/helpers/app-daemon.js';
 import { startHaproxy, type HaproxyProcess } from '../test/helpers/haproxy.js';
 import { ROOT, startBackend, startLoad, startProxy, type LoadResult } from '../test/helpers/index.js';
-import { routeTo } from '../test/helpers/edges.js';
+import { edgeOptions, routeTo } from '../test/helpers/edges.js';
 import { NGINX, startNginx, type NginxProcess } from '../test/helpers/nginx.js';
-import { envNumber } from './settings.js';
+import { envNumber, readJsonFlag } from './settings.js';
 
 const HAPROXY = ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'].find((p) => existsSync(p));
 const EDGE_KINDS = ['builtin', 'nginx', 'haproxy'] as const;
@@ -57,17 +56,11 @@ interface Settings {
 }
 
 function readSettings(argv: readonly string[]): Settings {
-  let json = false;
-  for (const arg of argv) {
-    if (arg === '--json') json = true;
-    else if (arg === '--help' || arg === '-h') {
-      process.stdout.write(
-        'usage: npm run bench:edges [-- --json]\n' +
-          'env: BENCH_DEPLOYS=5 BENCH_SWITCHES=20 BENCH_CONCURRENCY=4 BENCH_EDGES=builtin,nginx,haproxy\n',
-      );
-      process.exit(0);
-    } else throw new Error(`unknown argument ${arg} (try --json or --help)`);
-  }
+  const json = readJsonFlag(
+    argv,
+    'usage: npm run bench:edges [-- --json]\n' +
+      'env: BENCH_DEPLOYS=5 BENCH_SWITCHES=20 BENCH_CONCURRENCY=4 BENCH_EDGES=builtin,nginx,haproxy\n',
+  );
   const edges = (process.env.BENCH_EDGES || EDGE_KINDS.join(',')).split(',').map((s) => s.trim());
   for (const e of edges) {
     if (!(EDGE_KINDS as readonly string[]).includes(e)) {
@@ -229,14 +222,6 @@ function killLeftovers(): Tracked[] {
 }
 
 // --- the edges ----------------------------------------------------------------------------------
-
-const edgeOptions = (service: string): EdgeOptions => ({
-  service,
-  balance: { algorithm: 'round-robin' },
-  health: null,
-  baseDir: process.cwd(),
-  log: silentLogger(),
-});
 
 /** nginx or HAProxy started by the helper, its pids tracked now and whenever `sample()` is called. */
 interface EdgeProcess {

@@ -27,7 +27,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { envNumber } from './settings.js';
+import { envNumber, readJsonFlag } from './settings.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BATON_BIN = path.join(ROOT, 'bin/baton.js');
@@ -50,17 +50,11 @@ interface Settings {
 }
 
 function readSettings(argv: readonly string[]): Settings {
-  let json = false;
-  for (const arg of argv) {
-    if (arg === '--json') json = true;
-    else if (arg === '--help' || arg === '-h') {
-      process.stdout.write(
-        'usage: npm run bench:proxy [-- --json]\n' +
-          'env: BENCH_DURATION=8 BENCH_WARMUP=5 BENCH_CONNECTIONS=50 BENCH_ROUNDS=1 BENCH_BACKEND=raw|http\n',
-      );
-      process.exit(0);
-    } else throw new Error(`unknown argument ${arg} (try --json or --help)`);
-  }
+  const json = readJsonFlag(
+    argv,
+    'usage: npm run bench:proxy [-- --json]\n' +
+      'env: BENCH_DURATION=8 BENCH_WARMUP=5 BENCH_CONNECTIONS=50 BENCH_ROUNDS=1 BENCH_BACKEND=raw|http\n',
+  );
   const backend = process.env.BENCH_BACKEND ?? 'raw';
   if (backend !== 'raw' && backend !== 'http') {
     throw new Error(`BENCH_BACKEND=${backend}: expected raw or http`);

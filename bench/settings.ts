@@ -10,3 +10,16 @@ export function envNumber(name: string, fallback: number, min: number, max: numb
   }
   return n;
 }
+
+/** `--json` (or `--help`, which prints `usage` and exits); anything else is an error. */
+export function readJsonFlag(argv: readonly string[], usage: string): boolean {
+  let json = false;
+  for (const arg of argv) {
+    if (arg === '--json') json = true;
+    else if (arg === '--help' || arg === '-h') {
+      process.stdout.write(usage);
+      process.exit(0);
+    } else throw new Error(`unknown argument ${arg} (try --json or --help)`);
+  }
+  return json;
+}

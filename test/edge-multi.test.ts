@@ -8,24 +8,16 @@ import { describe, it, type TestContext } from 'node:test';
 import { request } from 'undici';
 import { edgeSchema } from '../src/config/schema.js';
 import { BuiltinEdge } from '../src/edge/builtin/edge.js';
-import { EdgeError, type Edge, type EdgeOptions, type RouteSpec } from '../src/edge/edge.js';
+import { EdgeError, type Edge, type RouteSpec } from '../src/edge/edge.js';
 import { HaproxyEdge } from '../src/edge/haproxy/haproxy.js';
 import { MultiEdge } from '../src/edge/multi.js';
 import { NginxEdge } from '../src/edge/nginx/nginx.js';
-import { silentLogger } from '../src/log.js';
 import { Service } from './helpers/app-daemon.js';
 import { ensureBuilt, tempDir, writeFile } from './helpers/cli.js';
 import { startHaproxy } from './helpers/haproxy.js';
 import { startBackend, startLoad, startProxy, waitFor, type Backend } from './helpers/index.js';
+import { edgeOptions } from './helpers/edges.js';
 import { startNginx } from './helpers/nginx.js';
-
-const options: EdgeOptions = {
-  service: 'web',
-  balance: { algorithm: 'round-robin' },
-  health: null,
-  baseDir: process.cwd(),
-  log: silentLogger(),
-};
 
 const routeTo = (b: Backend): RouteSpec => ({ host: '127.0.0.1', port: b.port, weight: 1, version: b.name });
 
@@ -52,8 +44,8 @@ async function threeEdges(t: TestContext): Promise<{ multi: MultiEdge; urls: str
   if (ncfg.type !== 'nginx' || hcfg.type !== 'haproxy') throw new Error('edge configs');
   const edges: Edge[] = [
     new BuiltinEdge(proxy),
-    new NginxEdge(ncfg, options),
-    new HaproxyEdge(hcfg, options),
+    new NginxEdge(ncfg, edgeOptions()),
+    new HaproxyEdge(hcfg, edgeOptions()),
   ];
   const multi = new MultiEdge(edges);
   await multi.start();

@@ -8,13 +8,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, it, type TestContext } from 'node:test';
 import { edgeSchema } from '../src/config/schema.js';
 import { BuiltinEdge } from '../src/edge/builtin/edge.js';
-import { EdgeError, type Edge, type EdgeOptions } from '../src/edge/edge.js';
+import { EdgeError, type Edge } from '../src/edge/edge.js';
 import { HaproxyEdge } from '../src/edge/haproxy/haproxy.js';
 import { NginxEdge } from '../src/edge/nginx/nginx.js';
-import { silentLogger } from '../src/log.js';
 import { startHaproxy } from './helpers/haproxy.js';
 import { startBackend, startLoad, startProxy, waitFor, type Backend } from './helpers/index.js';
-import { answers, fresh, idOf, routeTo } from './helpers/edges.js';
+import { answers, edgeOptions, fresh, idOf, routeTo } from './helpers/edges.js';
 import { startNginx } from './helpers/nginx.js';
 
 interface EdgeUnderTest {
@@ -22,14 +21,6 @@ interface EdgeUnderTest {
   /** Where clients send requests: the edge's own port. */
   readonly url: string;
 }
-
-const options = (service: string): EdgeOptions => ({
-  service,
-  balance: { algorithm: 'round-robin' },
-  health: null,
-  baseDir: process.cwd(),
-  log: silentLogger(),
-});
 
 const EDGES: Record<string, (t: TestContext) => Promise<EdgeUnderTest>> = {
   builtin: async (t) => {
@@ -40,7 +31,7 @@ const EDGES: Record<string, (t: TestContext) => Promise<EdgeUnderTest>> = {
     const n = await startNginx(t);
     const cfg = edgeSchema.parse(n.edgeConfig);
     if (cfg.type !== 'nginx') throw new Error('not an nginx edge config');
-    const edge = new NginxEdge(cfg, options('web'));
+    const edge = new NginxEdge(cfg, edgeOptions());
     await edge.start();
     t.after(() => edge.close());
     return { edge, url: `http://127.0.0.1:${n.port}` };
@@ -49,7 +40,7 @@ const EDGES: Record<string, (t: TestContext) => Promise<EdgeUnderTest>> = {
     const h = await startHaproxy(t);
     const cfg = edgeSchema.parse(h.edgeConfig);
     if (cfg.type !== 'haproxy') throw new Error('not a haproxy edge config');
-    const edge = new HaproxyEdge(cfg, options('web'));
+    const edge = new HaproxyEdge(cfg, edgeOptions());
     await edge.start();
     t.after(() => edge.close());
     return { edge, url: `http://127.0.0.1:${h.port}` };

@@ -10,7 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { it } from 'node:test';
 import { ensureBuilt, freePort, tempDir } from './helpers/cli.js';
-import { ROOT } from './helpers/index.js';
+import { connects, ROOT } from './helpers/index.js';
 import { NGINX } from './helpers/nginx.js';
 
 const RUN_SH = path.join(ROOT, 'examples/nginx-blue-green/run.sh');
@@ -31,17 +31,6 @@ function canListen(port: number): Promise<boolean> {
     const s = net.createServer();
     s.once('error', () => resolve(false));
     s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-function connects(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
   });
 }
 

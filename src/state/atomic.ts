@@ -1,25 +1,50 @@
 // Crash-safe file writes: write a temporary file, fsync it, rename it over the old one, fsync
 // the folder. A reader sees the old content or the new, never a torn file.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 
-export function writeFileAtomic(file: string, data: string): void {
+export function writeFileAtomic(
+  file: string,
+  data: string,
+  { mode = 0o644, mkdir = true }: { mode?: number; mkdir?: boolean } = {},
+): void {
   const dir = path.dirname(file);
-  mkdirSync(dir, { recursive: true });
+  // Without mkdir a missing folder is the caller's error to report (a user's nginx conf.d).
+  if (mkdir) mkdirSync(dir, { recursive: true });
+  // Hidden and ending in .tmp: an `include conf.d/*.conf` never reads it.
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w', 0o644);
   try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w', mode);
+    try {
+      writeSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
   }
-  renameSync(tmp, file);
-  const dfd = openSync(dir, 'r');
+  // The rename is durable once the folder is synced; some filesystems refuse, which is harmless.
   try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
+    const dfd = openSync(dir, 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    // not supported here
   }
 }
 

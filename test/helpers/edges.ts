@@ -1,7 +1,8 @@
 // Small helpers the edge tests share: a route to a test backend, and requests through an edge
 // on new connections (so no keep-alive pins them to an old nginx worker).
 import { request } from 'undici';
-import type { RouteSpec } from '../../src/edge/edge.js';
+import type { EdgeOptions, RouteSpec } from '../../src/edge/edge.js';
+import { silentLogger } from '../../src/log.js';
 import type { Backend } from './index.js';
 
 export const routeTo = (b: Backend, extra: Partial<RouteSpec> = {}): RouteSpec => ({
@@ -10,6 +11,15 @@ export const routeTo = (b: Backend, extra: Partial<RouteSpec> = {}): RouteSpec =
   weight: 1,
   version: b.name,
   ...extra,
+});
+
+/** What an edge is built with in tests: round-robin, no health checks of its own. */
+export const edgeOptions = (service = 'web'): EdgeOptions => ({
+  service,
+  balance: { algorithm: 'round-robin' },
+  health: null,
+  baseDir: process.cwd(),
+  log: silentLogger(),
 });
 
 export const idOf = (b: Backend): string => `127.0.0.1:${b.port}`;

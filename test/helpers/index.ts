@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -173,7 +173,7 @@ export interface LoadResult {
 }
 
 /** The server closed the connection before any byte of the answer (undici's words for it). */
-function closedBeforeAnswer(err: unknown): boolean {
+export function closedBeforeAnswer(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET';
 }
@@ -258,6 +258,18 @@ export function startLoad(
       return result;
     },
   };
+}
+
+/** True once a TCP connection to 127.0.0.1:port is accepted. */
+export function connects(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
 }
 
 /** Raw bytes to a port; resolves with everything the server sent before closing (or timeout). */

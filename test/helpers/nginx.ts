@@ -4,13 +4,12 @@
 // (SIGQUIT, then SIGKILL for it and its workers) and checks that no nginx process is left.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { isAlive, workersOf, type NginxWorker } from '../../src/edge/nginx/nginx.js';
 import { selectorVariable } from '../../src/edge/nginx/render.js';
 import { freePort, tempDir } from './cli.js';
-import { waitFor } from './index.js';
+import { connects, waitFor } from './index.js';
 
 export const NGINX = '/usr/sbin/nginx';
 const QUIT_DEADLINE_MS = 3000;
@@ -182,17 +181,6 @@ http {
     }
 }
 `;
-}
-
-function connects(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /** SIGQUIT (graceful), then SIGKILL to the master and every worker; resolves once all are gone. */

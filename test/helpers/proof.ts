@@ -15,6 +15,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
+import { closedBeforeAnswer } from './index.js';
 
 export type HttpKind = 'keep-alive' | 'new-conn' | 'slow' | 'post' | 'stream';
 export type Kind = HttpKind | 'websocket';
@@ -199,8 +200,7 @@ export function startProofTraffic(url: string, opts: ProofOptions = {}): ProofTr
       const retryable = !call.reset;
       try {
         const res = await send().catch((err: unknown) => {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (!retryable || (code !== 'UND_ERR_SOCKET' && code !== 'ECONNRESET')) throw err;
+          if (!retryable || !closedBeforeAnswer(err)) throw err;
           r.idleCloses++;
           return send();
         });

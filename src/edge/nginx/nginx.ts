@@ -15,6 +15,7 @@ import { Agent } from 'undici';
 import type { EdgeConfig } from '../../config/schema.js';
 import { splitCommand } from '../../drivers/local/command.js';
 import { BatonError, messageOf } from '../../errors.js';
+import { writeFileAtomic } from '../../state/atomic.js';
 import { probe } from '../builtin/health.js';
 import {
   EdgeError,
@@ -343,30 +344,17 @@ export class NginxEdge implements Edge {
     }
   }
 
-  /**
-   * Temp file in the same folder + fsync + rename: nginx reads the old file or the new one, never
-   * half of one. The temp name is hidden and ends in .tmp, so `include conf.d/*.conf` skips it.
-   */
+  /** Atomically (nginx reads the old file or the new one), keeping the file's mode. */
   private async writeFile(text: string): Promise<void> {
-    const tmp = path.join(path.dirname(this.file), `.${path.basename(this.file)}.baton-${process.pid}.tmp`);
     try {
       const mode = await fs.stat(this.file).then(
         (s) => s.mode & 0o777,
         () => 0o644,
       );
-      const fh = await fs.open(tmp, 'w', mode);
-      try {
-        await fh.writeFile(text);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await fs.rename(tmp, this.file);
+      writeFileAtomic(this.file, text, { mode, mkdir: false });
     } catch (err) {
-      await fs.rm(tmp, { force: true }).catch(() => undefined);
       throw this.writeError(err);
     }
-    await syncDir(path.dirname(this.file));
   }
 
   private async restore(previous: string | null): Promise<void> {
@@ -544,13 +532,6 @@ async function findExecutable(bin: string): Promise<boolean> {
     }
   }
   return false;
-}
-
-async function syncDir(dir: string): Promise<void> {
-  // The rename is durable once the folder is synced; some filesystems refuse, which is harmless.
-  const fh = await fs.open(dir, 'r').catch(() => null);
-  await fh?.sync().catch(() => undefined);
-  await fh?.close();
 }
 
 // /proc lives in memory: a synchronous read costs microseconds, far less than a round trip
