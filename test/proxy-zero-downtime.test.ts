@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { route, spawnApp, startBackend, startLoad, startProxy, waitFor } from './helpers/index.js';
 
@@ -162,6 +163,60 @@ describe('failover rules', () => {
     await waitFor(() => target.health === 'healthy', { what: 'healthy again' });
     for (let i = 0; i < 6; i++) bodies.add(await (await request(url)).body.text());
     assert.ok(bodies.has('flaky'));
+  });
+
+  it('a target that stops answering at all: GETs waiting on it go to another target, a sent POST waits', async (t) => {
+    // Frozen: takes requests and never answers (a host cut off, a hung process), /health too.
+    let frozen = false;
+    const hung = await startBackend(t, 'hung', (req, res) => {
+      if (!frozen) res.end(req.url === '/health' ? 'ok' : 'hung');
+    });
+    const steady = await startBackend(t, 'steady');
+    // The upstream timeout alone would hold them 60s: longer than the client waits below.
+    const { url, proxy } = await startProxy(
+      t,
+      [route(hung.port), route(steady.port)],
+      'healthCheck: { path: /health, interval: 50ms, timeout: 200ms, healthyThreshold: 1, unhealthyThreshold: 2 }\nproxy: { upstreamHeaderTimeout: 60s }\n',
+    );
+    const target = proxy.target(`127.0.0.1:${hung.port}`)!;
+    await waitFor(() => target.health === 'healthy', { what: 'healthy' });
+    frozen = true;
+    const seenBefore = hung.seen.filter((s) => s.url !== '/health').length;
+    const ask = (method: 'GET' | 'POST'): Promise<string> =>
+      request(url, {
+        method,
+        reset: true,
+        body: method === 'POST' ? 'x' : undefined,
+        headersTimeout: 10_000,
+      }).then(async (r) => `${r.statusCode} ${await r.body.text()}`);
+    const posts = [ask('POST'), ask('POST')];
+    const postSettled = posts.map((p) =>
+      p.then(
+        () => true,
+        () => true,
+      ),
+    );
+    const gets = Array.from({ length: 6 }, () => ask('GET'));
+    await waitFor(() => hung.seen.filter((s) => s.url === '/' && s.method === 'GET').length > 0, {
+      what: 'GETs waiting on the frozen target',
+    });
+    assert.deepEqual(
+      await Promise.all(gets),
+      Array(6).fill('200 steady'),
+      'every GET answered by the other target',
+    );
+    assert.equal(target.health, 'unhealthy');
+    assert.ok(target.stats.retries > 0, 'moved, not answered by luck');
+    // One of the POSTs was written to the frozen target: it may have run there, so it waits.
+    const waitingPosts = hung.seen.slice(seenBefore).filter((s) => s.method === 'POST').length;
+    assert.ok(waitingPosts > 0, 'a POST reached the frozen target');
+    const settled = await Promise.race([
+      Promise.all(postSettled).then(() => 'settled'),
+      sleep(300).then(() => 'waiting'),
+    ]);
+    assert.equal(settled, 'waiting', 'the POST sent to the frozen target was not cut or resent');
+    await hung.close();
+    await Promise.all(postSettled);
   });
 
   it('answers 503 when no target is in rotation', async (t) => {

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { downstreamResponseHeaders } from './headers.js';
 import type { LaneDecision } from './split.js';
-import type { Target } from './target.js';
+import type { Target, Waiter } from './target.js';
 
 /** What the exchange needs from its proxy; kept narrow so the hot path stays obvious. */
 export interface ExchangeHost {
@@ -43,11 +43,14 @@ const RESET = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
 
+/** The attempt was abandoned: its target stopped answering health checks (Target.abandonWaiting). */
+const TARGET_DOWN = 'BATON_E_TARGET_DOWN';
+
 /** Why an exchange ended without a target's full answer, for logs and the access log. */
 export type ExchangeFailure =
   'no-target' | 'upstream-error' | 'upstream-timeout' | 'client-closed' | 'body-too-large';
 
-export class Exchange implements Dispatcher.DispatchHandler {
+export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   readonly started: number;
   target: Target | undefined = undefined;
   status = 0;
@@ -64,6 +67,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private requestSent = false;
   private done = false;
   private attemptDone = false;
+  /** Set when the target was abandoned before undici connected the request (see onConnect). */
+  private abandoned: Error | null = null;
 
   constructor(
     private readonly host: ExchangeHost,
@@ -98,7 +103,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.attempts++;
     this.attemptDone = false;
     this.requestSent = false;
+    this.abandoned = null;
     target.begin();
+    target.waiting.add(this);
     target.pool.dispatch(
       {
         path: this.req.url ?? '/',
@@ -117,6 +124,18 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onConnect(abort: (err?: Error) => void): void {
     this.abortUpstream = abort;
     if (this.done) abort(new Error('client closed'));
+    else if (this.abandoned) abort(this.abandoned);
+  }
+
+  abandon(reason: string): boolean {
+    if (this.done || this.attemptDone || this.responseStarted) return false;
+    // A request that may have run there (written, not idempotent) keeps waiting for its answer:
+    // a target slow to answer health checks may still answer it.
+    if (!this.canRetry(TARGET_DOWN)) return false;
+    const err = Object.assign(new Error(reason), { code: TARGET_DOWN });
+    if (this.abortUpstream) this.abortUpstream(err);
+    else this.abandoned = err;
+    return true;
   }
 
   onRequestSent(): void {
@@ -130,6 +149,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // 1xx from the target: the proxy answered Expect itself.
     if (this.done) return false;
+    this.target!.waiting.delete(this);
     this.status = statusCode;
     this.responseStarted = true;
     this.resumeUpstream = resume;
@@ -206,6 +226,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     // A body stream that undici has started reading cannot be replayed.
     if (body !== null && (body.readableDidRead || body.destroyed)) return false;
     if (NOT_SENT.has(code)) return true;
+    if (code === TARGET_DOWN) return IDEMPOTENT.has(this.req.method ?? '') || !this.requestSent;
     if (IDEMPOTENT.has(this.req.method ?? '')) return true;
     // Not idempotent: only when the socket failed before undici had written the request (a
     // reused keep-alive socket the target had just closed); once written, it may have run.
@@ -216,6 +237,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.attemptDone) return;
     this.attemptDone = true;
     this.abortUpstream = null;
+    this.target!.waiting.delete(this);
     this.target!.end();
   }
 

@@ -1,6 +1,8 @@
 // Active health checks: GET `path` on every target in rotation each `interval`; after
 // `unhealthyThreshold` consecutive failures a target leaves rotation, after `healthyThreshold`
-// consecutive passes it comes back (with slow start, if set).
+// consecutive passes it comes back (with slow start, if set). A target that stops answering
+// at all (refused, timed out: the process or its host is gone) also hands back the requests
+// still waiting for its answer, so those that are safe to resend go elsewhere at once.
 import { Agent, request } from 'undici';
 import type { HealthConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
@@ -18,6 +20,18 @@ export async function probe(
   cfg: Pick<HealthConfig, 'path' | 'timeout' | 'expectStatus'>,
   dispatcher?: Agent,
 ): Promise<string | null> {
+  return (await probeTarget(origin, cfg, dispatcher)).failure;
+}
+
+/**
+ * One health probe, and whether the target answered at all: a wrong status comes from a
+ * process that still serves, a refused or timed-out connection from one (or a host) that does not.
+ */
+export async function probeTarget(
+  origin: string,
+  cfg: Pick<HealthConfig, 'path' | 'timeout' | 'expectStatus'>,
+  dispatcher?: Agent,
+): Promise<{ failure: string | null; answered: boolean }> {
   try {
     const res = await request(origin + cfg.path, {
       method: 'GET',
@@ -28,12 +42,16 @@ export async function probe(
       ...(dispatcher ? { dispatcher } : {}),
     });
     await res.body.dump();
-    return statusMatches(res.statusCode, cfg.expectStatus)
+    const failure = statusMatches(res.statusCode, cfg.expectStatus)
       ? null
       : `GET ${cfg.path} answered ${res.statusCode}, expected ${String(cfg.expectStatus)}`;
+    return { failure, answered: true };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    return `GET ${cfg.path} failed: ${e.code ?? e.name}${e.message ? ` (${e.message})` : ''}`;
+    return {
+      failure: `GET ${cfg.path} failed: ${e.code ?? e.name}${e.message ? ` (${e.message})` : ''}`,
+      answered: false,
+    };
   }
 }
 
@@ -72,7 +90,7 @@ export class HealthChecker {
   }
 
   private async check(t: Target): Promise<void> {
-    const failure = await probe(t.origin, this.cfg, this.agent);
+    const { failure, answered } = await probeTarget(t.origin, this.cfg, this.agent);
     if (!this.timers.has(t)) return;
     // streak > 0: consecutive passes; < 0: consecutive failures.
     const prev = this.streak.get(t) ?? 0;
@@ -88,6 +106,17 @@ export class HealthChecker {
         { target: t.spec.id, reason: failure },
         'target is unhealthy; out of rotation until it passes again',
       );
+    }
+    if (t.health === 'unhealthy' && !answered) {
+      // Gone, or its host cut off: what waits for its answer would wait for the upstream
+      // timeout. Requests that are safe to send again go to another target now.
+      const moved = t.abandonWaiting(`${t.spec.id} does not answer health checks (${failure})`);
+      if (moved > 0) {
+        this.log.warn(
+          { target: t.spec.id, requests: moved },
+          'requests waiting on an unreachable target sent elsewhere',
+        );
+      }
     }
   }
 }

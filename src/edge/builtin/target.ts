@@ -33,6 +33,12 @@ export interface PoolOptions {
   readonly idleTimeoutMs: number;
 }
 
+/** An exchange waiting for this target's response head (see Target.abandonWaiting). */
+export interface Waiter {
+  /** Gives up on this target; true when the request was moved to another one. */
+  abandon(reason: string): boolean;
+}
+
 export class Target {
   readonly spec: TargetSpec;
   readonly origin: string;
@@ -43,6 +49,8 @@ export class Target {
   state: TargetState;
   health: HealthState = 'unknown';
   inflight = 0;
+  /** Exchanges sent here that have no response head yet. */
+  readonly waiting = new Set<Waiter>();
   /** Passive health, as nginx: `fails` within the window opened at `failWindowStart`. */
   fails = 0;
   failWindowStart = 0;
@@ -112,6 +120,20 @@ export class Target {
 
   recordSuccess(): void {
     if (this.fails !== 0) this.fails = 0;
+  }
+
+  /**
+   * The target stopped answering: every exchange still waiting for its response head gives up on
+   * it, and those safe to resend (idempotent, or not yet written) go to another target. Returns
+   * how many moved.
+   */
+  abandonWaiting(reason: string): number {
+    let moved = 0;
+    for (const w of [...this.waiting]) {
+      this.waiting.delete(w);
+      if (w.abandon(reason)) moved++;
+    }
+    return moved;
   }
 
   begin(): void {
