@@ -1,9 +1,11 @@
 // Multi-host deploys (issue 7): `baton up` with `hosts:` runs the app's instances on three
 // servers over real SSH — network namespaces made by the test, each with its own sshd — behind
 // two edges kept in step (the built-in proxy and a real nginx). Rolling (one host at a time)
-// and blue-green (a port pair per host) under load through both edges fail no request; a host
-// cut off mid-deploy and an SSH key that is refused fail the deploy cleanly, with the previous
-// version serving and no host half-switched.
+// and blue-green (a port pair per host) under the zero-downtime proof's traffic through both
+// edges (keep-alive and new-connection GETs, slow requests, POSTs, streams, WebSockets) fail no
+// request; a host cut off mid-deploy fails the deploy cleanly naming it, while GETs through
+// both edges keep being answered (0 failed), the previous version serving and no host
+// half-switched; an SSH key that is refused fails the deploy naming the host.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { request } from 'undici';
@@ -12,16 +14,35 @@ import { ensureBuilt } from './helpers/cli.js';
 import { startLoad, waitFor } from './helpers/index.js';
 import { createHosts, sshHostsUnavailable, type TestHosts } from './helpers/netns.js';
 import { startNginx } from './helpers/nginx.js';
+import { startProofTraffic, type ProofOptions } from './helpers/proof.js';
+import { assertEndedOn, assertZeroDowntime, useProofTimeouts, warm } from './helpers/proof-suite.js';
 
 const skip = sshHostsUnavailable() ?? false;
+
+/** The proof's traffic kinds, fewer clients per edge: two edges and three hosts on this machine. */
+const MULTI_HOST_TRAFFIC: ProofOptions = {
+  keepAlive: 2,
+  newConnection: 1,
+  slow: 2,
+  post: 1,
+  stream: 1,
+  websockets: 2,
+  churningWebsockets: 1,
+  paceMs: 30,
+};
 
 async function multiHostService(
   t: TestContext,
   th: TestHosts,
-  { sshOptions = th.sshOptions, strategy }: { sshOptions?: string[]; strategy?: string[] } = {},
+  {
+    sshOptions = th.sshOptions,
+    strategy,
+    proof = false,
+    nginxDirectives = [],
+  }: { sshOptions?: string[]; strategy?: string[]; proof?: boolean; nginxDirectives?: string[] } = {},
 ): Promise<{ svc: Service; nginxUrl: string }> {
   ensureBuilt();
-  const nginx = await startNginx(t);
+  const nginx = await startNginx(t, { locationDirectives: nginxDirectives });
   const nginxUrl = `http://127.0.0.1:${nginx.port}`;
   const svc = await Service.create(t, {
     readyTimeout: '15s',
@@ -47,6 +68,7 @@ async function multiHostService(
       `ssh: { options: ${JSON.stringify(sshOptions)}, connectTimeout: 3s, remoteDir: ${svc.dir}/remote }`,
     ],
   });
+  if (proof) useProofTimeouts(svc);
   await svc.start();
   return { svc, nginxUrl };
 }
@@ -64,10 +86,13 @@ async function served(url: string, n = 12): Promise<string[]> {
 }
 
 describe('multi-host: three SSH hosts, two edges', { skip }, () => {
-  it('rolling then blue-green across the hosts under load on both edges: 0 failed', async (t) => {
+  it('rolling then blue-green across the hosts under the proof traffic on both edges: 0 failed', async (t) => {
     const th = (await createHosts(t, 3))!;
+    // Blue-green keeps the replaced set 4s (keepOld). Behind nginx, WebSockets opened before the
+    // switch stay on that set (nginx's old workers hold them) until it stops and closes them.
     const { svc, nginxUrl } = await multiHostService(t, th, {
-      strategy: ['  type: rolling', '  maxSurge: 0', '  maxUnavailable: 1'],
+      strategy: ['  type: blue-green', '  verify: 200ms', '  keepOld: 4s'],
+      proof: true,
     });
     await svc.deployApi('1.0.0').catch((err: unknown) => {
       throw new Error(`${String(err)}\n${svc.daemon.stdout().slice(-6000)}`);
@@ -78,52 +103,91 @@ describe('multi-host: three SSH hosts, two edges', { skip }, () => {
       th.hosts.map((h) => h.address).sort(),
       'one instance on each host',
     );
-    const loads = [
-      startLoad(svc.daemon.url, { concurrency: 3, maxMs: 90_000, retryIdleClose: true }),
-      startLoad(nginxUrl, { concurrency: 3, maxMs: 90_000, keepAlive: false }),
-      startLoad(nginxUrl, { concurrency: 2, maxMs: 90_000, retryIdleClose: true }),
+    const edges = [
+      {
+        kind: 'builtin' as const,
+        traffic: startProofTraffic(svc.daemon.url, { ...MULTI_HOST_TRAFFIC, maxMs: 150_000 }),
+      },
+      {
+        kind: 'nginx' as const,
+        traffic: startProofTraffic(nginxUrl, { ...MULTI_HOST_TRAFFIC, maxMs: 150_000 }),
+      },
     ];
-    try {
-      await waitFor(() => loads.every((l) => l.result.ok > 20), {
-        what: 'load through both edges',
-        timeout: 15_000,
-      });
-      const rolling = await svc.deploy('1.0.1', [], 90_000);
-      assert.equal(rolling.done?.result, 'succeeded', rolling.stdout + rolling.stderr);
-      const blueGreen = await svc.deploy('1.0.2', ['--strategy', 'blue-green'], 90_000);
-      assert.equal(blueGreen.done?.result, 'succeeded', blueGreen.stdout + blueGreen.stderr);
-    } finally {
-      await Promise.all(loads.map((l) => l.stop()));
+    t.after(() => Promise.all(edges.map((e) => e.traffic.stop())));
+    await Promise.all(edges.map((e) => warm(e.traffic)));
+    // Rolling with the defaults (maxSurge 25%: one new instance at a time, then one old out).
+    for (const [version, args] of [
+      ['1.0.1', ['--strategy', 'rolling']],
+      ['1.0.2', []],
+    ] as const) {
+      for (const e of edges) e.traffic.phase(`deploy ${version}`);
+      const run = await svc.deploy(version, [...args], 90_000);
+      assert.equal(
+        run.done?.result,
+        'succeeded',
+        `deploy ${version}: exit ${run.code}\n${run.stdout}\n${run.stderr}`,
+      );
+      for (const e of edges) e.traffic.phase(`${version} live`);
+      // Each version's instances are spread: one on each host.
+      assert.deepEqual(
+        svc
+          .state()
+          .live!.instances.map((i) => i.host)
+          .sort(),
+        th.hosts.map((h) => h.address).sort(),
+        `${version}: one instance on each host`,
+      );
     }
-    for (const [i, l] of loads.entries()) {
-      assert.ok(l.result.ok > 50, `load ${i} ran: ${l.result.ok}`);
-      assert.equal(l.result.failed, 0, `load ${i}: ${l.result.failures.join('; ')}`);
-    }
-    assert.equal(loads[0]!.result.idleCloses, 0, 'the built-in edge closed no idle connection');
-    t.diagnostic(`nginx keep-alive idle closes retried: ${loads[2]!.result.idleCloses}`);
-    assert.deepEqual(await served(svc.daemon.url), ['1.0.2']);
-    assert.deepEqual(await served(nginxUrl), ['1.0.2']);
-    const after = svc.state().live!;
-    assert.deepEqual(after.instances.map((i) => i.host).sort(), th.hosts.map((h) => h.address).sort());
-    assert.deepEqual(svc.pids('1.0.0'), []);
-    // Blue-green keeps the replaced set running (keepOld) for an instant rollback.
+    // The replaced set stands by for an instant rollback, then stops.
     assert.equal(svc.state().standby?.version, '1.0.1');
-    assert.equal(svc.pids('1.0.1').length, 3);
+    assert.deepEqual(svc.pids('1.0.0'), []);
+    await waitFor(() => svc.pids('1.0.1').length === 0, {
+      what: 'the 1.0.1 standby to stop',
+      timeout: 20_000,
+    });
+    const since = Date.now();
+    for (const e of edges) await assertEndedOn(e.traffic, since, '1.0.2');
+    for (const e of edges) {
+      t.diagnostic(`through the ${e.kind} edge:`);
+      assertZeroDowntime(t, e.kind, await e.traffic.stop());
+    }
   });
 
-  it('a host cut off mid-deploy: the deploy fails naming it, the others keep serving 1.0.0', async (t) => {
+  it('a host cut off mid-deploy: the deploy fails naming it, GETs through both edges all answered, 1.0.0 serving', async (t) => {
     const th = (await createHosts(t, 3))!;
-    const { svc, nginxUrl } = await multiHostService(t, th);
+    // What an nginx in front of several hosts needs anyway: a short connect timeout, and a read
+    // timeout after which an idempotent request goes to the next server (proxy_next_upstream's
+    // default "error timeout"); nginx's 60s defaults would hold a client that long.
+    const { svc, nginxUrl } = await multiHostService(t, th, {
+      nginxDirectives: ['proxy_connect_timeout 1s;', 'proxy_read_timeout 3s;'],
+    });
     await svc.deployApi('1.0.0');
+    const loads = [
+      startLoad(svc.daemon.url, { concurrency: 3, maxMs: 90_000 }),
+      startLoad(svc.daemon.url, { concurrency: 2, maxMs: 90_000, keepAlive: false }),
+      startLoad(nginxUrl, { concurrency: 3, maxMs: 90_000, retryIdleClose: true }),
+      startLoad(nginxUrl, { concurrency: 2, maxMs: 90_000, keepAlive: false }),
+    ];
+    t.after(() => Promise.all(loads.map((l) => l.stop())));
+    await waitFor(() => loads.every((l) => l.result.ok > 20), {
+      what: 'load through both edges',
+      timeout: 15_000,
+    });
     const deploying = svc.deploy('1.0.1', [], 90_000);
     await waitFor(() => svc.pids('1.0.1').length > 0, {
       what: 'the deploy to start instances',
       timeout: 20_000,
     });
     th.cut(1);
+    const cutAt = loads.map((l) => l.result.ok);
     const run = await deploying;
     assert.equal(run.code, 10, run.stdout + run.stderr);
     assert.match(run.done?.message ?? '', /host-2/);
+    // Still answering with host-2 gone: the others took its share.
+    await waitFor(() => loads.every((l, i) => l.result.ok > cutAt[i]! + 20), {
+      what: 'load answered with host-2 cut off',
+      timeout: 15_000,
+    });
     th.restore(1);
     // Both edges back on 1.0.0 alone, on every host: nothing half-switched.
     await waitFor(async () => (await served(svc.daemon.url)).join() === '1.0.0', {
@@ -136,6 +200,19 @@ describe('multi-host: three SSH hosts, two edges', { skip }, () => {
       timeout: 20_000,
     });
     assert.equal(svc.state().live?.version, '1.0.0');
+    const results = await Promise.all(loads.map((l) => l.stop()));
+    const names = [
+      'built-in keep-alive',
+      'built-in new connections',
+      'nginx keep-alive',
+      'nginx new connections',
+    ];
+    for (const [i, r] of results.entries()) {
+      t.diagnostic(`${names[i]}: ${r.ok} answered, ${r.failed} failed, ${r.idleCloses} idle closes retried`);
+    }
+    for (const [i, r] of results.entries()) {
+      assert.equal(r.failed, 0, `${names[i]}: ${r.failures.join('; ')}`);
+    }
   });
 
   it('an SSH key the hosts refuse: the deploy fails naming the host and "Permission denied"', async (t) => {

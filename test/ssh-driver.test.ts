@@ -331,6 +331,11 @@ async function run(
     assert.deepEqual(place, { host: h1.address, port: 18082 });
     // A port something else listens on is skipped: here 18081, which Baton is not told about.
     assert.deepEqual(await d.allocate([]), { host: h1.address, port: 18082 });
+    // A new version spreads over the hosts: host-1 runs one 1.0.1 already, so host-2 is next
+    // (by count alone, all three tie and host-1 comes first).
+    const spread = [{ ...live[0]!.record, version: '1.0.1' }, ...records().slice(1)];
+    assert.equal((await d.allocate(spread)).host, h1.address);
+    assert.equal((await d.allocate(spread, '1.0.1')).host, h2.address);
     // Two instances on host-1 and host-2: host-3 is next.
     assert.deepEqual(
       (await d.allocate([...records(), { ...live[0]!.record, port: 18082 }])).host,

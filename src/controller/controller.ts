@@ -628,10 +628,10 @@ export class Controller {
     const started: Managed[] = [];
     try {
       for (let i = 0; i < count; i++) {
-        const { host, port } = await this.driver.allocate([
-          ...others,
-          ...started.map((m) => m.instance.record),
-        ]);
+        const { host, port } = await this.driver.allocate(
+          [...others, ...started.map((m) => m.instance.record)],
+          version,
+        );
         let slot = 1;
         while (slots.has(slot)) slot++;
         slots.add(slot);

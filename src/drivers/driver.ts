@@ -50,10 +50,11 @@ export interface StopOptions {
 
 export interface InstanceDriver {
   /**
-   * Where the next instance goes: a host (the local driver has one; a multi-host driver spreads
-   * them) and a port free there, not used by any of `running` on that host.
+   * Where the next instance of `version` goes: a host (the local driver has one; a multi-host
+   * driver spreads each version's instances over the hosts) and a port free there, not used by
+   * any of `running` on that host.
    */
-  allocate(running: readonly InstanceRecord[]): Promise<Placement>;
+  allocate(running: readonly InstanceRecord[], version?: string): Promise<Placement>;
   /** Starts the process; resolves once it is spawned (readiness is checked by the caller). */
   start(spec: StartSpec): Promise<Instance>;
   /** Signals the whole process group, waits `timeoutMs`, then SIGKILL. Resolves when gone. */

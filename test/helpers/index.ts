@@ -249,14 +249,17 @@ export function startLoad(
     }
   };
   const workers = Array.from({ length: concurrency }, () => worker());
+  let stopping: Promise<LoadResult> | null = null;
   return {
     result,
-    stop: async () => {
-      stopped = true;
-      await Promise.all(workers);
-      await agent.close();
-      return result;
-    },
+    // Once: a test may stop it in its body and again at teardown.
+    stop: () =>
+      (stopping ??= (async () => {
+        stopped = true;
+        await Promise.all(workers);
+        await agent.close();
+        return result;
+      })()),
   };
 }
 

@@ -48,10 +48,12 @@ export interface NginxOptions {
   readonly workers?: 1 | 2;
   /** edge.reloadTimeout. */
   readonly reloadTimeout?: string;
+  /** More directives in the proxying `location /` (e.g. proxy_read_timeout). */
+  readonly locationDirectives?: readonly string[];
 }
 
 export async function startNginx(t: TestContext, opts: NginxOptions = {}): Promise<NginxProcess> {
-  const { service = 'web', workers = 2, reloadTimeout = '5s' } = opts;
+  const { service = 'web', workers = 2, reloadTimeout = '5s', locationDirectives = [] } = opts;
   if (!existsSync(NGINX)) throw new Error(`these tests run a real nginx: install it (apt-get install nginx)`);
   const prefix = tempDir(t);
   const tmp = path.join(prefix, 'tmp');
@@ -64,7 +66,7 @@ export async function startNginx(t: TestContext, opts: NginxOptions = {}): Promi
     errorLog: path.join(prefix, 'error.log'),
   };
   writeFileSync(files.upstreamFile, initialUpstream(service));
-  writeFileSync(files.confFile, nginxConf({ ...files, tmp, port, service, workers }));
+  writeFileSync(files.confFile, nginxConf({ ...files, tmp, port, service, workers, locationDirectives }));
 
   const base = `${NGINX} -p ${prefix}/ -c ${files.confFile} -e ${files.errorLog}`;
   const child = spawn(NGINX, ['-p', `${prefix}/`, '-c', files.confFile, '-e', files.errorLog], {
@@ -139,6 +141,7 @@ function nginxConf(c: {
   port: number;
   service: string;
   workers: number;
+  locationDirectives: readonly string[];
 }): string {
   // As root, nginx would run its workers as `nobody`, who cannot enter the 0700 temp folder;
   // as anyone else the `user` directive only earns a warning.
@@ -177,7 +180,7 @@ http {
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $baton_test_connection;
             proxy_set_header Host $host;
-        }
+${c.locationDirectives.map((d) => `            ${d}\n`).join('')}        }
     }
 }
 `;

@@ -24,7 +24,7 @@ const LONG = process.env.PROOF_LONG === '1';
 const DEPLOYS = Math.max(1, Number(process.env.PROOF_DEPLOYS ?? 2) || 2);
 
 /** Traffic per kind, and how long each version serves before the next deploy. */
-const TRAFFIC: ProofOptions = LONG
+export const TRAFFIC: ProofOptions = LONG
   ? {
       keepAlive: 6,
       newConnection: 3,
@@ -56,6 +56,14 @@ const APP_TIMEOUTS = { drainTimeout: '5s', stopTimeout: '5s' };
 
 async function proofService(t: TestContext, edge: EdgeKind, options: ServiceOptions): Promise<Service> {
   const svc = await Service.create(t, { readyTimeout: '15s', edge: await edgeFor(t, edge), ...options });
+  useProofTimeouts(svc);
+  await svc.start();
+  await svc.deployApi('1.0.0');
+  return svc;
+}
+
+/** Rewrites the service's baton.yaml with the proof's drain and stop timeouts (APP_TIMEOUTS). */
+export function useProofTimeouts(svc: Service): void {
   let yaml = readFileSync(svc.file, 'utf8');
   for (const [key, value] of Object.entries(APP_TIMEOUTS)) {
     const line = new RegExp(`^  ${key}: .*$`, 'm');
@@ -63,9 +71,6 @@ async function proofService(t: TestContext, edge: EdgeKind, options: ServiceOpti
     yaml = yaml.replace(line, `  ${key}: ${value}`);
   }
   writeFileSync(svc.file, yaml);
-  await svc.start();
-  await svc.deployApi('1.0.0');
-  return svc;
 }
 
 export type EdgeKind = 'builtin' | 'nginx' | 'haproxy';
@@ -80,7 +85,7 @@ async function edgeFor(t: TestContext, kind: EdgeKind): Promise<ServiceOptions['
 const versionsToDeploy = (): string[] => Array.from({ length: DEPLOYS }, (_, i) => `1.0.${i + 1}`);
 
 /** Every kind has answered (WebSockets: echoed) under 1.0.0 before the first deploy. */
-async function warm(traffic: ProofTraffic): Promise<void> {
+export async function warm(traffic: ProofTraffic): Promise<void> {
   await traffic.waitForEach(0, 2, 15_000);
 }
 
@@ -103,7 +108,7 @@ async function deployInARow(svc: Service, traffic: ProofTraffic, versions: strin
 }
 
 /** Zero failures of every kind, zero WebSocket cuts, and every kind ran. */
-function assertZeroDowntime(t: TestContext, edge: EdgeKind, results: ProofTraffic['results']): void {
+export function assertZeroDowntime(t: TestContext, edge: EdgeKind, results: ProofTraffic['results']): void {
   const lines = summarize(results);
   for (const l of lines) t.diagnostic(l);
   const report = lines.join('\n');
@@ -134,7 +139,7 @@ function assertZeroDowntime(t: TestContext, edge: EdgeKind, results: ProofTraffi
  * Traffic started after the last deploy returned is all on `version`: waits for a few answers
  * of every kind, then checks their versions.
  */
-async function assertEndedOn(traffic: ProofTraffic, since: number, version: string): Promise<void> {
+export async function assertEndedOn(traffic: ProofTraffic, since: number, version: string): Promise<void> {
   await traffic.waitForEach(since, 2, 15_000);
   const by = traffic.versionsSince(since);
   for (const k of KINDS) {

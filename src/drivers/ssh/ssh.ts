@@ -206,13 +206,14 @@ export class SshDriver implements InstanceDriver {
 
   // --- placement -------------------------------------------------------------------------------
 
-  async allocate(running: readonly InstanceRecord[]): Promise<Placement> {
-    const load = new Map<string, number>(this.hosts.map((h) => [h.address, 0]));
-    for (const r of running) if (load.has(r.host)) load.set(r.host, load.get(r.host)! + 1);
-    // Fewest instances first; the order of `hosts` breaks ties.
+  async allocate(running: readonly InstanceRecord[], version?: string): Promise<Placement> {
+    const count = (host: SshHost, v?: string): number =>
+      running.filter((r) => r.host === host.address && (v === undefined || r.version === v)).length;
+    // Fewest instances of this version first (a new set spreads over the hosts, whatever the
+    // old set left where), then fewest in all; the order of `hosts` breaks ties.
     const order = this.hosts
-      .map((h, i) => ({ h, i, n: load.get(h.address)! }))
-      .sort((a, b) => a.n - b.n || a.i - b.i)
+      .map((h, i) => ({ h, i, mine: version === undefined ? 0 : count(h, version), all: count(h) }))
+      .sort((a, b) => a.mine - b.mine || a.all - b.all || a.i - b.i)
       .map((x) => x.h);
     const failures: SshHostError[] = [];
     const full: string[] = [];

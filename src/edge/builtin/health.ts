@@ -8,6 +8,30 @@ import type { HealthConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import type { Target } from './target.js';
 
+/**
+ * The connections health checks use. The connect timeout is the check's own: undici's default
+ * (10s) would hold a check to a host that drops packets ten times longer than configured.
+ */
+export function healthAgent(cfg: Pick<HealthConfig, 'interval' | 'timeout'>): Agent {
+  return new Agent({
+    connect: { timeout: cfg.timeout },
+    keepAliveTimeout: Math.min(cfg.interval + 1000, 4000),
+    connections: 2,
+  });
+}
+
+/** For probes made without an agent of their own: one per timeout, kept for the process. */
+const sharedAgents = new Map<number, Agent>();
+
+function sharedAgent(timeout: number): Agent {
+  let a = sharedAgents.get(timeout);
+  if (!a) {
+    a = new Agent({ connect: { timeout }, keepAliveTimeout: 4000 });
+    sharedAgents.set(timeout, a);
+  }
+  return a;
+}
+
 export function statusMatches(status: number, expect: HealthConfig['expectStatus']): boolean {
   if (typeof expect === 'number') return status === expect;
   if (Array.isArray(expect)) return expect.includes(status);
@@ -39,7 +63,7 @@ export async function probeTarget(
       headersTimeout: cfg.timeout,
       bodyTimeout: cfg.timeout,
       signal: AbortSignal.timeout(cfg.timeout),
-      ...(dispatcher ? { dispatcher } : {}),
+      dispatcher: dispatcher ?? sharedAgent(cfg.timeout),
     });
     await res.body.dump();
     const failure = statusMatches(res.statusCode, cfg.expectStatus)
@@ -64,7 +88,7 @@ export class HealthChecker {
     private readonly cfg: HealthConfig,
     private readonly log: Logger,
   ) {
-    this.agent = new Agent({ keepAliveTimeout: Math.min(cfg.interval + 1000, 4000), connections: 2 });
+    this.agent = healthAgent(cfg);
   }
 
   start(t: Target): void {

@@ -11,12 +11,12 @@ import { execFile } from 'node:child_process';
 import { constants, promises as fs, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import type { EdgeConfig } from '../../config/schema.js';
 import { splitCommand } from '../../drivers/local/command.js';
 import { BatonError, messageOf } from '../../errors.js';
 import { writeFileAtomic } from '../../state/atomic.js';
-import { probe } from '../builtin/health.js';
+import { healthAgent, probe } from '../builtin/health.js';
 import {
   EdgeError,
   targetId,
@@ -110,9 +110,7 @@ export class NginxEdge implements Edge {
     this.testCmd = commandWords(cfg.test, 'test');
     this.reloadCmd = commandWords(cfg.reload, 'reload');
     const h = opts.health;
-    this.agent = h
-      ? new Agent({ keepAliveTimeout: Math.min(h.interval + 1000, 4000), connections: 2 })
-      : null;
+    this.agent = h ? healthAgent(h) : null;
   }
 
   /**
