@@ -6,6 +6,7 @@ import { VERSION } from '../version.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDeploy } from './commands/deploy.js';
 import { registerFreeze } from './commands/freeze.js';
+import { registerHosts } from './commands/hosts.js';
 import { registerLoad } from './commands/load.js';
 import { registerPromote } from './commands/promote.js';
 import { registerStatus } from './commands/status.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerValidate(program);
   registerTargets(program);
+  registerHosts(program);
   for (const c of program.commands) c.exitOverride().showHelpAfterError();
   return program;
 }
