@@ -19,7 +19,7 @@ export const ErrorCodes = {
   BATON_E_REFUSED: { status: 409, exitCode: 13 },
   /** nginx / HAProxy refused a change or cannot be reached; the previous routes still serve. */
   BATON_E_EDGE: { status: 502, exitCode: 14 },
-  /** `baton hosts check`: a host cannot run the service's instances (the report says why). */
+  /** A host cannot do what was asked: `baton hosts check` found it not ready, `baton logs` could not read it. */
   BATON_E_HOSTS: { status: 502, exitCode: 15 },
   BATON_E_INTERNAL: { status: 500, exitCode: 1 },
 } as const;

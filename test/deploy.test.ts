@@ -619,6 +619,28 @@ describe('baton deploy', { timeout: 120_000 }, () => {
       events.filter((e) => e.kind === 'step').map((e) => e.step),
       ['starting', 'switching', 'verifying', 'draining', 'finishing'],
     );
+    const status = await svc.baton(['status']);
+    assert.match(status.stdout, /^web-1\.0\.1-\d+ +127\.0\.0\.1:\d+ +\d+ /m, status.stdout);
+
+    // Logs: the live instance's, read where it runs; one line of it as JSON; a selection that
+    // names nothing (exit 4) and a bad --lines (exit 2).
+    const logs = await svc.baton(['logs', '-n', '5']);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /^==> web-1\.0\.1-\d+ \(127\.0\.0\.1:\d+, \/.+\.log\) <==$/m);
+    assert.match(logs.stdout, /app 1\.0\.1 listening on/);
+    const one = await svc.baton(['logs', '1.0.1', '-n', '1', '--json']);
+    assert.equal(one.code, 0, one.stderr);
+    const [log] = (JSON.parse(one.stdout) as { logs: { id: string; text: string }[] }).logs;
+    assert.equal(log?.text.split('\n').length, 1);
+    const none = await svc.baton(['logs', '9.9.9']);
+    assert.equal(none.code, 4, none.stderr);
+    assert.match(
+      none.stderr,
+      /no instance matches "9\.9\.9" \(give an instance id, a version or a host; running: web-1\.0\.1-/,
+    );
+    const bad = await svc.baton(['logs', '-n', '0']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /--lines must be a whole number from 1 to 10000, not 0/);
     await svc.stop();
 
     // No daemon any more.

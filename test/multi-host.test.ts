@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { request } from 'undici';
 import { Service } from './helpers/app-daemon.js';
-import { ensureBuilt } from './helpers/cli.js';
+import { ensureBuilt, runBaton } from './helpers/cli.js';
 import { startLoad, waitFor } from './helpers/index.js';
 import { createHosts, sshHostsUnavailable, type TestHosts } from './helpers/netns.js';
 import { startNginx } from './helpers/nginx.js';
@@ -188,6 +188,16 @@ describe('multi-host: three SSH hosts, two edges', { skip }, () => {
       what: 'load answered with host-2 cut off',
       timeout: 15_000,
     });
+    // `baton logs` meanwhile: the other hosts' logs read over SSH, host-2's error in its place.
+    const logs = await runBaton(t, ['logs', '-c', svc.file, '-n', '5'], { timeout: 30_000 });
+    assert.equal(logs.code, 0, logs.stderr);
+    for (const h of ['host-1', 'host-3']) {
+      assert.match(
+        logs.stdout,
+        new RegExp(`==> web-1\\.0\\.0-${h}-18081 .*<==\\napp 1\\.0\\.0 listening on 0\\.0\\.0\\.0:18081`),
+      );
+    }
+    assert.match(logs.stdout, /==> web-1\.0\.0-host-2-18081 .*<==\n\(cannot read it: host host-2 /);
     th.restore(1);
     // Both edges back on 1.0.0 alone, on every host: nothing half-switched.
     await waitFor(async () => (await served(svc.daemon.url)).join() === '1.0.0', {

@@ -358,7 +358,7 @@ async function run(
 
   await t.test('logs: fetched on demand, and the tail kept for error messages', async () => {
     const i = live[0]!;
-    assert.match(await d.fetchLog(i, 5), /app 1\.0\.0 listening on 0\.0\.0\.0:18081/);
+    assert.match(await d.fetchLog(i.record, 5), /app 1\.0\.0 listening on 0\.0\.0\.0:18081/);
     await waitFor(() => live[1]!.logTail().includes('listening on'), { what: 'log tail from the monitor' });
   });
 

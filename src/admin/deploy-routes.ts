@@ -82,6 +82,17 @@ export function registerDeployRoutes(
 
   admin.route('GET', '/v1/status', async () => ({ json: await controller.status() }));
 
+  admin.route('GET', '/v1/logs', async (r) => {
+    const lines = Number(r.url.searchParams.get('lines') ?? 50);
+    if (!Number.isInteger(lines) || lines < 1 || lines > 10_000) {
+      throw new BatonError(
+        'BATON_E_BAD_REQUEST',
+        `lines must be a whole number from 1 to 10000, not ${r.url.searchParams.get('lines')}`,
+      );
+    }
+    const select = r.url.searchParams.get('select') ?? undefined;
+    return { json: { logs: await controller.logs(select, lines) } };
+  });
   admin.route('GET', '/v1/history', (r) => {
     const limit = Number(r.url.searchParams.get('limit') ?? 20);
     return { json: { history: controller.history(Number.isFinite(limit) && limit > 0 ? limit : 20) } };

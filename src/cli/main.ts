@@ -8,6 +8,7 @@ import { registerDeploy } from './commands/deploy.js';
 import { registerFreeze } from './commands/freeze.js';
 import { registerHosts } from './commands/hosts.js';
 import { registerLoad } from './commands/load.js';
+import { registerLogs } from './commands/logs.js';
 import { registerPromote } from './commands/promote.js';
 import { registerStatus } from './commands/status.js';
 import { registerTargets } from './commands/targets.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerValidate(program);
   registerTargets(program);
   registerHosts(program);
+  registerLogs(program);
   for (const c of program.commands) c.exitOverride().showHelpAfterError();
   return program;
 }

@@ -10,7 +10,7 @@ import { request } from 'undici';
 import { probe } from '../edge/builtin/health.js';
 import type { RouteSpec } from '../edge/builtin/proxy.js';
 import { targetId, type Edge } from '../edge/edge.js';
-import { BatonError } from '../errors.js';
+import { BatonError, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import { blueGreen } from '../strategies/blue-green.js';
 import { recreate } from '../strategies/recreate.js';
@@ -51,6 +51,18 @@ export interface ProgressEvent {
   /** On 'done'. */
   readonly result?: DeployResult;
   readonly entry?: HistoryEntry;
+}
+
+/** One instance's log tail, for `baton logs`. */
+export interface InstanceLog {
+  readonly id: string;
+  readonly version: string;
+  readonly host: string;
+  readonly port: number;
+  readonly logFile: string;
+  readonly text: string;
+  /** Why its log could not be read (its host unreachable, the file gone). */
+  readonly error?: string;
 }
 
 export interface DeployRequest {
@@ -870,6 +882,7 @@ export class Controller {
             id: r.id,
             slot: m.slot,
             version: r.version,
+            host: r.host,
             port: r.port,
             pid: r.pid,
             alive: m.instance.alive(),
@@ -889,6 +902,47 @@ export class Controller {
       },
       lastRecovery: this.state.lastRecovery,
     };
+  }
+
+  /**
+   * The last `lines` lines of each instance's log that `select` names (an instance id, a
+   * version, or a host's address; none: the live instances), read where each runs. An instance
+   * whose host cannot be reached gets its error instead of its text.
+   */
+  async logs(select: string | undefined, lines: number): Promise<InstanceLog[]> {
+    const known = new Map<string, InstanceRecord>();
+    for (const r of [
+      ...this.live.map((m) => m.instance.record),
+      ...this.standby.map((m) => m.instance.record),
+      ...(this.running?.deployment.started ?? []),
+    ])
+      known.set(r.id, r);
+    const all = [...known.values()];
+    const chosen =
+      select === undefined
+        ? this.live.map((m) => m.instance.record)
+        : all.filter(
+            (r) =>
+              r.id === select || r.version === select || r.host === select || r.id.includes(`-${select}-`),
+          );
+    if (chosen.length === 0) {
+      throw new BatonError(
+        'BATON_E_NOT_FOUND',
+        select === undefined
+          ? 'no instance is live'
+          : `no instance matches "${select}" (give an instance id, a version or a host; running: ${all.map((r) => r.id).join(', ') || 'none'})`,
+      );
+    }
+    return Promise.all(
+      chosen.map(async (r) => {
+        const base = { id: r.id, version: r.version, host: r.host, port: r.port, logFile: r.logFile };
+        try {
+          return { ...base, text: await this.driver.fetchLog(r, lines) };
+        } catch (err) {
+          return { ...base, text: '', error: messageOf(err) };
+        }
+      }),
+    );
   }
 
   history(limit?: number): HistoryEntry[] {

@@ -61,6 +61,8 @@ export interface InstanceDriver {
   stop(instance: Instance, options: StopOptions): Promise<{ forced: boolean }>;
   /** Re-attaches to an instance from a previous daemon run, or null when it is gone. */
   adopt(record: InstanceRecord): Instance | null;
+  /** The last `lines` lines of an instance's log, read where it runs (for `baton logs`). */
+  fetchLog(record: InstanceRecord, lines: number): Promise<string>;
   /** Ends background work (SSH monitors and connections); the instances keep running. */
   close?(): Promise<void>;
 }

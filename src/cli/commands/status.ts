@@ -11,6 +11,8 @@ interface StatusView {
     version: string;
     instances: {
       id: string;
+      /** Where it runs: 127.0.0.1, or a host's address (hosts:). */
+      host?: string;
       port: number;
       pid: number;
       alive: boolean;
@@ -70,10 +72,10 @@ export function registerStatus(program: Command): void {
       const w = gate?.window;
       if (w && !w.open) out += `window   closed: ${w.reason}; the next allowed time is ${w.nextOpenLocal}\n`;
       if (s.live?.instances.length) {
-        const rows = [['INSTANCE', 'PORT', 'PID', 'HEALTH', 'IN-FLIGHT']];
+        const rows = [['INSTANCE', 'ADDRESS', 'PID', 'HEALTH', 'IN-FLIGHT']];
         for (const i of s.live.instances) {
           const health = !i.alive ? 'exited' : i.crashLoop ? `${i.health} (crash loop)` : i.health;
-          rows.push([i.id, String(i.port), String(i.pid), health, String(i.inflight)]);
+          rows.push([i.id, `${i.host ?? '127.0.0.1'}:${i.port}`, String(i.pid), health, String(i.inflight)]);
         }
         out += `\n${table(rows)}`;
       }

@@ -2,7 +2,16 @@
 // appended to a log file per instance in stateDir/logs, stopped group-wide with the configured
 // signal and then SIGKILL. Processes outlive a killed daemon and are adopted back by pid.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+} from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { AppConfig } from '../../config/schema.js';
@@ -67,6 +76,26 @@ export function tail(file: string, lines: number): string {
     return text.trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
     return '';
+  }
+}
+
+/** The last `lines` lines of a file, from its last MiB at most (a log may be huge). */
+export function tailOf(file: string, lines: number): string {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw err;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const length = Math.min(size, 1024 * 1024);
+    const buf = Buffer.alloc(length);
+    readSync(fd, buf, 0, length, size - length);
+    return buf.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -176,6 +205,10 @@ export class LocalDriver implements InstanceDriver {
       startedAt: new Date().toISOString(),
     };
     return new LocalInstance(record, exited);
+  }
+
+  fetchLog(record: InstanceRecord, lines: number): Promise<string> {
+    return Promise.resolve(tailOf(record.logFile, lines));
   }
 
   adopt(record: InstanceRecord): Instance | null {

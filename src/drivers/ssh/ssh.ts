@@ -87,7 +87,7 @@ export class SshInstance implements Instance {
   readonly exited: Promise<ExitInfo>;
   private exitInfo: ExitInfo | null = null;
   private resolveExited!: (info: ExitInfo) => void;
-  /** The last log tail fetched (at start-up, when seen gone, at stop, by fetchLog). */
+  /** The last log tail fetched (at start-up, while it gets ready, when seen gone, at stop). */
   tailText = '';
   /** A stop is in progress: the monitor leaves it to the stop. */
   stopping = false;
@@ -105,7 +105,7 @@ export class SshInstance implements Instance {
     return this.exitInfo === null;
   }
 
-  /** The last lines fetched from the remote log (logTail is sync; see SshDriver.fetchLog). */
+  /** The last lines fetched from the remote log (logTail is sync; SshDriver.fetchLog reads it). */
   logTail(lines = 20): string {
     return this.tailText === '' ? '' : lastLines(this.tailText, lines);
   }
@@ -497,18 +497,14 @@ export class SshDriver implements InstanceDriver {
   // --- logs, close -----------------------------------------------------------------------------
 
   /** The last `lines` lines of the instance's remote log (for `baton logs`). */
-  async fetchLog(instance: Instance, lines = 100): Promise<string> {
+  async fetchLog(record: InstanceRecord, lines = 100): Promise<string> {
     this.assertOpen();
-    const host =
-      instance instanceof SshInstance ? instance.host : this.hostOf(instance.record.host, instance.record.id);
-    if (!host) {
-      throw new BatonError('BATON_E_NOT_FOUND', `${instance.record.host} is not one of the hosts`);
-    }
-    const { stdout } = await this.transport.run(host, tailScript(instance.record.logFile, lines), {
+    const host = this.hostOf(record.host, record.id);
+    if (!host) throw new BatonError('BATON_E_NOT_FOUND', `${record.host} is not one of the hosts`);
+    const { stdout } = await this.transport.run(host, tailScript(record.logFile, lines), {
       timeoutMs: this.quickMs,
-      what: `read ${instance.record.logFile}`,
+      what: `read ${record.logFile}`,
     });
-    if (instance instanceof SshInstance) instance.tailText = stdout;
     return stdout;
   }
 
