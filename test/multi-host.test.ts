@@ -39,7 +39,14 @@ async function multiHostService(
     strategy,
     proof = false,
     nginxDirectives = [],
-  }: { sshOptions?: string[]; strategy?: string[]; proof?: boolean; nginxDirectives?: string[] } = {},
+    readyTimeout = '15s',
+  }: {
+    sshOptions?: string[];
+    strategy?: string[];
+    proof?: boolean;
+    nginxDirectives?: string[];
+    readyTimeout?: string;
+  } = {},
 ): Promise<{ svc: Service; nginxUrl: string }> {
   ensureBuilt();
   const nginx = await startNginx(t, { locationDirectives: nginxDirectives });
@@ -54,7 +61,7 @@ async function multiHostService(
   const hosts = th.hosts.map((h) => `  - ${JSON.stringify(h)}`);
   svc.configure({
     command: `${svc.defaultCommand} --host 0.0.0.0`,
-    readyTimeout: '15s',
+    readyTimeout,
     app: ['  ports: 18081-18082', '  instancesPerHost: 1'],
     ...(strategy ? { strategy } : {}),
     edge: {
@@ -160,6 +167,7 @@ describe('multi-host: three SSH hosts, two edges', { skip }, () => {
     // default "error timeout"); nginx's 60s defaults would hold a client that long.
     const { svc, nginxUrl } = await multiHostService(t, th, {
       nginxDirectives: ['proxy_connect_timeout 1s;', 'proxy_read_timeout 3s;'],
+      readyTimeout: '6s',
     });
     await svc.deployApi('1.0.0');
     const loads = [
@@ -174,8 +182,10 @@ describe('multi-host: three SSH hosts, two edges', { skip }, () => {
       timeout: 15_000,
     });
     const deploying = svc.deploy('1.0.1', [], 90_000);
-    await waitFor(() => svc.pids('1.0.1').length > 0, {
-      what: 'the deploy to start instances',
+    // Cut once 1.0.1 runs on host-2: its readiness then fails, and so does its stop.
+    const host2 = th.hosts[1]!.address;
+    await waitFor(() => svc.state().deployment?.started.some((r) => r.host === host2) ?? false, {
+      what: 'the deploy to start 1.0.1 on host-2',
       timeout: 20_000,
     });
     th.cut(1);
@@ -183,11 +193,26 @@ describe('multi-host: three SSH hosts, two edges', { skip }, () => {
     const run = await deploying;
     assert.equal(run.code, 10, run.stdout + run.stderr);
     assert.match(run.done?.message ?? '', /host-2/);
+    t.diagnostic(`the deploy: ${run.done?.message}`);
+    assert.match(
+      run.done?.message ?? '',
+      /Nothing answered on 10\.231\.\d+\.12:\d+ from here: the host may be down or cut off/,
+    );
     // Still answering with host-2 gone: the others took its share.
     await waitFor(() => loads.every((l, i) => l.result.ok > cutAt[i]! + 20), {
       what: 'load answered with host-2 cut off',
       timeout: 15_000,
     });
+    // The 1.0.1 instance on host-2 could not be stopped: kept as an orphan, retried.
+    const orphans = (await svc.status()).orphans ?? [];
+    assert.deepEqual(
+      orphans.map((o) => [o.version, o.host]),
+      [['1.0.1', host2]],
+    );
+    assert.match(
+      (await runBaton(t, ['status', '-c', svc.file])).stdout,
+      /^orphan +web-1\.0\.1-host-2-\d+ on /m,
+    );
     // `baton logs` meanwhile: the other hosts' logs read over SSH, host-2's error in its place.
     const logs = await runBaton(t, ['logs', '-c', svc.file, '-n', '5'], { timeout: 30_000 });
     assert.equal(logs.code, 0, logs.stderr);
@@ -205,10 +230,13 @@ describe('multi-host: three SSH hosts, two edges', { skip }, () => {
       timeout: 15_000,
     });
     assert.deepEqual(await served(nginxUrl), ['1.0.0']);
+    // Once host-2 answers again, the orphan is stopped.
     await waitFor(() => svc.pids('1.0.1').length === 0, {
       what: 'no 1.0.1 left on any host',
       timeout: 20_000,
     });
+    await waitFor(async () => ((await svc.status()).orphans ?? []).length === 0, { what: 'no orphan left' });
+    assert.deepEqual(svc.state().orphans, []);
     assert.equal(svc.state().live?.version, '1.0.0');
     const results = await Promise.all(loads.map((l) => l.stop()));
     const names = [

@@ -7,7 +7,7 @@ import type { BatonConfig, StrategyConfig, StrategyType } from '../config/schema
 import type { Instance, InstanceDriver, InstanceRecord } from '../drivers/driver.js';
 import { checkVersion } from '../drivers/local/command.js';
 import { request } from 'undici';
-import { probe } from '../edge/builtin/health.js';
+import { probe, probeTarget } from '../edge/builtin/health.js';
 import type { RouteSpec } from '../edge/builtin/proxy.js';
 import { targetId, type Edge } from '../edge/edge.js';
 import { BatonError, messageOf } from '../errors.js';
@@ -40,6 +40,8 @@ const STRATEGIES: Record<StrategyType, Strategy> = {
 /** Restart backoff for crashed instances: 1s doubling to 30s; 5 crashes in a minute is a loop. */
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 16_000, 30_000];
 const CRASH_LOOP = { count: 5, windowMs: 60_000 };
+/** How often instances that could not be stopped (their host unreachable) are tried again. */
+const ORPHAN_RETRY_MS = 5000;
 
 export interface ProgressEvent {
   readonly time: string;
@@ -119,6 +121,9 @@ export class Controller {
   private readonly crashes = new Map<number, number[]>();
   private readonly crashLoops = new Set<number>();
   private closed = false;
+  /** Instances that should be gone but whose stop failed (see ServiceState.orphans), by id. */
+  private readonly orphans = new Map<string, Instance>();
+  private orphanTimer: NodeJS.Timeout | null = null;
   private readonly extensions: DeployExtension[] = [];
   /** The canary split in effect (kept when a crashed instance is replaced), or null. */
   private split: { readonly spec: SplitSpec; readonly canary: ReadonlySet<Managed> } | null = null;
@@ -146,6 +151,11 @@ export class Controller {
    */
   async recover(): Promise<void> {
     const st = this.state;
+    for (const r of st.orphans ?? []) {
+      const instance = this.driver.adopt(r);
+      if (instance) this.orphans.set(r.id, instance);
+    }
+    this.scheduleOrphans();
     // By id, not pid: pids of different hosts collide.
     const records = new Map<string, InstanceRecord>();
     for (const r of [
@@ -186,13 +196,13 @@ export class Controller {
     }
     const adopted = new Set(keep.map((m) => m.instance.record.id));
     // Everything recorded and not kept is stopped: no orphan survives a restart.
-    await Promise.all(
+    // One whose host does not answer is an orphan, stopped once it does.
+    await this.stopAll(
       [...records.values()]
         .filter((r) => !adopted.has(r.id))
-        .map(async (r) => {
-          const i = this.driver.adopt(r);
-          if (i) await this.driver.stop(i, { signal: this.app.stopSignal, timeoutMs: this.app.stopTimeout });
-        }),
+        .map((r) => this.driver.adopt(r))
+        .filter((i) => i !== null)
+        .map((instance) => ({ instance, slot: 0, stopping: false })),
     );
     this.state.deployment = null;
     this.state.standby = null;
@@ -635,7 +645,11 @@ export class Controller {
     beside: readonly Managed[],
     running?: Running,
   ): Promise<Managed[]> {
-    const others = [...beside, ...this.standby, ...this.live].map((m) => m.instance.record);
+    // Orphans still hold their ports.
+    const others = [
+      ...[...beside, ...this.standby, ...this.live].map((m) => m.instance.record),
+      ...[...this.orphans.values()].map((i) => i.record),
+    ];
     const slots = new Set([...beside].map((m) => m.slot));
     const started: Managed[] = [];
     try {
@@ -669,6 +683,7 @@ export class Controller {
     const r = instance.record;
     let passes = 0;
     let last = 'no check answered yet';
+    let everAnswered = false;
     for (;;) {
       if (signal?.aborted) throw signal.reason as Error;
       if (!instance.alive()) {
@@ -685,18 +700,25 @@ export class Controller {
           `instance ${r.id} (pid ${r.pid}, port ${r.port}) ${how} before it was ready. Last log lines (${r.logFile}):\n${indent(instance.logTail())}`,
         );
       }
-      const failure = await probe(origin(instance), h);
+      const { failure, answered } = await probeTarget(origin(instance), h);
       if (failure === null) {
         if (++passes >= h.healthyThreshold) return;
       } else {
         passes = 0;
         last = failure;
+        everAnswered ||= answered;
       }
       if (Date.now() > deadline) {
+        const remote = !['127.0.0.1', '::1', 'localhost'].includes(r.host);
+        const hint = everAnswered
+          ? 'Check app.health.path.'
+          : remote
+            ? `Nothing answered on ${r.host}:${r.port} from here: the host may be down or cut off, or the app listens on 127.0.0.1 only (it must listen on an address the edges reach, e.g. 0.0.0.0).`
+            : 'Check that the app listens on {port}.';
         throw new BatonError(
           'BATON_E_DEPLOY_FAILED',
           `instance ${r.id} (port ${r.port}) was not ready within readyTimeout ${this.app.readyTimeout}ms: ${last}. ` +
-            `Check app.health.path and that the app listens on {port}. Last log lines (${r.logFile}):\n${indent(instance.logTail())}`,
+            `${hint} Last log lines (${r.logFile}):\n${indent(instance.logTail())}`,
         );
       }
       await sleep(h.interval);
@@ -731,8 +753,12 @@ export class Controller {
     }
   }
 
+  /**
+   * Stops them all at once. One that cannot be stopped (its host unreachable, the stop timed
+   * out) does not fail the rest: it becomes an orphan, stopped when its host answers again.
+   */
   private async stopAll(instances: readonly Managed[]): Promise<void> {
-    await Promise.all(
+    const results = await Promise.allSettled(
       instances.map(async (m) => {
         m.stopping = true;
         const { forced } = await this.driver.stop(m.instance, {
@@ -747,6 +773,60 @@ export class Controller {
         }
       }),
     );
+    let added = false;
+    for (const [i, r] of results.entries()) {
+      if (r.status === 'fulfilled') continue;
+      const instance = instances[i]!.instance;
+      this.log.warn(
+        { instance: instance.record.id, host: instance.record.host, error: reasonOf(r.reason) },
+        `could not stop this instance; tried again every ${ORPHAN_RETRY_MS / 1000}s until it is gone`,
+      );
+      this.orphans.set(instance.record.id, instance);
+      added = true;
+    }
+    if (added) {
+      this.saveOrphans();
+      this.scheduleOrphans();
+    }
+  }
+
+  private saveOrphans(): void {
+    this.state.orphans = [...this.orphans.values()].map((i) => i.record);
+    this.persist();
+  }
+
+  private scheduleOrphans(): void {
+    if (this.closed || this.orphanTimer || this.orphans.size === 0) return;
+    this.orphanTimer = setTimeout(() => {
+      this.orphanTimer = null;
+      void this.stopOrphans();
+    }, ORPHAN_RETRY_MS);
+    this.orphanTimer.unref();
+  }
+
+  private async stopOrphans(): Promise<void> {
+    await Promise.all(
+      [...this.orphans.values()].map(async (instance) => {
+        const r = instance.record;
+        try {
+          await this.driver.stop(instance, { signal: this.app.stopSignal, timeoutMs: this.app.stopTimeout });
+          this.orphans.delete(r.id);
+          this.log.info(
+            { instance: r.id, host: r.host },
+            'stopped an instance its host had kept out of reach',
+          );
+        } catch (err) {
+          if (err instanceof BatonError && err.code === 'BATON_E_NOT_FOUND') {
+            // Its host left hosts: Baton can no longer reach it at all.
+            this.orphans.delete(r.id);
+            this.log.error({ instance: r.id, host: r.host, pid: r.pid }, `${reasonOf(err)}; no longer tried`);
+          }
+        }
+      }),
+    );
+    if (this.closed) return;
+    this.saveOrphans();
+    this.scheduleOrphans();
   }
 
   /** Restarts a live instance that exits on its own, with backoff; reports a crash loop. */
@@ -894,6 +974,13 @@ export class Controller {
         }),
       },
       standby: this.state.standby,
+      orphans: [...this.orphans.values()].map(({ record: r }) => ({
+        id: r.id,
+        version: r.version,
+        host: r.host,
+        port: r.port,
+        pid: r.pid,
+      })),
       deployment: d && {
         ...d,
         elapsedMs: Date.now() - Date.parse(d.startedAt),
@@ -960,6 +1047,7 @@ export class Controller {
     await this.running?.done.catch(() => undefined);
     this.closed = true;
     if (this.standbyTimer) clearTimeout(this.standbyTimer);
+    if (this.orphanTimer) clearTimeout(this.orphanTimer);
     const all = [...this.live, ...this.standby];
     try {
       await this.edge.apply([], null);

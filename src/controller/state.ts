@@ -52,6 +52,11 @@ export interface ServiceState {
   deployment: DeploymentState | null;
   /** What the last daemon start found and did, when it had to recover. */
   lastRecovery: string | null;
+  /**
+   * Instances Baton had to stop but could not (their host unreachable): tried again until
+   * they are gone. Absent in files written before it existed.
+   */
+  orphans?: InstanceRecord[];
 }
 
 export type DeployResult = 'succeeded' | 'failed' | 'rolled-back';

@@ -34,6 +34,7 @@ export interface StatusView {
   readonly live: { version: string; instances: StatusInstance[] } | null;
   readonly deployment: { id: string; version: string; step: string } | null;
   readonly lastRecovery: string | null;
+  readonly orphans?: { id: string; version: string; host: string; port: number; pid: number }[];
 }
 
 export interface DeployEvent {

@@ -32,6 +32,8 @@ interface StatusView {
     elapsedMs: number;
   } | null;
   lastRecovery: string | null;
+  /** Instances whose stop failed (host unreachable), retried until gone. */
+  orphans?: { id: string; version: string; host: string; port: number; pid: number }[];
 }
 
 function table(rows: string[][]): string {
@@ -67,6 +69,9 @@ export function registerStatus(program: Command): void {
         out += `deploy   ${d.version} (${d.strategy}) by ${d.actor}: ${d.step}, ${(d.elapsedMs / 1000).toFixed(1)}s, ${d.detail}\n`;
       }
       if (s.lastRecovery) out += `recovery ${s.lastRecovery}\n`;
+      for (const o of s.orphans ?? []) {
+        out += `orphan   ${o.id} on ${o.host}:${o.port} (pid ${o.pid}): could not be stopped, its host out of reach; stopped once it answers\n`;
+      }
       const f = gate?.freeze;
       if (f) out += `frozen   by ${f.actor} since ${f.since}: "${f.reason}" (\`baton unfreeze\` lifts it)\n`;
       const w = gate?.window;
