@@ -9,9 +9,10 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { request } from 'undici';
-import { Service } from './helpers/app-daemon.js';
+import { logsWith, Service } from './helpers/app-daemon.js';
 import { ensureBuilt, runBaton } from './helpers/cli.js';
 import { startLoad, waitFor } from './helpers/index.js';
+import type { SshHost } from '../src/drivers/ssh/ssh.js';
 import { createHosts, sshHostsUnavailable, type TestHosts } from './helpers/netns.js';
 import { startNginx } from './helpers/nginx.js';
 import { startProofTraffic, type ProofOptions } from './helpers/proof.js';
@@ -40,44 +41,44 @@ async function multiHostService(
     proof = false,
     nginxDirectives = [],
     readyTimeout = '15s',
+    hosts = th.hosts,
   }: {
     sshOptions?: string[];
     strategy?: string[];
     proof?: boolean;
     nginxDirectives?: string[];
     readyTimeout?: string;
+    hosts?: readonly SshHost[];
   } = {},
-): Promise<{ svc: Service; nginxUrl: string }> {
+): Promise<{ svc: Service; nginxUrl: string; withHosts: (hosts: readonly SshHost[]) => void }> {
   ensureBuilt();
   const nginx = await startNginx(t, { locationDirectives: nginxDirectives });
   const nginxUrl = `http://127.0.0.1:${nginx.port}`;
-  const svc = await Service.create(t, {
-    readyTimeout: '15s',
-    edge: {
-      lines: ['listen: 127.0.0.1:0', `edges: [{ type: builtin }, ${JSON.stringify(nginx.edgeConfig)}]`],
-      url: nginxUrl,
-    },
-  });
-  const hosts = th.hosts.map((h) => `  - ${JSON.stringify(h)}`);
-  svc.configure({
-    command: `${svc.defaultCommand} --host 0.0.0.0`,
-    readyTimeout,
-    app: ['  ports: 18081-18082', '  instancesPerHost: 1'],
-    ...(strategy ? { strategy } : {}),
-    edge: {
-      lines: ['listen: 127.0.0.1:0', `edges: [{ type: builtin }, ${JSON.stringify(nginx.edgeConfig)}]`],
-      url: nginxUrl,
-    },
-    extra: [
-      'hosts:',
-      ...hosts,
-      // The hosts share this machine's disk: their Baton folder in the test's own.
-      `ssh: { options: ${JSON.stringify(sshOptions)}, connectTimeout: 3s, remoteDir: ${svc.dir}/remote }`,
-    ],
-  });
-  if (proof) useProofTimeouts(svc);
+  const edge = {
+    lines: ['listen: 127.0.0.1:0', `edges: [{ type: builtin }, ${JSON.stringify(nginx.edgeConfig)}]`],
+    url: nginxUrl,
+  };
+  const svc = await Service.create(t, { readyTimeout: '15s', edge });
+  /** (Re)writes baton.yaml with these hosts. */
+  const withHosts = (list: readonly SshHost[]): void => {
+    svc.configure({
+      command: `${svc.defaultCommand} --host 0.0.0.0`,
+      readyTimeout,
+      app: ['  ports: 18081-18082', '  instancesPerHost: 1'],
+      ...(strategy ? { strategy } : {}),
+      edge,
+      extra: [
+        'hosts:',
+        ...list.map((h) => `  - ${JSON.stringify(h)}`),
+        // The hosts share this machine's disk: their Baton folder in the test's own.
+        `ssh: { options: ${JSON.stringify(sshOptions)}, connectTimeout: 3s, remoteDir: ${svc.dir}/remote }`,
+      ],
+    });
+    if (proof) useProofTimeouts(svc);
+  };
+  withHosts(hosts);
   await svc.start();
-  return { svc, nginxUrl };
+  return { svc, nginxUrl, withHosts };
 }
 
 /** The versions answering through an edge, on new connections. */
@@ -250,6 +251,40 @@ describe('multi-host: three SSH hosts, two edges', { skip }, () => {
     }
     for (const [i, r] of results.entries()) {
       assert.equal(r.failed, 0, `${names[i]}: ${r.failures.join('; ')}`);
+    }
+  });
+
+  it('SIGHUP with a host added and one removed: the next deploy moves onto them under load, 0 failed', async (t) => {
+    const th = (await createHosts(t, 3))!;
+    const [h1, h2, h3] = th.hosts as [SshHost, SshHost, SshHost];
+    const { svc, nginxUrl, withHosts } = await multiHostService(t, th, { hosts: [h1, h2] });
+    await svc.deployApi('1.0.0');
+    const onHosts = (): string[] =>
+      svc
+        .state()
+        .live!.instances.map((i) => `${i.version}@${i.host}`)
+        .sort();
+    assert.deepEqual(onHosts(), [`1.0.0@${h1.address}`, `1.0.0@${h2.address}`]);
+    const loads = [
+      startLoad(svc.daemon.url, { concurrency: 2, maxMs: 60_000 }),
+      startLoad(nginxUrl, { concurrency: 2, maxMs: 60_000, retryIdleClose: true }),
+    ];
+    t.after(() => Promise.all(loads.map((l) => l.stop())));
+    // host-1 leaves (its instance keeps serving until the deploy), host-3 joins.
+    withHosts([h2, h3]);
+    svc.daemon.child.kill('SIGHUP');
+    await waitFor(() => logsWith(svc.daemon, /^config reloaded/).length > 0, { what: 'the reload' });
+    const run = await svc.deploy('1.0.1', [], 60_000);
+    assert.equal(run.done?.result, 'succeeded', `${run.stdout}\n${run.stderr}`);
+    assert.deepEqual(onHosts(), [`1.0.1@${h2.address}`, `1.0.1@${h3.address}`].sort());
+    // The replaced set is gone everywhere, host-1 included: stopped through its record.
+    await svc.noneLeft('1.0.0', 15_000);
+    assert.deepEqual(await served(svc.daemon.url), ['1.0.1']);
+    assert.deepEqual(await served(nginxUrl), ['1.0.1']);
+    const results = await Promise.all(loads.map((l) => l.stop()));
+    for (const [i, r] of results.entries()) {
+      assert.ok(r.ok > 20, `load ${i} ran: ${r.ok}`);
+      assert.equal(r.failed, 0, `load ${i}: ${r.failures.join('; ')}`);
     }
   });
 

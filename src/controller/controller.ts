@@ -1071,6 +1071,16 @@ export class Controller {
     this.config = config;
     this.driver = driver;
   }
+
+  /** Every instance this controller knows of: live, standby, a running deploy's, orphans. */
+  instances(): Instance[] {
+    return [
+      ...new Set([
+        ...[...this.live, ...this.standby, ...(this.running?.started ?? [])].map((m) => m.instance),
+        ...this.orphans.values(),
+      ]),
+    ];
+  }
 }
 
 /** The kept blue-green set takes all traffic back at once; the current set becomes the kept one. */

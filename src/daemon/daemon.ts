@@ -205,12 +205,33 @@ export class Daemon {
         this.log.error('reload refused: the new config has no app section; keeping the running config');
         return;
       }
-      if (this.config.hosts || next.hosts) {
-        // Remote instances stay with the driver that watches them: hooks, windows and
-        // notifications apply from the next deploy, app and hosts changes at the next start.
+      if (Boolean(this.config.hosts) !== Boolean(next.hosts)) {
+        this.log.error(
+          `reload refused: ${next.hosts ? 'hosts: was added' : 'hosts: was removed'}; moving instances between this machine and hosts needs a restart of baton up`,
+        );
+        return;
+      }
+      if (next.hosts) {
+        // A new SSH driver for the new hosts, ssh options and app settings; it watches the
+        // running instances from now on (each knows its host, even one no longer listed, so
+        // the next deploy still stops it there), and the old one lets go of them.
+        let ssh: InstanceDriver;
+        try {
+          ssh = driverFor(next, this.log);
+        } catch (err) {
+          this.log.error({ error: messageOf(err) }, 'config reload refused; keeping the running config');
+          return;
+        }
+        const old = this.driver;
+        if (ssh instanceof SshDriver) for (const i of this.controller.instances()) ssh.watch(i);
+        this.driver = ssh;
         this.config = next;
-        this.controller.reload(next, this.driver!);
-        this.log.warn('config reloaded; with hosts, app, hosts and ssh changes apply when baton up restarts');
+        this.controller.reload(next, ssh);
+        await old?.close?.();
+        this.log.info(
+          { hosts: next.hosts.map((h) => h.name) },
+          'config reloaded; app, hosts and ssh settings apply from the next deploy',
+        );
         return;
       }
       let driver: LocalDriver;
