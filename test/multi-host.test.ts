@@ -288,6 +288,55 @@ describe('multi-host: three SSH hosts, two edges', { skip }, () => {
     }
   });
 
+  it('canary across the hosts: one canary instance on one host at 30%, then promoted onto all, 0 failed', async (t) => {
+    const th = (await createHosts(t, 3))!;
+    const { svc, nginxUrl } = await multiHostService(t, th, {
+      strategy: [
+        '  type: canary',
+        '  canaryInstances: 1',
+        '  steps: [{ setWeight: 30 }, { pause: 1s }]',
+        '  analysis: { interval: 300ms, failureLimit: 1, minRequests: 3, successRate: 100 }',
+      ],
+    });
+    await svc.deployApi('1.0.0');
+    const loads = [
+      startLoad(svc.daemon.url, { concurrency: 2, maxMs: 60_000 }),
+      startLoad(nginxUrl, { concurrency: 2, maxMs: 60_000, retryIdleClose: true }),
+    ];
+    t.after(() => Promise.all(loads.map((l) => l.stop())));
+    const deploying = svc.deploy('1.0.1', [], 60_000);
+    // While the canary holds: three stable instances, one canary, on one of the hosts.
+    const during = await waitFor(
+      async () => {
+        const st = await svc.status();
+        return st.deployment?.step === 'paused' ? st : null;
+      },
+      { what: 'the canary step', timeout: 30_000 },
+    );
+    const canaries = during.live!.instances.filter((i) => i.version === '1.0.1');
+    assert.equal(canaries.length, 1, JSON.stringify(during.live));
+    assert.equal(during.live!.instances.filter((i) => i.version === '1.0.0').length, 3);
+    const run = await deploying;
+    assert.equal(run.done?.result, 'succeeded', `${run.stdout}\n${run.stderr}`);
+    assert.deepEqual(
+      svc
+        .state()
+        .live!.instances.map((i) => `${i.version}@${i.host}`)
+        .sort(),
+      th.hosts.map((h) => `1.0.1@${h.address}`).sort(),
+      'promoted: one 1.0.1 instance on each host',
+    );
+    await svc.noneLeft('1.0.0', 15_000);
+    const results = await Promise.all(loads.map((l) => l.stop()));
+    for (const [i, r] of results.entries()) {
+      assert.ok(
+        (r.byBody.get('1.0.1\n') ?? 0) > 0 && (r.byBody.get('1.0.0\n') ?? 0) > 0,
+        `load ${i} saw both`,
+      );
+      assert.equal(r.failed, 0, `load ${i}: ${r.failures.join('; ')}`);
+    }
+  });
+
   it('an SSH key the hosts refuse: the deploy fails naming the host and "Permission denied"', async (t) => {
     const th = (await createHosts(t, 2))!;
     const { svc } = await multiHostService(t, th, { sshOptions: th.badKeyOptions });
