@@ -334,7 +334,21 @@ export const EDGE_DEFAULTS = {
 
 /** Where client traffic comes in: Baton's own proxy (default), or the user's nginx / HAProxy. */
 export const edgeSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('builtin') }),
+  z.strictObject({
+    type: z.literal('builtin'),
+    /**
+     * The admin address of an edge-only Baton on another machine (listen: and admin:, no app:
+     * nor targets:); none: this daemon's own proxy.
+     */
+    admin: listenAddress.optional(),
+    /** Deadline of each call to that Baton (a drain gets its own timeout on top). */
+    timeout: duration.prefault('10s'),
+    /** The environment variable holding that Baton's admin token. */
+    tokenEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'an environment variable name, e.g. BATON_EDGE_TOKEN' })
+      .prefault('BATON_ADMIN_TOKEN'),
+  }),
   z.strictObject({
     type: z.literal('nginx'),
     /** The one file Baton writes: the service's upstream block, included by the user's nginx.conf. */
@@ -477,10 +491,13 @@ export const configSchema = z
         message: 'instancesPerHost needs hosts: (else use instances)',
       });
     }
-    const kinds = (c.edges ?? [c.edge]).map((e) => e.type);
+    const all = c.edges ?? [c.edge];
+    // A built-in edge with an admin address is another Baton's proxy: driven like nginx or
+    // HAProxy, from here.
+    const kinds = all.map((e) => (e.type === 'builtin' && e.admin ? 'builtin (remote)' : e.type));
     const builtin = kinds.includes('builtin');
     const where = c.edges ? 'edges' : 'edge';
-    if (c.edges && c.edge.type !== 'builtin') {
+    if (c.edges && (c.edge.type !== 'builtin' || c.edge.admin)) {
       ctx.addIssue({
         code: 'custom',
         path: ['edges'],

@@ -2,10 +2,11 @@
 // nginx / HAProxy driven through its files and sockets) and the admin API, and either a static
 // `targets` list (a plain load balancer, built-in edge only) or the deploy controller running
 // the app's instances (`app:`).
-import type { BatonConfig, TargetConfig } from '../config/schema.js';
+import type { BatonConfig, EdgeConfig, TargetConfig } from '../config/schema.js';
 import { AdminServer } from '../admin/server.js';
 import { registerDeployRoutes } from '../admin/deploy-routes.js';
 import { registerFreezeRoutes } from '../admin/freeze-routes.js';
+import { registerEdgeRoutes } from '../admin/edge-routes.js';
 import { registerProxyRoutes } from '../admin/proxy-routes.js';
 import { formatAddress } from '../config/address.js';
 import { Controller } from '../controller/controller.js';
@@ -43,6 +44,11 @@ export function routesFromConfig(targets: readonly TargetConfig[] | undefined): 
 }
 
 /** Instances on this machine, or on `hosts:` over SSH. */
+/** This daemon's own proxy (a built-in edge with an admin address is another Baton's). */
+function isLocalBuiltin(e: EdgeConfig): boolean {
+  return e.type === 'builtin' && e.admin === undefined;
+}
+
 function driverFor(config: BatonConfig, log: Logger): InstanceDriver {
   const app = config.app!;
   if (!config.hosts) return new LocalDriver(app, config.baseDir, config.stateDirPath);
@@ -78,7 +84,7 @@ export class Daemon {
   ) {
     this.seed = seedOf(routesFromConfig(config.targets));
     const edges = config.edges ?? [config.edge];
-    if (!edges.some((e) => e.type === 'builtin')) {
+    if (!edges.some(isLocalBuiltin)) {
       this.proxy = null;
       this.edge = external.length > 1 ? new MultiEdge(external) : external[0]!;
       return;
@@ -101,7 +107,7 @@ export class Daemon {
   static async start(config: BatonConfig, log: Logger): Promise<Daemon> {
     const external = await Promise.all(
       (config.edges ?? [config.edge])
-        .filter((e) => e.type !== 'builtin')
+        .filter((e) => !isLocalBuiltin(e))
         .map((e) => createEdge(e, config, log)),
     );
     const d = new Daemon(config, log, external);
@@ -154,13 +160,15 @@ export class Daemon {
           new ProxyMetrics(this.proxy, config.service),
           config.proxy.drainTimeout,
         );
+        // Edge-only: another Baton routes this proxy (src/edge/remote.ts).
+        if (this.edgeOnly) registerEdgeRoutes(this.admin, this.proxy);
       }
       this.admin.route('GET', '/v1/health', () => ({
         json: {
           ok: true,
           service: config.service,
           version: VERSION,
-          mode: config.app ? 'app' : 'targets',
+          mode: config.app ? 'app' : this.edgeOnly ? 'edge' : 'targets',
           edge: this.edge.kind,
           // The bound address (the config may say port 0); nginx / HAProxy own theirs.
           listen: this.proxy ? formatAddress(this.proxy.address()) : null,
@@ -173,6 +181,11 @@ export class Daemon {
       log.info({ admin: formatAddress(adminBound) }, 'admin API listening');
     }
     await recovered;
+  }
+
+  /** No app and no targets list: an edge that another Baton drives through the admin API. */
+  private get edgeOnly(): boolean {
+    return !this.config.app && this.config.targets === undefined;
   }
 
   private async restoreStaticRoutes(proxy: BuiltinProxy): Promise<void> {

@@ -1,6 +1,6 @@
 // One edge per `edge.type`: the built-in proxy is built by the daemon itself (it also serves the
-// admin API's proxy routes); nginx and HAProxy are driven from here, their code loaded only when
-// configured.
+// admin API's proxy routes); nginx, HAProxy and another Baton's proxy (a built-in edge with an
+// admin address) are driven from here, their code loaded only when configured.
 import type { BatonConfig, EdgeConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Edge, EdgeOptions } from './edge.js';
@@ -22,7 +22,10 @@ export async function createEdge(edge: EdgeConfig, config: BatonConfig, log: Log
       const { HaproxyEdge } = await import('./haproxy/haproxy.js');
       return new HaproxyEdge(edge, opts);
     }
-    case 'builtin':
-      throw new Error('the built-in edge is built by the daemon');
+    case 'builtin': {
+      if (!edge.admin) throw new Error('the built-in edge is built by the daemon');
+      const { RemoteBuiltinEdge } = await import('./remote.js');
+      return new RemoteBuiltinEdge({ ...edge, admin: edge.admin }, opts);
+    }
   }
 }

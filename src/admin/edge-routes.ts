@@ -1,0 +1,77 @@
+// The edge API: a Baton whose config has `listen:` and neither `app:` nor `targets:` is an edge
+// that another Baton drives from elsewhere (`edges: [{ type: builtin, admin: host:port }]`, see
+// src/edge/remote.ts). These endpoints are the Edge interface over HTTP: the controller's
+// route changes, drains and counters, applied to this machine's built-in proxy, whose health
+// checks then run from here, where client traffic flows.
+//
+//   PUT  /v1/edge/routes  { routes, split }   the whole route table, swapped atomically
+//   POST /v1/edge/drain   { ids, timeoutMs }  waits for targets already out of the routes
+//   POST /v1/edge/stats   { ids }             summed counters for canary analysis
+//   GET  /v1/edge/view                        what it serves
+import { z } from 'zod';
+import { BuiltinEdge } from '../edge/builtin/edge.js';
+import type { BuiltinProxy } from '../edge/builtin/proxy.js';
+import type { AdminServer } from './server.js';
+
+const match = z.union([
+  z.strictObject({
+    header: z.string().min(1),
+    equals: z.string().optional(),
+    prefix: z.string().optional(),
+    regex: z.string().optional(),
+  }),
+  z.strictObject({
+    cookie: z.string().min(1),
+    equals: z.string().optional(),
+    prefix: z.string().optional(),
+    regex: z.string().optional(),
+  }),
+  z.strictObject({ ip: z.string().min(1) }),
+]);
+
+const route = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  weight: z.number().min(0),
+  backup: z.boolean().optional(),
+  version: z.string().optional(),
+  maxFails: z.number().int().min(0).optional(),
+  failTimeoutMs: z.number().int().min(0).optional(),
+  slowStartMs: z.number().int().min(0).optional(),
+  canary: z.boolean().optional(),
+});
+
+const split = z.strictObject({
+  canaryPercent: z.number().min(0).max(100),
+  rules: z.array(match),
+  sticky: z.union([
+    z.literal('baton'),
+    z.strictObject({ header: z.string().min(1) }),
+    z.strictObject({ cookie: z.string().min(1) }),
+  ]),
+});
+
+export const edgeRoutesBody = z.strictObject({ routes: z.array(route), split: split.nullable() });
+const idsBody = z.strictObject({ ids: z.array(z.string().min(1)) });
+const drainBody = z.strictObject({
+  ids: z.array(z.string().min(1)),
+  timeoutMs: z.number().int().min(0).max(3_600_000),
+});
+
+export function registerEdgeRoutes(admin: AdminServer, proxy: BuiltinProxy): void {
+  const edge = new BuiltinEdge(proxy);
+  admin.route('PUT', '/v1/edge/routes', async (r) => {
+    const body = await r.body(edgeRoutesBody);
+    await edge.apply(body.routes, body.split);
+    return { json: { generation: proxy.generation, routes: body.routes.length } };
+  });
+  admin.route('POST', '/v1/edge/drain', async (r) => {
+    const { ids, timeoutMs } = await r.body(drainBody);
+    return { json: { results: await edge.drain(ids, timeoutMs) } };
+  });
+  admin.route('POST', '/v1/edge/stats', async (r) => {
+    const { ids } = await r.body(idsBody);
+    return { json: await edge.stats(ids) };
+  });
+  admin.route('GET', '/v1/edge/view', async () => ({ json: { targets: await edge.view() } }));
+}

@@ -1,0 +1,165 @@
+// A built-in proxy on another machine as an edge: `edges: [{ type: builtin, admin: 10.0.0.2:9901 }]`.
+// That machine runs `baton up` with a config of its own that has `listen:` and `admin:` but no
+// `app:` and no `targets:` (an edge-only Baton); this one drives it through its edge API
+// (src/admin/edge-routes.ts) with the admin token from $tokenEnv (BATON_ADMIN_TOKEN). Its proxy does the
+// rest exactly as the local one would: atomic route swaps, drains that wait for requests in
+// flight, canary counters, and health checks made from where it runs.
+//
+// Every call has a deadline; a call that fails (unreachable, refused, timed out) is an
+// EdgeError naming the address, with the routes it served before still in effect there (a
+// route swap is one request: it happened entirely or not at all).
+import { Agent, request } from 'undici';
+import { formatAddress, type ListenAddress } from '../config/address.js';
+import type { EdgeConfig } from '../config/schema.js';
+import { messageOf } from '../errors.js';
+import {
+  EdgeError,
+  type DrainResult,
+  type Edge,
+  type EdgeCapabilities,
+  type EdgeOptions,
+  type EdgeTargetView,
+  type RouteSpec,
+  type SplitSpec,
+  type StatsSnapshot,
+} from './edge.js';
+
+export type RemoteBuiltinConfig = Extract<EdgeConfig, { type: 'builtin' }> & {
+  readonly admin: ListenAddress;
+};
+
+export class RemoteBuiltinEdge implements Edge {
+  readonly kind = 'builtin';
+  readonly describe: string;
+  readonly can: EdgeCapabilities = {
+    weightedSplit: true,
+    matchRules: true,
+    sticky: 'any',
+    statusCounters: true,
+    latencyBuckets: true,
+  };
+  private readonly origin: string;
+  private readonly dispatcher: Agent;
+  private readonly timeoutMs: number;
+
+  private readonly token: string | undefined;
+  private readonly tokenEnv: string;
+
+  constructor(
+    cfg: RemoteBuiltinConfig,
+    private readonly opts: EdgeOptions,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    const a = cfg.admin;
+    this.tokenEnv = cfg.tokenEnv;
+    this.token = env[cfg.tokenEnv] || undefined;
+    this.describe = `the built-in proxy of the Baton at ${formatAddress(a)}`;
+    this.timeoutMs = cfg.timeout;
+    if (a.kind === 'unix') {
+      this.origin = 'http://localhost';
+      this.dispatcher = new Agent({ connect: { socketPath: a.path, timeout: this.timeoutMs } });
+    } else {
+      this.origin = `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+      this.dispatcher = new Agent({ connect: { timeout: this.timeoutMs }, keepAliveTimeout: 4000 });
+    }
+  }
+
+  /** Checks the Baton there answers, takes our token and is an edge-only Baton. */
+  async start(): Promise<void> {
+    const health = await this.call<{ mode?: string; service?: string }>(
+      'GET',
+      '/v1/health',
+      undefined,
+      'answer',
+    );
+    await this.call('GET', '/v1/edge/view', undefined, 'list its targets');
+    this.opts.log.info({ edge: this.describe, remoteService: health.service }, 'remote built-in edge ready');
+  }
+
+  async apply(routes: readonly RouteSpec[], split: SplitSpec | null): Promise<void> {
+    await this.call('PUT', '/v1/edge/routes', { routes, split }, 'change its routes');
+  }
+
+  async drain(ids: readonly string[], timeoutMs: number): Promise<DrainResult[]> {
+    // The drain itself may take timeoutMs there: the answer gets that much more time.
+    const r = await this.call<{ results: DrainResult[] }>(
+      'POST',
+      '/v1/edge/drain',
+      { ids, timeoutMs },
+      'drain targets',
+      timeoutMs,
+    );
+    return r.results;
+  }
+
+  stats(ids: readonly string[]): Promise<StatsSnapshot> {
+    return this.call<StatsSnapshot>('POST', '/v1/edge/stats', { ids }, 'report its counters');
+  }
+
+  async view(): Promise<EdgeTargetView[]> {
+    return (
+      await this.call<{ targets: EdgeTargetView[] }>('GET', '/v1/edge/view', undefined, 'list its targets')
+    ).targets;
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  private async call<T>(
+    method: 'GET' | 'PUT' | 'POST',
+    path: string,
+    body: unknown,
+    what: string,
+    extraMs = 0,
+  ): Promise<T> {
+    const where = this.describe;
+    const timeout = this.timeoutMs + extraMs;
+    let status: number;
+    let text: string;
+    try {
+      const res = await request(this.origin + path, {
+        method,
+        dispatcher: this.dispatcher,
+        headers: {
+          'content-type': 'application/json',
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+        signal: AbortSignal.timeout(timeout),
+      });
+      status = res.statusCode;
+      text = await res.body.text();
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new EdgeError(
+        `${where} did not ${what}: ${e.code ?? e.name} (${messageOf(err)}), deadline ${timeout}ms. ` +
+          'Check that `baton up` runs there with this admin address, and that this machine can reach it; ' +
+          'whatever it routed before, it still routes.',
+        { cause: err },
+      );
+    }
+    let data: unknown = {};
+    try {
+      data = text ? JSON.parse(text) : {};
+    } catch {
+      // not JSON: quoted below
+    }
+    if (status >= 400) {
+      const e = (data as { error?: { code?: string; message?: string } }).error;
+      const hint =
+        status === 404 && path.startsWith('/v1/edge/')
+          ? ' It is not an edge-only Baton: its config must have listen: and admin:, and neither app: nor targets:.'
+          : status === 401 || status === 403
+            ? ` Set ${this.tokenEnv} here to the admin token that Baton was started with (edge tokenEnv names the variable).`
+            : '';
+      throw new EdgeError(
+        `${where} refused to ${what}: ${status} ${e?.message ?? text.slice(0, 300)}.${hint} Whatever it routed before, it still routes.`,
+        { details: { status, error: e } },
+      );
+    }
+    return data as T;
+  }
+}
