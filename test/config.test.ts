@@ -395,4 +395,48 @@ describe('edge config', () => {
       /for one edge, write edge: instead/,
     );
   });
+
+  it('edges on other machines: an nginx over SSH, another Baton by its admin address', () => {
+    const n = config(
+      `service: web\n${app}edge: { type: nginx, host: 'deploy@10.0.0.2:2222', upstreamFile: /etc/nginx/conf.d/web.conf }\n`,
+    );
+    assert.deepEqual(n.edge.type === 'nginx' && n.edge.host, {
+      name: 'deploy@10.0.0.2:2222',
+      address: '10.0.0.2',
+      user: 'deploy',
+      port: 2222,
+    });
+    const alias = config(`service: web\n${app}edge: { type: nginx, host: lb-1, upstreamFile: /e/w.conf }\n`);
+    assert.deepEqual(alias.edge.type === 'nginx' && alias.edge.host, { name: 'lb-1', address: 'lb-1' });
+    assert.match(
+      refusedConfig(`service: web\n${app}edge: { type: nginx, host: lb-1, upstreamFile: conf.d/web.conf }\n`),
+      /with host: lb-1, an absolute path on that machine/,
+    );
+    assert.match(
+      refusedConfig(
+        `service: web\n${app}edge: { type: nginx, host: '-oProxyCommand=x', upstreamFile: /w.conf }\n`,
+      ),
+      /is not an ssh destination/,
+    );
+    // Another Baton's proxy: no listen here (that Baton has it), an app to deploy.
+    const remote = config(`service: web\n${app}edge: { type: builtin, admin: 10.0.0.2:9901 }\n`);
+    assert.equal(remote.listen, undefined);
+    assert.ok(remote.edge.type === 'builtin' && remote.edge.admin?.kind === 'tcp');
+    assert.equal(remote.edge.type === 'builtin' && remote.edge.tokenEnv, 'BATON_ADMIN_TOKEN');
+    assert.match(
+      refusedConfig(
+        `service: web\nlisten: 127.0.0.1:8080\n${app}edge: { type: builtin, admin: 10.0.0.2:9901 }\n`,
+      ),
+      /the client port is theirs: remove listen/,
+    );
+    assert.match(
+      refusedConfig(`service: web\nedge: { type: builtin, admin: 10.0.0.2:9901 }\ntargets: []\n`),
+      /builtin \(remote\) drive the instances of an app/,
+    );
+    // This daemon's proxy and two others kept in step.
+    const three = config(
+      `service: web\nlisten: 127.0.0.1:0\n${app}edges: [{ type: builtin }, { type: builtin, admin: 10.0.0.2:9901 }, { type: builtin, admin: 10.0.0.3:9901, tokenEnv: LB2_TOKEN }]\n`,
+    );
+    assert.equal(three.edges?.length, 3);
+  });
 });

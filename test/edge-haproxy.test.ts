@@ -20,7 +20,7 @@ import { silentLogger } from '../src/log.js';
 import { freePort, tempDir } from './helpers/cli.js';
 import { startHaproxy, type HaproxyOptions, type HaproxyProcess } from './helpers/haproxy.js';
 import { startBackend, startLoad, waitFor, type Backend } from './helpers/index.js';
-import { answers, fresh, idOf, routeTo } from './helpers/edges.js';
+import { answers, edgeOptions, fresh, idOf, routeTo } from './helpers/edges.js';
 
 type HaproxyConfig = Extract<EdgeConfig, { type: 'haproxy' }>;
 const MAINT = 0x23;
@@ -34,9 +34,7 @@ function edgeConfig(input: unknown): HaproxyConfig {
 
 function newEdge(cfg: HaproxyConfig): HaproxyEdge {
   return new HaproxyEdge(cfg, {
-    service: 'web',
-    balance: { algorithm: 'round-robin' },
-    health: null,
+    ...edgeOptions(),
     baseDir: '/',
     log: silentLogger(),
   });

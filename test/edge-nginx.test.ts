@@ -19,7 +19,7 @@ import { fileHeader, renderUpstream, type UpstreamState } from '../src/edge/ngin
 import { isBatonError } from '../src/errors.js';
 import { silentLogger, type Logger } from '../src/log.js';
 import { startBackend, waitFor, type Backend } from './helpers/index.js';
-import { answers, idOf, routeTo } from './helpers/edges.js';
+import { answers, edgeOptions, idOf, routeTo } from './helpers/edges.js';
 import { NGINX, startNginx, type NginxEdgeInput, type NginxProcess } from './helpers/nginx.js';
 
 const ROUND_ROBIN: BalanceConfig = { algorithm: 'round-robin' };
@@ -41,7 +41,7 @@ function edgeFor(
 ): NginxEdge {
   const cfg = edgeSchema.parse({ ...n.edgeConfig, ...edge });
   assert.equal(cfg.type, 'nginx');
-  const opts: EdgeOptions = { service: 'web', balance, health, baseDir: n.prefix, log };
+  const opts: EdgeOptions = { ...edgeOptions(), balance, health, baseDir: n.prefix, log };
   const e = new NginxEdge(cfg, opts);
   t.after(() => e.close());
   return e;

@@ -12,11 +12,21 @@ export async function createEdge(edge: EdgeConfig, config: BatonConfig, log: Log
     health: config.app?.health ?? config.healthCheck ?? null,
     baseDir: config.baseDir,
     log,
+    stateDir: config.stateDirPath,
+    ssh: { options: config.ssh.options, connectTimeoutMs: config.ssh.connectTimeout },
   };
   switch (edge.type) {
     case 'nginx': {
       const { NginxEdge } = await import('./nginx/nginx.js');
-      return new NginxEdge(edge, opts);
+      if (!edge.host) return new NginxEdge(edge, opts);
+      const { RemoteNginxHost } = await import('./nginx/host.js');
+      const host = new RemoteNginxHost({
+        host: edge.host,
+        stateDir: opts.stateDir,
+        sshOptions: opts.ssh.options,
+        connectTimeoutMs: opts.ssh.connectTimeoutMs,
+      });
+      return new NginxEdge(edge, opts, host);
     }
     case 'haproxy': {
       const { HaproxyEdge } = await import('./haproxy/haproxy.js');

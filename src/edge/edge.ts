@@ -82,6 +82,10 @@ export interface EdgeOptions {
   /** The config file's folder: relative paths in `edge:` are relative to it. */
   readonly baseDir: string;
   readonly log: Logger;
+  /** The state folder (ssh control sockets of an edge on another machine go under it). */
+  readonly stateDir: string;
+  /** `ssh:` settings, for an edge reached over SSH. */
+  readonly ssh: { readonly options: readonly string[]; readonly connectTimeoutMs: number };
 }
 
 /** An edge refused a change, or cannot be reached; the previous routes are still in effect. */

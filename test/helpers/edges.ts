@@ -20,6 +20,8 @@ export const edgeOptions = (service = 'web'): EdgeOptions => ({
   health: null,
   baseDir: process.cwd(),
   log: silentLogger(),
+  stateDir: process.cwd(),
+  ssh: { options: [], connectTimeoutMs: 5000 },
 });
 
 export const idOf = (b: Backend): string => `127.0.0.1:${b.port}`;

@@ -264,9 +264,9 @@ export function startLoad(
 }
 
 /** True once a TCP connection to 127.0.0.1:port is accepted. */
-export function connects(port: number): Promise<boolean> {
+export function connects(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
+    const s = net.connect(port, host);
     s.once('connect', () => {
       s.destroy();
       resolve(true);

@@ -62,6 +62,11 @@ export function sshHostsUnavailable(): string | null {
   return null;
 }
 
+/** Whether an address is one of the test hosts' (the private 10.231.0.0/16 made here). */
+export function isTestHostAddress(address: string): boolean {
+  return /^10\.231\.\d{1,3}\.\d{1,3}$/.test(address);
+}
+
 function unusedSubnet(): number {
   const used = `${must('ip', ['-4', '-o', 'addr'])}\n${must('ip', ['-4', 'route', 'show', 'table', 'all'])}`;
   for (let tries = 0; tries < 50; tries++) {

@@ -50,10 +50,13 @@ export interface NginxOptions {
   readonly reloadTimeout?: string;
   /** More directives in the proxying `location /` (e.g. proxy_read_timeout). */
   readonly locationDirectives?: readonly string[];
+  /** Run it in this network namespace (a test host of netns.ts), listening on `address`. */
+  readonly netns?: { readonly name: string; readonly address: string };
 }
 
 export async function startNginx(t: TestContext, opts: NginxOptions = {}): Promise<NginxProcess> {
-  const { service = 'web', workers = 2, reloadTimeout = '5s', locationDirectives = [] } = opts;
+  const { service = 'web', workers = 2, reloadTimeout = '5s', locationDirectives = [], netns } = opts;
+  const address = netns?.address ?? '127.0.0.1';
   if (!existsSync(NGINX)) throw new Error(`these tests run a real nginx: install it (apt-get install nginx)`);
   const prefix = tempDir(t);
   const tmp = path.join(prefix, 'tmp');
@@ -66,12 +69,17 @@ export async function startNginx(t: TestContext, opts: NginxOptions = {}): Promi
     errorLog: path.join(prefix, 'error.log'),
   };
   writeFileSync(files.upstreamFile, initialUpstream(service));
-  writeFileSync(files.confFile, nginxConf({ ...files, tmp, port, service, workers, locationDirectives }));
+  writeFileSync(
+    files.confFile,
+    nginxConf({ ...files, tmp, address, port, service, workers, locationDirectives }),
+  );
 
   const base = `${NGINX} -p ${prefix}/ -c ${files.confFile} -e ${files.errorLog}`;
-  const child = spawn(NGINX, ['-p', `${prefix}/`, '-c', files.confFile, '-e', files.errorLog], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const args = ['-p', `${prefix}/`, '-c', files.confFile, '-e', files.errorLog];
+  // `ip netns exec` execs nginx in place: the child's pid is the master's.
+  const child = netns
+    ? spawn('ip', ['netns', 'exec', netns.name, NGINX, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(NGINX, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -90,9 +98,9 @@ export async function startNginx(t: TestContext, opts: NginxOptions = {}): Promi
     }
     return `${stderr}${log}`;
   };
-  const ready = waitFor(async () => workersOf(master).length === workers && (await connects(port)), {
+  const ready = waitFor(async () => workersOf(master).length === workers && (await connects(port, address)), {
     timeout: 10_000,
-    what: `nginx to listen on 127.0.0.1:${port}`,
+    what: `nginx to listen on ${address}:${port}`,
   });
   const early = exited.then(() => {
     throw new Error(`nginx exited at start:\n${why()}`);
@@ -138,6 +146,7 @@ function nginxConf(c: {
   pidFile: string;
   errorLog: string;
   tmp: string;
+  address: string;
   port: number;
   service: string;
   workers: number;
@@ -171,7 +180,7 @@ http {
     include ${c.upstreamFile};
 
     server {
-        listen 127.0.0.1:${c.port};
+        listen ${c.address}:${c.port};
         location / {
             # $baton_<service>: the upstream, or its _canary twin for A/B rules.
             proxy_pass http://$${selectorVariable(c.service)};

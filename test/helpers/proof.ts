@@ -1,5 +1,5 @@
 // The zero-downtime proof's traffic: every kind of client a deploy can hurt, at once, against
-// the proxy on 127.0.0.1, bounded in time and count. Each kind checks its answers end to end
+// the proxy on 127.0.0.1 (or on a test host of netns.ts), bounded in time and count. Each kind checks its answers end to end
 // (status, version, body), so a wrong or partial answer counts as a failure, not only an error:
 //   keep-alive   GET / on reused connections
 //   new-conn     GET / with `connection: close` (a new connection per request)
@@ -16,6 +16,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import { closedBeforeAnswer } from './index.js';
+import { isTestHostAddress } from './netns.js';
 
 export type HttpKind = 'keep-alive' | 'new-conn' | 'slow' | 'post' | 'stream';
 export type Kind = HttpKind | 'websocket';
@@ -94,8 +95,10 @@ const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** Starts the mixed traffic against `url` (http://127.0.0.1:PORT, the proxy). */
 export function startProofTraffic(url: string, opts: ProofOptions = {}): ProofTraffic {
   const target = new URL(url);
-  if (target.hostname !== '127.0.0.1')
-    throw new Error(`the proof traffic goes to 127.0.0.1 only, not ${url}`);
+  // Loopback, or a host the test made in a network namespace: nowhere else.
+  if (target.hostname !== '127.0.0.1' && !isTestHostAddress(target.hostname))
+    throw new Error(`the proof traffic goes to 127.0.0.1 or the tests' own hosts only, not ${url}`);
+  const host = target.hostname;
   const port = Number(target.port);
   const {
     keepAlive = 4,
@@ -322,7 +325,7 @@ export function startProofTraffic(url: string, opts: ProofOptions = {}): ProofTr
       (async () => {
         let failedBefore = false;
         while (running()) {
-          const s = new WsSession(port, `c${i}`, {
+          const s = new WsSession(host, port, `c${i}`, {
             onOpen: () => ws.connections++,
             sent: () => ws.sent++,
             ok: (sentAt, version) => succeed(ws, sentAt, version),
@@ -516,16 +519,17 @@ class WsSession {
   private readonly key = randomBytes(16).toString('base64');
 
   constructor(
+    host: string,
     port: number,
     private readonly name: string,
     private readonly ev: WsEvents,
   ) {
     let resolve!: (how: 'graceful' | 'closed' | 'failed' | 'cut') => void;
     this.done = new Promise((r) => (resolve = r));
-    this.socket = net.connect({ host: '127.0.0.1', port, noDelay: true });
+    this.socket = net.connect({ host, port, noDelay: true });
     this.socket.on('connect', () => {
       this.socket.write(
-        'GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `GET /ws HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
           `Sec-WebSocket-Key: ${this.key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
       );
     });

@@ -7,15 +7,12 @@
 // Open-source nginx has neither active health checks nor slow start, so Baton does both: each
 // change of health or of a slow-start step is one more render + test + reload. Every render
 // goes through one queue, so an apply and a health change never interleave.
-import { execFile } from 'node:child_process';
-import { constants, promises as fs, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Agent } from 'undici';
 import type { EdgeConfig } from '../../config/schema.js';
 import { splitCommand } from '../../drivers/local/command.js';
 import { BatonError, messageOf } from '../../errors.js';
-import { writeFileAtomic } from '../../state/atomic.js';
 import { healthAgent, probe } from '../builtin/health.js';
 import {
   EdgeError,
@@ -29,7 +26,10 @@ import {
   type SplitSpec,
   type StatsSnapshot,
 } from '../edge.js';
+import { HostFileError, LocalNginxHost, type NginxHost, type NginxWorker } from './host.js';
 import { fileHeader, parseGeneration, RAMP_STEPS, renderUpstream } from './render.js';
+
+export { isAlive, workersOf, type NginxWorker } from './host.js';
 
 export type NginxEdgeConfig = Extract<EdgeConfig, { type: 'nginx' }>;
 
@@ -37,21 +37,6 @@ const CONFIRM_POLL_MS = 20;
 const DRAIN_POLL_MS = 50;
 /** Lines of nginx's output (or error log) quoted in an error. */
 const OUTPUT_LINES = 10;
-
-/** A process as /proc tells it; `start` (clock ticks after boot) tells a reused pid apart. */
-interface Proc {
-  readonly pid: number;
-  readonly ppid: number;
-  readonly start: string;
-  readonly zombie: boolean;
-}
-
-export interface NginxWorker {
-  readonly pid: number;
-  readonly start: string;
-  /** Retitled by nginx once told to quit: it accepts nothing new and exits when idle. */
-  readonly shuttingDown: boolean;
-}
 
 interface Tracker {
   health: 'unknown' | 'healthy' | 'unhealthy';
@@ -103,10 +88,14 @@ export class NginxEdge implements Edge {
   constructor(
     private readonly cfg: NginxEdgeConfig,
     private readonly opts: EdgeOptions,
+    /** Where nginx runs: this machine, or the load balancer over SSH (see create.ts). */
+    private readonly host: NginxHost = new LocalNginxHost(),
   ) {
-    this.file = path.resolve(opts.baseDir, cfg.upstreamFile);
-    this.pidFile = path.resolve(opts.baseDir, cfg.pidFile);
-    this.describe = `nginx (${this.file})`;
+    // Paths on another machine are taken as written (the schema wants them absolute there).
+    const resolve = (p: string): string => (host.where ? p : path.resolve(opts.baseDir, p));
+    this.file = resolve(cfg.upstreamFile);
+    this.pidFile = resolve(cfg.pidFile);
+    this.describe = `nginx${host.where} (${this.file})`;
     this.testCmd = commandWords(cfg.test, 'test');
     this.reloadCmd = commandWords(cfg.reload, 'reload');
     const h = opts.health;
@@ -118,23 +107,22 @@ export class NginxEdge implements Edge {
    * nothing; health checks start with the first apply(), when there are targets.
    */
   async start(): Promise<void> {
-    for (const [key, words] of [
-      ['test', this.testCmd],
-      ['reload', this.reloadCmd],
-    ] as const) {
-      if (!(await findExecutable(words[0]!))) {
-        throw new EdgeError(
-          `nginx not found: "${words[0]}" (edge.${key}: ${this.cfg[key]}) is not an executable file on PATH (${process.env.PATH ?? ''}). Install nginx, or set edge.test / edge.reload to commands that run it, e.g. /usr/sbin/nginx -t`,
-        );
-      }
-    }
-    const dir = path.dirname(this.file);
     try {
-      await fs.access(dir, constants.W_OK);
+      for (const [key, words] of [
+        ['test', this.testCmd],
+        ['reload', this.reloadCmd],
+      ] as const) {
+        if (!(await this.host.executable(words[0]!))) {
+          throw new EdgeError(
+            `nginx not found${this.host.where}: "${words[0]}" (edge.${key}: ${this.cfg[key]}) is not an executable file on PATH${this.host.where ? '' : ` (${process.env.PATH ?? ''})`}. Install nginx, or set edge.test / edge.reload to commands that run it, e.g. /usr/sbin/nginx -t`,
+          );
+        }
+      }
+      await this.host.writableDir(path.dirname(this.file));
+      await this.master();
     } catch (err) {
-      throw this.writeError(err);
+      throw this.edgeError(err);
     }
-    await this.master();
   }
 
   apply(routes: readonly RouteSpec[], split: SplitSpec | null): Promise<void> {
@@ -204,6 +192,7 @@ export class NginxEdge implements Edge {
     this.ramps.clear();
     await this.queue;
     await this.agent?.close();
+    await this.host.close();
   }
 
   private serialize<T>(task: () => Promise<T>): Promise<T> {
@@ -218,6 +207,14 @@ export class NginxEdge implements Edge {
    * workers of the generation before this one.
    */
   private async publish(d: Desired): Promise<NginxWorker[]> {
+    try {
+      return await this.publishOnce(d);
+    } catch (err) {
+      throw this.edgeError(err);
+    }
+  }
+
+  private async publishOnce(d: Desired): Promise<NginxWorker[]> {
     const master = await this.master(); // before touching anything
     const body = this.render(d);
     const previous = await this.readFile();
@@ -225,30 +222,30 @@ export class NginxEdge implements Edge {
     await this.writeFile(fileHeader(this.opts.service, generation, new Date()) + '\n' + body);
     this.generation = generation;
 
-    const test = await run(this.testCmd, this.cfg.reloadTimeout);
+    const test = await this.host.run(this.testCmd, this.cfg.reloadTimeout);
     if (!test.ok) {
       await this.restore(previous);
       throw new EdgeError(
-        `nginx refused the new upstream file ${this.file}: \`${this.cfg.test}\` ${test.status}:\n${relevant(test.output)}\nThe previous file is back; traffic stays on the previous routes. Fix the nginx configuration (or edge.test) and try again.`,
+        `nginx${this.host.where} refused the new upstream file ${this.file}: \`${this.cfg.test}\` ${test.status}:\n${relevant(test.output)}\nThe previous file is back; traffic stays on the previous routes. Fix the nginx configuration (or edge.test) and try again.`,
         { details: { file: this.file, command: this.cfg.test, output: test.output } },
       );
     }
-    const old = workersOf(master);
-    const reload = await run(this.reloadCmd, this.cfg.reloadTimeout);
+    const old = await this.host.workers(master);
+    const reload = await this.host.run(this.reloadCmd, this.cfg.reloadTimeout);
     if (!reload.ok) {
       await this.restore(previous);
       throw new EdgeError(
-        `nginx reload failed: \`${this.cfg.reload}\` ${reload.status}:\n${relevant(reload.output)}\nThe previous upstream file ${this.file} is back; traffic stays on the previous routes. Baton must be allowed to signal nginx: run it as nginx's user, or set edge.reload (e.g. sudo -n nginx -s reload).`,
+        `nginx reload failed${this.host.where}: \`${this.cfg.reload}\` ${reload.status}:\n${relevant(reload.output)}\nThe previous upstream file ${this.file} is back; traffic stays on the previous routes. Baton must be allowed to signal nginx: run it as nginx's user, or set edge.reload (e.g. sudo -n nginx -s reload).`,
         { details: { file: this.file, command: this.cfg.reload, output: reload.output } },
       );
     }
     if (!(await this.confirm(master, old))) {
       await this.restore(previous);
       // Best effort: should the reload still happen, it must find the previous file again.
-      await run(this.reloadCmd, this.cfg.reloadTimeout);
-      const log = await errorLogTail(master);
+      await this.host.run(this.reloadCmd, this.cfg.reloadTimeout);
+      const log = relevant(await this.host.errorLog(master).catch(() => ''));
       throw new EdgeError(
-        `nginx did not take the new upstream file ${this.file}: no new worker processes within ${this.cfg.reloadTimeout}ms of \`${this.cfg.reload}\` (master pid ${master}). nginx most likely refused the configuration at reload (a port it cannot bind, a file it cannot open)${log ? `; its error log ends with:\n${log}` : ''}\nThe previous file is back and nginx was told to reload it; traffic stays on the previous routes. Check nginx's error log.`,
+        `nginx${this.host.where} did not take the new upstream file ${this.file}: no new worker processes within ${this.cfg.reloadTimeout}ms of \`${this.cfg.reload}\` (master pid ${master}). nginx most likely refused the configuration at reload (a port it cannot bind, a file it cannot open)${log ? `; its error log ends with:\n${log}` : ''}\nThe previous file is back and nginx was told to reload it; traffic stays on the previous routes. Check nginx's error log.`,
         { details: { file: this.file, command: this.cfg.reload, errorLog: log } },
       );
     }
@@ -262,13 +259,13 @@ export class NginxEdge implements Edge {
     const oldPids = new Set(old.map((w) => w.pid));
     const deadline = Date.now() + this.cfg.reloadTimeout;
     for (;;) {
-      const now = workersOf(master);
+      const now = await this.host.workers(master);
       const fresh = now.some((w) => !oldPids.has(w.pid) && !w.shuttingDown);
       // nginx starts the new workers ~100ms before it tells the old ones to quit; until then
       // an old worker may still accept a new connection onto the old routes.
       const oldAccepting = now.some((w) => oldPids.has(w.pid) && !w.shuttingDown);
       if (fresh && !oldAccepting) return true;
-      if (Date.now() >= deadline || readProc(master) === null) return false;
+      if (Date.now() >= deadline || !(await this.host.running(master))) return false;
       await delay(CONFIRM_POLL_MS);
     }
   }
@@ -277,7 +274,9 @@ export class NginxEdge implements Edge {
     const started = Date.now();
     const workers = this.removed.get(id) ?? [];
     for (;;) {
-      const left = workers.filter(isAlive).length;
+      const left = (await this.host.alive(workers).catch(() => workers.map(() => true))).filter(
+        Boolean,
+      ).length;
       const waitedMs = Date.now() - started;
       if (left === 0) return { id, drained: true, waitedMs, inflightLeft: 0 };
       if (waitedMs >= timeoutMs) return { id, drained: false, waitedMs, inflightLeft: left };
@@ -314,30 +313,17 @@ export class NginxEdge implements Edge {
 
   /** The master's pid from the pid file, checked against /proc (a stale file can name a reused pid). */
   private async master(): Promise<number> {
-    const notRunning = (why: string): EdgeError =>
-      new EdgeError(
-        `nginx is not running (pid file ${this.pidFile}: ${why}): start nginx before Baton, or set edge.pidFile to the pid file of the running nginx (its pid directive).`,
-      );
-    let text: string;
-    try {
-      text = await fs.readFile(this.pidFile, 'utf8');
-    } catch (err) {
-      throw notRunning((err as NodeJS.ErrnoException).code ?? messageOf(err));
-    }
-    const pid = Number(text.trim());
-    if (!Number.isSafeInteger(pid) || pid <= 0) throw notRunning(`no pid in it`);
-    const proc = readProc(pid);
-    if (proc === null || proc.zombie) throw notRunning(`no process ${pid}`);
-    const cmd = cmdline(pid);
-    if (!cmd.includes('nginx')) throw notRunning(`process ${pid} is "${cmd}", not nginx`);
-    return pid;
+    const m = await this.host.master(this.pidFile);
+    if ('pid' in m) return m.pid;
+    throw new EdgeError(
+      `nginx is not running${this.host.where} (pid file ${this.pidFile}: ${m.why}): start nginx before Baton, or set edge.pidFile to the pid file of the running nginx (its pid directive).`,
+    );
   }
 
   private async readFile(): Promise<string | null> {
     try {
-      return await fs.readFile(this.file, 'utf8');
+      return await this.host.readFile(this.file);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw this.writeError(err);
     }
   }
@@ -345,11 +331,7 @@ export class NginxEdge implements Edge {
   /** Atomically (nginx reads the old file or the new one), keeping the file's mode. */
   private async writeFile(text: string): Promise<void> {
     try {
-      const mode = await fs.stat(this.file).then(
-        (s) => s.mode & 0o777,
-        () => 0o644,
-      );
-      writeFileAtomic(this.file, text, { mode, mkdir: false });
+      await this.host.writeFile(this.file, text);
     } catch (err) {
       throw this.writeError(err);
     }
@@ -357,8 +339,8 @@ export class NginxEdge implements Edge {
 
   private async restore(previous: string | null): Promise<void> {
     try {
-      if (previous === null) await fs.rm(this.file, { force: true });
-      else await this.writeFile(previous);
+      if (previous === null) await this.host.removeFile(this.file);
+      else await this.host.writeFile(this.file, previous);
     } catch (err) {
       this.opts.log.error(
         { file: this.file, err: messageOf(err) },
@@ -367,15 +349,25 @@ export class NginxEdge implements Edge {
     }
   }
 
+  /** An EdgeError as it is, a file error with what to do, anything else (SSH) with the previous routes. */
+  private edgeError(err: unknown): EdgeError {
+    if (err instanceof EdgeError) return err;
+    if (err instanceof HostFileError) return this.writeError(err);
+    return new EdgeError(
+      `cannot drive nginx${this.host.where}: ${messageOf(err)}. Traffic stays on the previous routes.`,
+      { cause: err },
+    );
+  }
+
   private writeError(err: unknown): EdgeError {
-    const e = err as NodeJS.ErrnoException;
+    if (!(err instanceof HostFileError)) return this.edgeError(err);
     const dir = path.dirname(this.file);
     const fix =
-      e.code === 'ENOENT' || e.code === 'ENOTDIR'
-        ? `the folder ${dir} does not exist: create it, or set edge.upstreamFile to a file in an existing folder`
-        : `give the user running Baton write access to ${dir} (Baton replaces the file by renaming a new one into that folder), or set edge.upstreamFile to a file in a folder it can write`;
+      err.code === 'ENOENT' || err.code === 'ENOTDIR'
+        ? `the folder ${dir} does not exist${this.host.where}: create it, or set edge.upstreamFile to a file in an existing folder`
+        : `give the user running Baton${this.host.where ? ' there' : ''} write access to ${dir} (Baton replaces the file by renaming a new one into that folder), or set edge.upstreamFile to a file in a folder it can write`;
     return new EdgeError(
-      `cannot write the nginx upstream file ${this.file}: ${e.code ?? messageOf(err)}; ${fix}. nginx was not touched.`,
+      `cannot write the nginx upstream file ${this.file}${this.host.where}: ${err.code ?? err.message}; ${fix}. nginx was not touched.`,
       { cause: err },
     );
   }
@@ -480,33 +472,6 @@ function commandWords(command: string, key: 'test' | 'reload'): string[] {
   }
 }
 
-/** A command without a shell, killed after `timeoutMs`; stdout and stderr together. */
-function run(
-  words: readonly string[],
-  timeoutMs: number,
-): Promise<{ ok: boolean; status: string; output: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      words[0]!,
-      words.slice(1),
-      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1 << 20, encoding: 'utf8' },
-      (err, stdout, stderr) => {
-        const output = `${stdout}${stderr}`.trim();
-        if (!err) return resolve({ ok: true, status: 'succeeded', output });
-        const status =
-          err.code === 'ENOENT'
-            ? 'failed: command not found'
-            : err.killed
-              ? `gave no answer within ${timeoutMs}ms`
-              : typeof err.code === 'number'
-                ? `failed (exit ${err.code})`
-                : `failed (${err.signal ?? err.code ?? 'error'})`;
-        resolve({ ok: false, status, output: output || '(no output)' });
-      },
-    );
-  });
-}
-
 /** nginx's complaints ([emerg], [alert]...) from its output, else its last lines. */
 function relevant(output: string): string {
   const lines = output.split('\n').filter((l) => l.trim() !== '');
@@ -515,73 +480,4 @@ function relevant(output: string): string {
     .slice(-OUTPUT_LINES)
     .map((l) => `  ${l.slice(0, 500)}`)
     .join('\n');
-}
-
-async function findExecutable(bin: string): Promise<boolean> {
-  const candidates = bin.includes('/')
-    ? [bin]
-    : (process.env.PATH ?? '').split(path.delimiter).map((dir) => path.join(dir || '.', bin));
-  for (const file of candidates) {
-    try {
-      await fs.access(file, constants.X_OK);
-      if ((await fs.stat(file)).isFile()) return true;
-    } catch {
-      // not this one
-    }
-  }
-  return false;
-}
-
-// /proc lives in memory: a synchronous read costs microseconds, far less than a round trip
-// through libuv's thread pool per file (a scan of every process: ~1ms instead of ~20ms).
-
-function readProc(pid: number): Proc | null {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
-  // "pid (comm) state ppid ... starttime ...": comm may hold spaces and parentheses.
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { pid, ppid: Number(f[1]), start: f[19] ?? '', zombie: f[0] === 'Z' };
-}
-
-function cmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+/g, ' ').trim();
-  } catch {
-    return '';
-  }
-}
-
-/** The worker processes of an nginx master (not its cache manager or loader), from /proc. */
-export function workersOf(master: number): NginxWorker[] {
-  const workers: NginxWorker[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const p = readProc(Number(name));
-    if (p === null || p.ppid !== master || p.zombie) continue;
-    const cmd = cmdline(p.pid);
-    if (cmd.startsWith('nginx: worker process')) {
-      workers.push({ pid: p.pid, start: p.start, shuttingDown: cmd.includes('shutting down') });
-    }
-  }
-  return workers;
-}
-
-export function isAlive(w: Pick<NginxWorker, 'pid' | 'start'>): boolean {
-  const p = readProc(w.pid);
-  return p !== null && !p.zombie && p.start === w.start;
-}
-
-/** The end of nginx's error log, found among the master's open files; '' when unreadable. */
-async function errorLogTail(master: number): Promise<string> {
-  const fdDir = `/proc/${master}/fd`;
-  const fds = await fs.readdir(fdDir).catch(() => [] as string[]);
-  const targets = await Promise.all(fds.map((fd) => fs.readlink(path.join(fdDir, fd)).catch(() => '')));
-  const log = targets.find((t) => /error[^/]*\.log$/.test(t));
-  if (!log) return '';
-  const text = await fs.readFile(log, 'utf8').catch(() => '');
-  return relevant(text.slice(-8192));
 }
