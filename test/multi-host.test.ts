@@ -254,6 +254,40 @@ describe('multi-host: three SSH hosts, two edges', { skip }, () => {
     }
   });
 
+  it("baton up restarts while a host is cut off: serves from the others, stops that host's instance once it is back", async (t) => {
+    const th = (await createHosts(t, 3))!;
+    const { svc, nginxUrl } = await multiHostService(t, th, { readyTimeout: '6s' });
+    await svc.deployApi('1.0.0');
+    const host2 = th.hosts[1]!.address;
+    const left = svc.state().live!.instances.find((i) => i.host === host2)!;
+    svc.daemon.child.kill('SIGKILL');
+    await svc.daemon.exited;
+    th.cut(1);
+    await svc.start();
+    // Recovery adopts host-1's and host-3's; host-2's does not answer: an orphan, replaced.
+    await waitFor(async () => (await svc.status()).orphans?.some((o) => o.id === left.id), {
+      what: `${left.id} kept as an orphan`,
+      timeout: 30_000,
+    });
+    await waitFor(
+      () => {
+        const live = svc.state().live?.instances ?? [];
+        return live.length === 3 && live.every((i) => i.host !== host2);
+      },
+      { what: 'three live instances, none on host-2', timeout: 30_000 },
+    );
+    assert.deepEqual(await served(svc.daemon.url), ['1.0.0']);
+    assert.deepEqual(await served(nginxUrl), ['1.0.0']);
+    assert.ok(svc.pids('1.0.0').includes(left.pid), 'still running on the cut host');
+    th.restore(1);
+    await waitFor(() => !svc.pids('1.0.0').includes(left.pid), {
+      what: `${left.id} stopped once host-2 answers`,
+      timeout: 20_000,
+    });
+    await waitFor(async () => ((await svc.status()).orphans ?? []).length === 0, { what: 'no orphan left' });
+    assert.equal(svc.pids('1.0.0').length, 3);
+  });
+
   it('SIGHUP with a host added and one removed: the next deploy moves onto them under load, 0 failed', async (t) => {
     const th = (await createHosts(t, 3))!;
     const [h1, h2, h3] = th.hosts as [SshHost, SshHost, SshHost];

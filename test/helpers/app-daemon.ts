@@ -3,22 +3,15 @@
 // app command line to find each app process in /proc, and a teardown that kills the daemons
 // first (so no supervisor restarts anything) and then every marked process group.
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { request } from 'undici';
 import type { HistoryEntry, ServiceState } from '../../src/controller/state.js';
 import { APP, waitFor } from './index.js';
-import {
-  freePort,
-  runBaton,
-  startDaemon,
-  tempDir,
-  writeFile,
-  type DaemonProcess,
-  type RunResult,
-} from './cli.js';
+import { freePort, runBaton, startDaemon, writeFile, type DaemonProcess, type RunResult } from './cli.js';
 
 export interface StatusInstance {
   readonly id: string;
@@ -109,7 +102,9 @@ export class Service {
     readonly adminPort: number,
     options: ServiceOptions,
   ) {
-    this.dir = tempDir(t);
+    // Removed at the end of teardown(), once nothing can write into it any more (a t.after of
+    // tempDir would run first: hooks run in the order they were added).
+    this.dir = mkdtempSync(path.join(os.tmpdir(), 'baton-test-'));
     this.stateDir = path.join(this.dir, 'state');
     writeFile(this.dir, 'wrap.mjs', WRAPPER);
     this.setFlags({});
@@ -309,6 +304,7 @@ export class Service {
       }
     }
     await waitFor(() => pidsMentioning(this.dir).length === 0, { what: 'helper processes to die' });
+    rmSync(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   }
 }
 

@@ -18,7 +18,12 @@ export function ensureBuilt(): void {
 /** A temp folder under os.tmpdir(), removed at teardown. */
 export function tempDir(t: TestContext): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'baton-test-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // Removed last: hooks run in the order they were added, and the processes a test starts
+  // later (nginx, a daemon) write here until their own hooks stop them. A hook added while the
+  // hooks run goes to the end of the line.
+  t.after(() => {
+    t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
+  });
   return dir;
 }
 

@@ -130,11 +130,15 @@ export async function createHosts(t: TestContext, n: number): Promise<TestHosts 
   const sshdOutput: string[] = [];
   let madeRunSshd = false;
 
-  t.after(() => {
-    for (const ns of namespaces) {
-      const pids = run('ip', ['netns', 'pids', ns]);
-      if (pids.ok) {
+  const teardown = (): void => {
+    // Again until none is left: a process may fork while the list is read (nginx's workers).
+    for (let round = 0; round < 10; round++) {
+      let found = 0;
+      for (const ns of namespaces) {
+        const pids = run('ip', ['netns', 'pids', ns]);
+        if (!pids.ok) continue;
         for (const pid of pids.out.split(/\s+/).filter(Boolean).map(Number)) {
+          found++;
           try {
             process.kill(pid, 'SIGKILL');
           } catch {
@@ -142,6 +146,7 @@ export async function createHosts(t: TestContext, n: number): Promise<TestHosts 
           }
         }
       }
+      if (found === 0) break;
     }
     for (const c of sshds) if (c.exitCode === null) c.kill('SIGKILL');
     for (const ns of namespaces) run('ip', ['netns', 'del', ns]);
@@ -157,6 +162,12 @@ export async function createHosts(t: TestContext, n: number): Promise<TestHosts 
     }
     const left = must('ip', ['netns', 'list']) + must('ip', ['-o', 'link']);
     if (left.includes(`bt${rand}`)) throw new Error(`teardown left bt${rand}* behind:\n${left}`);
+  };
+  // Last, after the test's own hooks (added later, run earlier) stopped its daemons and nginx:
+  // a daemon still running could start or reload something in a namespace as it goes. A hook
+  // added while the hooks run goes to the end of the line.
+  t.after(() => {
+    t.after(teardown);
   });
 
   const prefix = `10.231.${x}`;

@@ -340,7 +340,12 @@ export class RemoteNginxHost implements NginxHost {
   async run(words: readonly string[], timeoutMs: number): Promise<RunOutcome> {
     let out: string;
     try {
-      out = await this.sh(`${shJoin(words)} 2>&1; echo "@exit $?"`, `run ${words.join(' ')}`, timeoutMs);
+      // stdin is the script itself (sh -s): the command must not read the rest of it.
+      out = await this.sh(
+        `${shJoin(words)} < /dev/null 2>&1; echo "@exit $?"`,
+        `run ${words.join(' ')}`,
+        timeoutMs,
+      );
     } catch (err) {
       return { ok: false, status: `could not be run${this.where}: ${messageOf(err)}`, output: '(no output)' };
     }

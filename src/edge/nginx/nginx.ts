@@ -239,7 +239,17 @@ export class NginxEdge implements Edge {
         { details: { file: this.file, command: this.cfg.reload, output: reload.output } },
       );
     }
-    if (!(await this.confirm(master, old))) {
+    const confirmed = await this.confirm(master, old).catch((err: unknown) => err as Error);
+    if (confirmed instanceof Error) {
+      // The host stopped answering (SSH) after the reload: what nginx serves is not known.
+      await this.restore(previous);
+      await this.host.run(this.reloadCmd, this.cfg.reloadTimeout);
+      throw new EdgeError(
+        `lost nginx${this.host.where} while confirming the reload of ${this.file}: ${messageOf(confirmed)}. Baton tried to put the previous file back and reload it; check that host: nginx may serve the new routes or the previous ones.`,
+        { cause: confirmed, details: { file: this.file } },
+      );
+    }
+    if (!confirmed) {
       await this.restore(previous);
       // Best effort: should the reload still happen, it must find the previous file again.
       await this.host.run(this.reloadCmd, this.cfg.reloadTimeout);
