@@ -439,4 +439,21 @@ describe('edge config', () => {
     );
     assert.equal(three.edges?.length, 3);
   });
+
+  it('a canary on named hosts: only hosts that exist, only with hosts:', () => {
+    const hosts = 'hosts: [{ name: worker-1, address: 10.0.0.11 }, { name: worker-2, address: 10.0.0.12 }]\n';
+    const multi = `service: web\nlisten: 127.0.0.1:0\napp:\n  command: node app.js --port {port}\n  ports: 8081-8082\n${hosts}`;
+    const canary = (h: string): string =>
+      `strategy: { type: canary, hosts: ${h}, steps: [{ setWeight: 10 }] }\n`;
+    const c = config(multi + canary('[worker-2]'));
+    assert.deepEqual(c.strategy.type === 'canary' && c.strategy.hosts, ['worker-2']);
+    assert.match(
+      refusedConfig(multi + canary('[worker-3]')),
+      /no host named worker-3 in hosts \(worker-1, worker-2\)/,
+    );
+    assert.match(
+      refusedConfig(`service: web\nlisten: 127.0.0.1:0\n${app}${canary('[worker-1]')}`),
+      /canary hosts name servers of hosts:/,
+    );
+  });
 });

@@ -322,12 +322,13 @@ describe('multi-host: three SSH hosts, two edges', { skip }, () => {
     }
   });
 
-  it('canary across the hosts: one canary instance on one host at 30%, then promoted onto all, 0 failed', async (t) => {
+  it('canary on a chosen host: one canary instance on host-3 at 30%, then promoted onto all, 0 failed', async (t) => {
     const th = (await createHosts(t, 3))!;
     const { svc, nginxUrl } = await multiHostService(t, th, {
       strategy: [
         '  type: canary',
         '  canaryInstances: 1',
+        '  hosts: [host-3]',
         '  steps: [{ setWeight: 30 }, { pause: 1s }]',
         '  analysis: { interval: 300ms, failureLimit: 1, minRequests: 3, successRate: 100 }',
       ],
@@ -349,6 +350,8 @@ describe('multi-host: three SSH hosts, two edges', { skip }, () => {
     );
     const canaries = during.live!.instances.filter((i) => i.version === '1.0.1');
     assert.equal(canaries.length, 1, JSON.stringify(during.live));
+    // Where the config put it (by count alone, host-1 would have come first).
+    assert.equal(canaries[0]!.host, th.hosts[2]!.address);
     assert.equal(during.live!.instances.filter((i) => i.version === '1.0.0').length, 3);
     const run = await deploying;
     assert.equal(run.done?.result, 'succeeded', `${run.stdout}\n${run.stderr}`);

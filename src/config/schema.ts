@@ -287,6 +287,8 @@ export const strategySchema = z.discriminatedUnion('type', [
       type: z.literal('canary'),
       /** Instances of the new version during the canary steps (the rest start at promotion). */
       canaryInstances: z.number().int().min(1).prefault(1),
+      /** With hosts: the hosts (by name) the canary instances run on; none: spread like any version. */
+      hosts: z.array(z.string().min(1)).min(1).optional(),
       steps: z
         .array(canaryStep)
         .min(1, { message: 'a canary needs steps, e.g. [{ setWeight: 10 }, { pause: 30s }]' }),
@@ -526,11 +528,28 @@ export const configSchema = z
             'instances on hosts need a port range, e.g. ports: 8081-8082 (a pair per instance on each host for blue-green)',
         });
       }
+      if (c.strategy.type === 'canary' && c.strategy.hosts) {
+        c.strategy.hosts.forEach((name, i) => {
+          if (!names.has(name))
+            ctx.addIssue({
+              code: 'custom',
+              path: ['strategy', 'hosts', i],
+              message: `no host named ${name} in hosts (${[...names].join(', ')})`,
+            });
+        });
+      }
     } else if (c.app?.instancesPerHost !== undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['app', 'instancesPerHost'],
         message: 'instancesPerHost needs hosts: (else use instances)',
+      });
+    }
+    if (!c.hosts && c.strategy.type === 'canary' && c.strategy.hosts) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['strategy', 'hosts'],
+        message: 'canary hosts name servers of hosts: (instances here all run on this machine): remove it',
       });
     }
     const all = c.edges ?? [c.edge];

@@ -398,8 +398,8 @@ export class Controller {
         for (const x of this.extensions)
           await x.afterSwitch?.(d, (message) => emit({ kind: 'info', message }));
       },
-      start: async (count, version) => {
-        const started = await this.startReady(count, version, this.live, running);
+      start: async (count, version, onHosts) => {
+        const started = await this.startReady(count, version, this.live, running, onHosts);
         running.started.push(...started);
         for (const m of started) this.supervise(m);
         if (app.warmup) {
@@ -644,6 +644,7 @@ export class Controller {
     version: string,
     beside: readonly Managed[],
     running?: Running,
+    onHosts?: readonly string[],
   ): Promise<Managed[]> {
     // Orphans still hold their ports.
     const others = [
@@ -657,6 +658,7 @@ export class Controller {
         const { host, port } = await this.driver.allocate(
           [...others, ...started.map((m) => m.instance.record)],
           version,
+          onHosts,
         );
         let slot = 1;
         while (slots.has(slot)) slot++;

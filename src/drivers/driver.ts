@@ -52,9 +52,13 @@ export interface InstanceDriver {
   /**
    * Where the next instance of `version` goes: a host (the local driver has one; a multi-host
    * driver spreads each version's instances over the hosts) and a port free there, not used by
-   * any of `running` on that host.
+   * any of `running` on that host. `onHosts` (names) limits the choice (a canary's hosts).
    */
-  allocate(running: readonly InstanceRecord[], version?: string): Promise<Placement>;
+  allocate(
+    running: readonly InstanceRecord[],
+    version?: string,
+    onHosts?: readonly string[],
+  ): Promise<Placement>;
   /** Starts the process; resolves once it is spawned (readiness is checked by the caller). */
   start(spec: StartSpec): Promise<Instance>;
   /** Signals the whole process group, waits `timeoutMs`, then SIGKILL. Resolves when gone. */

@@ -16,8 +16,11 @@ export const canary: Strategy = async (ctx, config) => {
   const plan = planOf(config);
   const stable = [...ctx.live()];
   const n = Math.min(plan.canaryInstances, ctx.app.instances);
-  ctx.step('starting', `starting ${n} canary instance(s) of ${ctx.version} beside ${stable.length} stable`);
-  const canaries = await ctx.start(n, ctx.version);
+  ctx.step(
+    'starting',
+    `starting ${n} canary instance(s) of ${ctx.version}${plan.hosts ? ` on ${plan.hosts.join(', ')}` : ''} beside ${stable.length} stable`,
+  );
+  const canaries = await ctx.start(n, ctx.version, plan.hosts);
   let rest: Managed[] = [];
   let retired: Managed[] = [];
   const split = { canaryPercent: 0, rules: [] as MatchConfig[], sticky: plan.sticky };
@@ -90,6 +93,7 @@ export const canary: Strategy = async (ctx, config) => {
 function planOf(config: CanaryLike): {
   steps: Extract<StrategyConfig, { type: 'canary' }>['steps'];
   canaryInstances: number;
+  hosts?: readonly string[] | undefined;
   sticky: SplitSpec['sticky'];
   analysis: CanaryLike['analysis'];
 } {

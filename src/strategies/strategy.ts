@@ -28,8 +28,11 @@ export interface DeployContext {
   info(message: string): void;
   /** Call right after all traffic moved to the new version (postSwitch hooks); throws to roll back. */
   switched(): Promise<void>;
-  /** Starts `count` instances of `version` and waits until each is ready; on failure stops them all. */
-  start(count: number, version: string): Promise<Managed[]>;
+  /**
+   * Starts `count` instances of `version` (on `onHosts` only, by name, when given) and waits
+   * until each is ready; on failure stops them all.
+   */
+  start(count: number, version: string, onHosts?: readonly string[]): Promise<Managed[]>;
   /**
    * Makes `instances` exactly the route table, in one swap; `fallback` instances ride along
    * as backups, taking traffic only while none of `instances` is up. Resolves once new requests

@@ -17,6 +17,7 @@ export interface StatusInstance {
   readonly id: string;
   readonly slot: number;
   readonly version: string;
+  readonly host: string;
   readonly port: number;
   readonly pid: number;
   readonly alive: boolean;

@@ -206,12 +206,17 @@ export class SshDriver implements InstanceDriver {
 
   // --- placement -------------------------------------------------------------------------------
 
-  async allocate(running: readonly InstanceRecord[], version?: string): Promise<Placement> {
+  async allocate(
+    running: readonly InstanceRecord[],
+    version?: string,
+    onHosts?: readonly string[],
+  ): Promise<Placement> {
     const count = (host: SshHost, v?: string): number =>
       running.filter((r) => r.host === host.address && (v === undefined || r.version === v)).length;
     // Fewest instances of this version first (a new set spreads over the hosts, whatever the
     // old set left where), then fewest in all; the order of `hosts` breaks ties.
     const order = this.hosts
+      .filter((h) => onHosts === undefined || onHosts.includes(h.name))
       .map((h, i) => ({ h, i, mine: version === undefined ? 0 : count(h, version), all: count(h) }))
       .sort((a, b) => a.mine - b.mine || a.all - b.all || a.i - b.i)
       .map((x) => x.h);
