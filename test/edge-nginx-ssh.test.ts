@@ -11,21 +11,17 @@ import { Service } from './helpers/app-daemon.js';
 import { ensureBuilt } from './helpers/cli.js';
 import { createHosts, sshHostsUnavailable, type TestHosts } from './helpers/netns.js';
 import { startNginx, type NginxProcess } from './helpers/nginx.js';
-import { startProofTraffic, type ProofOptions } from './helpers/proof.js';
-import { assertEndedOn, assertZeroDowntime, useProofTimeouts, warm } from './helpers/proof-suite.js';
+import { startProofTraffic } from './helpers/proof.js';
+import {
+  assertEndedOn,
+  assertZeroDowntime,
+  deployEach,
+  LIGHT_TRAFFIC,
+  useProofTimeouts,
+  warm,
+} from './helpers/proof-suite.js';
 
 const skip = sshHostsUnavailable() ?? false;
-
-const TRAFFIC: ProofOptions = {
-  keepAlive: 2,
-  newConnection: 2,
-  slow: 2,
-  post: 1,
-  stream: 1,
-  websockets: 2,
-  churningWebsockets: 1,
-  paceMs: 25,
-};
 
 /** nginx on host-1 (the load balancer), the app on host-2 and host-3, Baton here. */
 async function remoteNginxService(
@@ -64,22 +60,17 @@ describe('the nginx edge on another machine, over SSH', { skip }, () => {
     const ready = d.logs().find((l) => l.msg === 'edge ready');
     assert.match(String(ready?.edge), /^nginx on root@10\.231\.\d+\.\d+ \(\/.+\.upstream\.conf\)$/);
     await svc.deployApi('1.0.0');
-    const traffic = startProofTraffic(url, { ...TRAFFIC, maxMs: 120_000 });
+    const traffic = startProofTraffic(url, { ...LIGHT_TRAFFIC, maxMs: 120_000 });
     t.after(() => traffic.stop());
     await warm(traffic);
-    for (const [version, args] of [
-      ['1.0.1', ['--strategy', 'rolling']],
-      ['1.0.2', []],
-    ] as const) {
-      traffic.phase(`deploy ${version}`);
-      const run = await svc.deploy(version, [...args], 60_000);
-      assert.equal(
-        run.done?.result,
-        'succeeded',
-        `deploy ${version}: exit ${run.code}\n${run.stdout}\n${run.stderr}`,
-      );
-      traffic.phase(`${version} live`);
-    }
+    await deployEach(
+      svc,
+      [traffic],
+      [
+        ['1.0.1', ['--strategy', 'rolling']],
+        ['1.0.2', []],
+      ],
+    );
     const since = Date.now();
     await assertEndedOn(traffic, since, '1.0.2');
     assertZeroDowntime(t, 'nginx', await traffic.stop());

@@ -10,19 +10,15 @@ import { request } from 'undici';
 import { Service } from './helpers/app-daemon.js';
 import { ensureBuilt, freePort, startDaemon, tempDir, writeFile, type DaemonProcess } from './helpers/cli.js';
 import { waitFor } from './helpers/index.js';
-import { startProofTraffic, type ProofOptions } from './helpers/proof.js';
-import { assertEndedOn, assertZeroDowntime, useProofTimeouts, warm } from './helpers/proof-suite.js';
-
-const TRAFFIC: ProofOptions = {
-  keepAlive: 2,
-  newConnection: 2,
-  slow: 3,
-  post: 2,
-  stream: 1,
-  websockets: 3,
-  churningWebsockets: 1,
-  paceMs: 25,
-};
+import { startProofTraffic } from './helpers/proof.js';
+import {
+  assertEndedOn,
+  assertZeroDowntime,
+  deployEach,
+  LIGHT_TRAFFIC,
+  useProofTimeouts,
+  warm,
+} from './helpers/proof-suite.js';
 
 interface EdgeBaton {
   readonly url: string;
@@ -89,25 +85,18 @@ describe('a built-in edge on another Baton, driven through its admin API', () =>
     useProofTimeouts(svc);
     await svc.start();
     await svc.deployApi('1.0.0');
-    const traffic = startProofTraffic(edge.url, { ...TRAFFIC, maxMs: 120_000 });
+    const traffic = startProofTraffic(edge.url, { ...LIGHT_TRAFFIC, maxMs: 120_000 });
     t.after(() => traffic.stop());
     await warm(traffic);
-    const runs = [];
-    for (const [version, args] of [
-      ['1.0.1', ['--strategy', 'blue-green']],
-      ['1.0.2', ['--strategy', 'rolling']],
-      ['1.0.3', []],
-    ] as const) {
-      traffic.phase(`deploy ${version}`);
-      const run = await svc.deploy(version, [...args], 60_000);
-      assert.equal(
-        run.done?.result,
-        'succeeded',
-        `deploy ${version}: exit ${run.code}\n${run.stdout}\n${run.stderr}`,
-      );
-      traffic.phase(`${version} live`);
-      runs.push(run);
-    }
+    const runs = await deployEach(
+      svc,
+      [traffic],
+      [
+        ['1.0.1', ['--strategy', 'blue-green']],
+        ['1.0.2', ['--strategy', 'rolling']],
+        ['1.0.3', []],
+      ],
+    );
     // The canary was judged on the edge Baton's own counters, fetched over its API.
     const verdicts = runs[2]!.events.filter((ev) => ev.kind === 'info' && ev.message.startsWith('analysis '));
     assert.ok(

@@ -15,22 +15,17 @@ import { startLoad, waitFor } from './helpers/index.js';
 import type { SshHost } from '../src/drivers/ssh/ssh.js';
 import { createHosts, sshHostsUnavailable, type TestHosts } from './helpers/netns.js';
 import { startNginx } from './helpers/nginx.js';
-import { startProofTraffic, type ProofOptions } from './helpers/proof.js';
-import { assertEndedOn, assertZeroDowntime, useProofTimeouts, warm } from './helpers/proof-suite.js';
+import { startProofTraffic } from './helpers/proof.js';
+import {
+  assertEndedOn,
+  assertZeroDowntime,
+  deployEach,
+  LIGHT_TRAFFIC,
+  useProofTimeouts,
+  warm,
+} from './helpers/proof-suite.js';
 
 const skip = sshHostsUnavailable() ?? false;
-
-/** The proof's traffic kinds, fewer clients per edge: two edges and three hosts on this machine. */
-const MULTI_HOST_TRAFFIC: ProofOptions = {
-  keepAlive: 2,
-  newConnection: 1,
-  slow: 2,
-  post: 1,
-  stream: 1,
-  websockets: 2,
-  churningWebsockets: 1,
-  paceMs: 30,
-};
 
 async function multiHostService(
   t: TestContext,
@@ -114,38 +109,34 @@ describe('multi-host: three SSH hosts, two edges', { skip }, () => {
     const edges = [
       {
         kind: 'builtin' as const,
-        traffic: startProofTraffic(svc.daemon.url, { ...MULTI_HOST_TRAFFIC, maxMs: 150_000 }),
+        traffic: startProofTraffic(svc.daemon.url, { ...LIGHT_TRAFFIC, maxMs: 150_000 }),
       },
       {
         kind: 'nginx' as const,
-        traffic: startProofTraffic(nginxUrl, { ...MULTI_HOST_TRAFFIC, maxMs: 150_000 }),
+        traffic: startProofTraffic(nginxUrl, { ...LIGHT_TRAFFIC, maxMs: 150_000 }),
       },
     ];
     t.after(() => Promise.all(edges.map((e) => e.traffic.stop())));
     await Promise.all(edges.map((e) => warm(e.traffic)));
     // Rolling with the defaults (maxSurge 25%: one new instance at a time, then one old out).
-    for (const [version, args] of [
-      ['1.0.1', ['--strategy', 'rolling']],
-      ['1.0.2', []],
-    ] as const) {
-      for (const e of edges) e.traffic.phase(`deploy ${version}`);
-      const run = await svc.deploy(version, [...args], 90_000);
-      assert.equal(
-        run.done?.result,
-        'succeeded',
-        `deploy ${version}: exit ${run.code}\n${run.stdout}\n${run.stderr}`,
-      );
-      for (const e of edges) e.traffic.phase(`${version} live`);
+    await deployEach(
+      svc,
+      edges.map((e) => e.traffic),
+      [
+        ['1.0.1', ['--strategy', 'rolling']],
+        ['1.0.2', []],
+      ],
       // Each version's instances are spread: one on each host.
-      assert.deepEqual(
-        svc
-          .state()
-          .live!.instances.map((i) => i.host)
-          .sort(),
-        th.hosts.map((h) => h.address).sort(),
-        `${version}: one instance on each host`,
-      );
-    }
+      (version) =>
+        assert.deepEqual(
+          svc
+            .state()
+            .live!.instances.map((i) => i.host)
+            .sort(),
+          th.hosts.map((h) => h.address).sort(),
+          `${version}: one instance on each host`,
+        ),
+    );
     // The replaced set stands by for an instant rollback, then stops.
     assert.equal(svc.state().standby?.version, '1.0.1');
     assert.deepEqual(svc.pids('1.0.0'), []);

@@ -12,11 +12,11 @@ import { Agent, request } from 'undici';
 import { formatAddress, type ListenAddress } from '../config/address.js';
 import type { EdgeConfig } from '../config/schema.js';
 import { messageOf } from '../errors.js';
+import { BUILTIN_CAPABILITIES } from './builtin/edge.js';
 import {
   EdgeError,
   type DrainResult,
   type Edge,
-  type EdgeCapabilities,
   type EdgeOptions,
   type EdgeTargetView,
   type RouteSpec,
@@ -31,13 +31,7 @@ export type RemoteBuiltinConfig = Extract<EdgeConfig, { type: 'builtin' }> & {
 export class RemoteBuiltinEdge implements Edge {
   readonly kind = 'builtin';
   readonly describe: string;
-  readonly can: EdgeCapabilities = {
-    weightedSplit: true,
-    matchRules: true,
-    sticky: 'any',
-    statusCounters: true,
-    latencyBuckets: true,
-  };
+  readonly can = BUILTIN_CAPABILITIES;
   private readonly origin: string;
   private readonly dispatcher: Agent;
   private readonly timeoutMs: number;

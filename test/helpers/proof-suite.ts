@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Service, type ServiceOptions } from './app-daemon.js';
+import { Service, type DeployRun, type ServiceOptions } from './app-daemon.js';
 import { ensureBuilt } from './cli.js';
 import { startHaproxy } from './haproxy.js';
 import { startNginx } from './nginx.js';
@@ -46,6 +46,21 @@ export const TRAFFIC: ProofOptions = LONG
       paceMs: 25,
     };
 const HOLD_MS = LONG ? 4000 : 300;
+
+/**
+ * Every kind of the proof's traffic with fewer clients, for runs that start more processes on
+ * this machine (several hosts, two edges, a second Baton).
+ */
+export const LIGHT_TRAFFIC: ProofOptions = {
+  keepAlive: 2,
+  newConnection: 2,
+  slow: 2,
+  post: 1,
+  stream: 1,
+  websockets: 2,
+  churningWebsockets: 1,
+  paceMs: 25,
+};
 
 /**
  * The proof's app settings: the slow requests take up to 2s, so an instance must be given longer
@@ -89,21 +104,44 @@ export async function warm(traffic: ProofTraffic): Promise<void> {
   await traffic.waitForEach(0, 2, 15_000);
 }
 
-/** Deploys each version under the traffic; each deploy must succeed through the CLI. */
-async function deployInARow(svc: Service, traffic: ProofTraffic, versions: string[]): Promise<number> {
-  let lastReturned = 0;
-  for (const v of versions) {
-    traffic.phase(`deploy ${v}`);
-    const run = await svc.deploy(v, [], 60_000);
-    lastReturned = Date.now();
-    traffic.phase(`${v} live`);
+/**
+ * Deploys each [version, extra CLI args] in turn under the traffic (each marks its phases); each
+ * must succeed. `after` runs once each version is live.
+ */
+export async function deployEach(
+  svc: Service,
+  traffic: readonly ProofTraffic[],
+  deploys: readonly (readonly [string, readonly string[]])[],
+  after: (version: string) => void | Promise<void> = () => undefined,
+): Promise<DeployRun[]> {
+  const runs: DeployRun[] = [];
+  for (const [version, args] of deploys) {
+    for (const tr of traffic) tr.phase(`deploy ${version}`);
+    const run = await svc.deploy(version, [...args], 90_000);
+    for (const tr of traffic) tr.phase(`${version} live`);
     assert.equal(
       run.done?.result,
       'succeeded',
-      `deploy ${v}: exit ${run.code}\n${run.stdout}\n${run.stderr}\n${summarize(traffic.results).join('\n')}`,
+      `deploy ${version}: exit ${run.code}\n${run.stdout}\n${run.stderr}\n${traffic.flatMap((tr) => summarize(tr.results)).join('\n')}`,
     );
-    await sleep(HOLD_MS);
+    runs.push(run);
+    await after(version);
   }
+  return runs;
+}
+
+/** Deploys each version under the traffic, holding each a while; resolves when the last returned. */
+async function deployInARow(svc: Service, traffic: ProofTraffic, versions: string[]): Promise<number> {
+  let lastReturned = 0;
+  await deployEach(
+    svc,
+    [traffic],
+    versions.map((v) => [v, []] as const),
+    async () => {
+      lastReturned = Date.now();
+      await sleep(HOLD_MS);
+    },
+  );
   return lastReturned;
 }
 

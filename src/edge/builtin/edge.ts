@@ -5,15 +5,18 @@ import type { BuiltinProxy, DrainResult, RouteSpec } from './proxy.js';
 import type { SplitSpec } from './split.js';
 import { LATENCY_BUCKETS, STATUS_CLASSES } from './stats.js';
 
+/** What Baton's proxy can do, here or on another machine (src/edge/remote.ts). */
+export const BUILTIN_CAPABILITIES: EdgeCapabilities = {
+  weightedSplit: true,
+  matchRules: true,
+  sticky: 'any',
+  statusCounters: true,
+  latencyBuckets: true,
+};
+
 export class BuiltinEdge implements Edge {
   readonly kind = 'builtin';
-  readonly can: EdgeCapabilities = {
-    weightedSplit: true,
-    matchRules: true,
-    sticky: 'any',
-    statusCounters: true,
-    latencyBuckets: true,
-  };
+  readonly can = BUILTIN_CAPABILITIES;
 
   constructor(readonly proxy: BuiltinProxy) {}
 
