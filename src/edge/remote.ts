@@ -6,8 +6,9 @@
 // flight, canary counters, and health checks made from where it runs.
 //
 // Every call has a deadline; a call that fails (unreachable, refused, timed out) is an
-// EdgeError naming the address, with the routes it served before still in effect there (a
-// route swap is one request: it happened entirely or not at all).
+// EdgeError naming the address. A route swap is one request: it happened entirely or not at
+// all; when its answer is lost, the previous table is sent again so that what it serves is
+// known (and the error says whether that worked).
 import { Agent, request } from 'undici';
 import { formatAddress, type ListenAddress } from '../config/address.js';
 import type { EdgeConfig } from '../config/schema.js';
@@ -24,6 +25,20 @@ import {
   type StatsSnapshot,
 } from './edge.js';
 
+/** The details of an EdgeError for a call that may have arrived but got no answer. */
+const NO_ANSWER = Object.freeze({ answered: false });
+
+/** Failures before a connection existed: the request cannot have arrived. */
+const NOT_CONNECTED = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENOENT', // a unix socket that is not there
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
 export type RemoteBuiltinConfig = Extract<EdgeConfig, { type: 'builtin' }> & {
   readonly admin: ListenAddress;
 };
@@ -38,6 +53,8 @@ export class RemoteBuiltinEdge implements Edge {
 
   private readonly token: string | undefined;
   private readonly tokenEnv: string;
+  /** The last route table it confirmed. */
+  private applied: { routes: readonly RouteSpec[]; split: SplitSpec | null } | null = null;
 
   constructor(
     cfg: RemoteBuiltinConfig,
@@ -71,7 +88,28 @@ export class RemoteBuiltinEdge implements Edge {
   }
 
   async apply(routes: readonly RouteSpec[], split: SplitSpec | null): Promise<void> {
-    await this.call('PUT', '/v1/edge/routes', { routes, split }, 'change its routes');
+    try {
+      await this.call('PUT', '/v1/edge/routes', { routes, split }, 'change its routes');
+      this.applied = { routes, split };
+    } catch (err) {
+      const unanswered = (err as EdgeError).details === NO_ANSWER;
+      if (!unanswered || this.applied === null) throw err;
+      // No answer is not a refusal: the swap may have happened there. Put the table the
+      // controller still believes in back, so that what it serves is known.
+      const back = await this.call(
+        'PUT',
+        '/v1/edge/routes',
+        this.applied,
+        'take its previous routes back',
+      ).then(
+        () => true,
+        () => false,
+      );
+      throw new EdgeError(
+        `${messageOf(err)} ${back ? 'It has its previous routes again.' : 'Telling it to go back to its previous routes failed too: check what it serves (GET /v1/edge/view there).'}`,
+        { cause: err },
+      );
+    }
   }
 
   async drain(ids: readonly string[], timeoutMs: number): Promise<DrainResult[]> {
@@ -128,11 +166,13 @@ export class RemoteBuiltinEdge implements Edge {
       text = await res.body.text();
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
+      // Not connected: the request never reached it. Connected, then nothing: it may have acted.
+      const unsent = NOT_CONNECTED.has(e.code ?? '');
       throw new EdgeError(
         `${where} did not ${what}: ${e.code ?? e.name} (${messageOf(err)}), deadline ${timeout}ms. ` +
-          'Check that `baton up` runs there with this admin address, and that this machine can reach it; ' +
-          'whatever it routed before, it still routes.',
-        { cause: err },
+          'Check that `baton up` runs there with this admin address, and that this machine can reach it' +
+          (unsent ? '; it got nothing, so whatever it routed before, it still routes.' : '.'),
+        { cause: err, ...(unsent ? {} : { details: NO_ANSWER }) },
       );
     }
     let data: unknown = {};
