@@ -9,25 +9,10 @@
 //   POST /v1/edge/stats   { ids }             summed counters for canary analysis
 //   GET  /v1/edge/view                        what it serves
 import { z } from 'zod';
+import { matchSchema, stickySchema } from '../config/schema.js';
 import { BuiltinEdge } from '../edge/builtin/edge.js';
 import type { BuiltinProxy } from '../edge/builtin/proxy.js';
 import type { AdminServer } from './server.js';
-
-const match = z.union([
-  z.strictObject({
-    header: z.string().min(1),
-    equals: z.string().optional(),
-    prefix: z.string().optional(),
-    regex: z.string().optional(),
-  }),
-  z.strictObject({
-    cookie: z.string().min(1),
-    equals: z.string().optional(),
-    prefix: z.string().optional(),
-    regex: z.string().optional(),
-  }),
-  z.strictObject({ ip: z.string().min(1) }),
-]);
 
 const route = z.strictObject({
   host: z.string().min(1),
@@ -41,14 +26,11 @@ const route = z.strictObject({
   canary: z.boolean().optional(),
 });
 
+// The rules and stickiness come from the controller's baton.yaml: the same schemas check them.
 const split = z.strictObject({
   canaryPercent: z.number().min(0).max(100),
-  rules: z.array(match),
-  sticky: z.union([
-    z.literal('baton'),
-    z.strictObject({ header: z.string().min(1) }),
-    z.strictObject({ cookie: z.string().min(1) }),
-  ]),
+  rules: z.array(matchSchema),
+  sticky: stickySchema,
 });
 
 export const edgeRoutesBody = z.strictObject({ routes: z.array(route), split: split.nullable() });

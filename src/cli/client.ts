@@ -1,5 +1,6 @@
 // The CLI's client of the daemon's admin API (TCP or unix socket, bearer token from the env).
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Agent, type Dispatcher } from 'undici';
+import { adminEndpoint } from '../admin/endpoint.js';
 import { formatAddress, type ListenAddress } from '../config/address.js';
 import type { BatonConfig } from '../config/schema.js';
 import { BatonError, type ErrorCode } from '../errors.js';
@@ -12,14 +13,7 @@ export class AdminClient {
     private readonly address: ListenAddress,
     private readonly token = process.env.BATON_ADMIN_TOKEN,
   ) {
-    if (address.kind === 'unix') {
-      this.origin = 'http://localhost';
-      this.dispatcher = new Agent({ connect: { socketPath: address.path } });
-    } else {
-      const host = address.host === '0.0.0.0' ? '127.0.0.1' : address.host === '::' ? '::1' : address.host;
-      this.origin = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
-      this.dispatcher = new Agent();
-    }
+    ({ origin: this.origin, dispatcher: this.dispatcher } = adminEndpoint(address));
   }
 
   static fromConfig(config: BatonConfig): AdminClient {

@@ -260,7 +260,7 @@ export const analysisSchema = z.strictObject({
     .optional(),
 });
 
-const stickySchema = z.union([
+export const stickySchema = z.union([
   z.literal('baton'),
   z.strictObject({ header: z.string().min(1) }),
   z.strictObject({ cookie: z.string().min(1) }),
@@ -334,7 +334,6 @@ export const EDGE_DEFAULTS = {
   haproxy: { serverPrefix: 'baton', timeout: '15s' },
 } as const;
 
-/** Where client traffic comes in: Baton's own proxy (default), or the user's nginx / HAProxy. */
 /**
  * An ssh destination: [user@]host[:port] (IPv6 in brackets), or a Host alias of ~/.ssh/config.
  * The name shown in messages is the text as written.
@@ -359,6 +358,10 @@ const sshDestination = z
     return { name: v, address, ...(m[1] ? { user: m[1] } : {}), ...(port !== undefined ? { port } : {}) };
   });
 
+/**
+ * Where client traffic comes in: Baton's own proxy (default) or another Baton's, or the user's
+ * nginx / HAProxy.
+ */
 export const edgeSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('builtin'),

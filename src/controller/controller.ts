@@ -999,14 +999,7 @@ export class Controller {
    * whose host cannot be reached gets its error instead of its text.
    */
   async logs(select: string | undefined, lines: number): Promise<InstanceLog[]> {
-    const known = new Map<string, InstanceRecord>();
-    for (const r of [
-      ...this.live.map((m) => m.instance.record),
-      ...this.standby.map((m) => m.instance.record),
-      ...(this.running?.deployment.started ?? []),
-    ])
-      known.set(r.id, r);
-    const all = [...known.values()];
+    const all = this.managed().map((i) => i.record);
     const chosen =
       select === undefined
         ? this.live.map((m) => m.instance.record)
@@ -1076,11 +1069,13 @@ export class Controller {
 
   /** Every instance this controller knows of: live, standby, a running deploy's, orphans. */
   instances(): Instance[] {
+    return [...new Set([...this.managed(), ...this.orphans.values()])];
+  }
+
+  /** The instances it runs: live, standby and those a running deploy started, once each. */
+  private managed(): Instance[] {
     return [
-      ...new Set([
-        ...[...this.live, ...this.standby, ...(this.running?.started ?? [])].map((m) => m.instance),
-        ...this.orphans.values(),
-      ]),
+      ...new Set([...this.live, ...this.standby, ...(this.running?.started ?? [])].map((m) => m.instance)),
     ];
   }
 }

@@ -43,12 +43,12 @@ export function routesFromConfig(targets: readonly TargetConfig[] | undefined): 
   }));
 }
 
-/** Instances on this machine, or on `hosts:` over SSH. */
 /** This daemon's own proxy (a built-in edge with an admin address is another Baton's). */
 function isLocalBuiltin(e: EdgeConfig): boolean {
   return e.type === 'builtin' && e.admin === undefined;
 }
 
+/** Instances on this machine, or on `hosts:` over SSH. */
 function driverFor(config: BatonConfig, log: Logger): InstanceDriver {
   const app = config.app!;
   if (!config.hosts) return new LocalDriver(app, config.baseDir, config.stateDirPath);

@@ -9,7 +9,8 @@
 // EdgeError naming the address. A route swap is one request: it happened entirely or not at
 // all; when its answer is lost, the previous table is sent again so that what it serves is
 // known (and the error says whether that worked).
-import { Agent, request } from 'undici';
+import { request, type Agent } from 'undici';
+import { adminEndpoint } from '../admin/endpoint.js';
 import { formatAddress, type ListenAddress } from '../config/address.js';
 import type { EdgeConfig } from '../config/schema.js';
 import { messageOf } from '../errors.js';
@@ -66,13 +67,10 @@ export class RemoteBuiltinEdge implements Edge {
     this.token = env[cfg.tokenEnv] || undefined;
     this.describe = `the built-in proxy of the Baton at ${formatAddress(a)}`;
     this.timeoutMs = cfg.timeout;
-    if (a.kind === 'unix') {
-      this.origin = 'http://localhost';
-      this.dispatcher = new Agent({ connect: { socketPath: a.path, timeout: this.timeoutMs } });
-    } else {
-      this.origin = `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
-      this.dispatcher = new Agent({ connect: { timeout: this.timeoutMs }, keepAliveTimeout: 4000 });
-    }
+    ({ origin: this.origin, dispatcher: this.dispatcher } = adminEndpoint(a, {
+      connectTimeoutMs: this.timeoutMs,
+      keepAliveTimeoutMs: 4000,
+    }));
   }
 
   /** Checks the Baton there answers, takes our token and is an edge-only Baton. */

@@ -2,16 +2,7 @@
 // appended to a log file per instance in stateDir/logs, stopped group-wide with the configured
 // signal and then SIGKILL. Processes outlive a killed daemon and are adopted back by pid.
 import { spawn } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  fstatSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  statSync,
-} from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { AppConfig } from '../../config/schema.js';
@@ -69,18 +60,17 @@ class LocalInstance implements Instance {
   }
 }
 
+/** The last lines of a log for an error message (its last 16 KiB at most); '' when unreadable. */
 export function tail(file: string, lines: number): string {
   try {
-    const size = statSync(file).size;
-    const text = readFileSync(file, 'utf8').slice(Math.max(0, size - 16 * 1024));
-    return text.trimEnd().split('\n').slice(-lines).join('\n');
+    return tailOf(file, lines, 16 * 1024);
   } catch {
     return '';
   }
 }
 
-/** The last `lines` lines of a file, from its last MiB at most (a log may be huge). */
-export function tailOf(file: string, lines: number): string {
+/** The last `lines` lines of a file, read from its last `maxBytes` only (a log may be huge). */
+export function tailOf(file: string, lines: number, maxBytes = 1024 * 1024): string {
   let fd: number;
   try {
     fd = openSync(file, 'r');
@@ -90,7 +80,7 @@ export function tailOf(file: string, lines: number): string {
   }
   try {
     const size = fstatSync(fd).size;
-    const length = Math.min(size, 1024 * 1024);
+    const length = Math.min(size, maxBytes);
     const buf = Buffer.alloc(length);
     readSync(fd, buf, 0, length, size - length);
     return buf.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');

@@ -149,7 +149,6 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // 1xx from the target: the proxy answered Expect itself.
     if (this.done) return false;
-    this.target!.waiting.delete(this);
     this.status = statusCode;
     this.responseStarted = true;
     this.resumeUpstream = resume;
