@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { it } from 'node:test';
+import { DEFAULT_DEMO_REPORT } from '../src/cli/commands/demo.js';
 import { BATON } from './helpers/index.js';
 
 /** Pids of processes whose working directory is inside `dir`. */
@@ -25,8 +26,11 @@ function processesIn(dir: string): number[] {
 it('baton demo: zero failures for every zero-downtime step, the bad canary only in its share, failures for recreate', async (t) => {
   const out = mkdtempSync(path.join(os.tmpdir(), 'baton-demo-test-'));
   t.after(() => rmSync(out, { recursive: true, force: true }));
-  const report = path.join(out, 'report.html');
-  const child = spawn(process.execPath, [BATON, 'demo', '--rate', '100', '--report', report], {
+  // No --report: the default goes under .baton/ of the current folder (ignored by git and the
+  // format check, so the README's set-up block can run the demo before `npm test`).
+  const report = path.join(out, DEFAULT_DEMO_REPORT);
+  const child = spawn(process.execPath, [BATON, 'demo', '--rate', '100'], {
+    cwd: out,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.after(() => child.kill('SIGKILL'));
@@ -57,7 +61,8 @@ it('baton demo: zero failures for every zero-downtime step, the bad canary only 
   assert.equal(bad.result, 'rolled-back');
   assert.equal(bad.failed, bad.failedNew, 'the bad canary failed only its own share: stable failed nothing');
   assert.ok(rows['recreate (the naive way)']!.failed > 0, 'recreate shows the downtime');
-  assert.ok(existsSync(report));
+  assert.ok(existsSync(report), `the report is at ${report}`);
+  assert.match(stdout, new RegExp(`report: ${report.replace(/[.]/g, '[.]')}`));
   const dir = /\((\/[^)]*baton-demo-[^)]*)\)/.exec(stdout)?.[1];
   assert.ok(dir, 'the demo names its folder');
   assert.deepEqual(processesIn(dir), [], 'no process left behind');

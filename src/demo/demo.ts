@@ -3,7 +3,7 @@
 // a bad release rolled back on its own, and recreate for contrast. One table at the end (the
 // zero-downtime strategies fail nothing; recreate does), and an HTML report of the run.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -147,6 +147,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
     const result = await load;
     load = null;
     if (o.reportFile) {
+      mkdirSync(path.dirname(o.reportFile), { recursive: true });
       writeFileSync(o.reportFile, renderReport(result, 'baton demo: load through every deploy'));
     }
     return rows;

@@ -1,6 +1,7 @@
 // `baton load URL --rate R --duration D`: constant-arrival-rate traffic, a summary of every
 // failure, and an exit code CI can gate on (--max-failures).
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { parseDuration } from '../../config/units.js';
 import { BatonError } from '../../errors.js';
@@ -89,7 +90,10 @@ export function registerLoad(program: Command): void {
         versionHeader: f.versionHeader,
         signal: ac.signal,
       }).finally(() => process.off('SIGINT', onInt));
-      if (f.report) writeFileSync(f.report, (await import('../../load/report.js')).renderReport(result));
+      if (f.report) {
+        mkdirSync(path.dirname(path.resolve(f.report)), { recursive: true });
+        writeFileSync(f.report, (await import('../../load/report.js')).renderReport(result));
+      }
       if (f.json) printJson(result);
       else process.stdout.write(summarize(result));
       if (result.failed > num('--max-failures', f.maxFailures, 0)) process.exitCode = 12;
