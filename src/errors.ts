@@ -7,6 +7,10 @@ export const ErrorCodes = {
   BATON_E_USAGE: { status: 400, exitCode: 2 },
   BATON_E_BAD_REQUEST: { status: 400, exitCode: 2 },
   BATON_E_UNAUTHORIZED: { status: 401, exitCode: 3 },
+  /** The admin API refused a request that may come from a web page (its Host, Origin or Sec-Fetch-Site). */
+  BATON_E_FORBIDDEN: { status: 403, exitCode: 3 },
+  /** An admin API request with a body that is not declared JSON (Content-Type: application/json). */
+  BATON_E_UNSUPPORTED_MEDIA_TYPE: { status: 415, exitCode: 2 },
   BATON_E_NOT_FOUND: { status: 404, exitCode: 4 },
   BATON_E_CONFLICT: { status: 409, exitCode: 5 },
   BATON_E_DRAIN_TIMEOUT: { status: 504, exitCode: 6 },

@@ -363,6 +363,7 @@ describe('canary deploys', () => {
     // (The same through the admin API, which the CLI calls: one CLI process less.)
     const api = await request(`http://127.0.0.1:${svc.adminPort}/v1/promote`, {
       method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ step: true }),
       reset: true,
     });

@@ -289,6 +289,7 @@ describe('configJsonSchema()', () => {
     assert.equal(schema.type, 'object');
     assert.deepEqual(Object.keys(schema.properties).sort(), [
       'admin',
+      'adminHosts',
       'app',
       'balance',
       'edge',

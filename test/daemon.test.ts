@@ -48,7 +48,10 @@ async function admin(
   const res = await request(`http://127.0.0.1:${port}${urlPath}`, {
     method: method as 'GET',
     reset: true,
-    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    headers: {
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: res.statusCode, body: await res.body.text() };

@@ -173,6 +173,7 @@ describe('deploy faults', () => {
     const res = await request(`http://127.0.0.1:${svc.adminPort}/v1/deploy`, {
       method: 'POST',
       reset: true,
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ version: `1.0&&touch ${pwned}` }),
     });
     assert.equal(res.statusCode, 400, await res.body.text());

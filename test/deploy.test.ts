@@ -180,7 +180,9 @@ async function startService(
       reset: true,
       headersTimeout: 30_000,
       bodyTimeout: 30_000,
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      ...(body === undefined
+        ? {}
+        : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
     });
     const text = await res.body.text();
     assert.equal(res.statusCode, 200, text);

@@ -4,8 +4,8 @@
 // remote logs, a key the hosts refuse, and a host cut off the network and back. Without root or
 // `ip netns` or sshd the host tests are skipped (the quoting and parsing tests still run).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it, test, type TestContext } from 'node:test';
 import { request } from 'undici';
@@ -16,6 +16,7 @@ import {
   parsePorts,
   parseStart,
   parseStop,
+  identityWords,
   pollScript,
   startScript,
   stopScript,
@@ -107,16 +108,29 @@ describe('ssh driver parsing', () => {
 
   it('reads the monitor and stop answers; a log line cannot pass for a status', () => {
     const r = parsePoll(
-      ['A 10', 'D 11', 'L 11 app crashed', 'L 11 D 10', 'L 11 ', 'C abc', 'junk'].join('\n'),
+      [
+        'A 10',
+        'W 11 pid 11 is another',
+        'D 11',
+        'L 11 app crashed',
+        'L 11 D 10',
+        'L 11 W 10 x',
+        'L 11 ',
+        'C abc',
+        'junk',
+      ].join('\n'),
     );
     assert.deepEqual([...r.alive], [10]);
     assert.deepEqual([...r.gone], [11]);
-    assert.equal(r.tails.get(11), 'app crashed\nD 10\n');
+    assert.deepEqual([...r.lost], [[11, 'pid 11 is another']]);
+    assert.equal(r.tails.get(11), 'app crashed\nD 10\nW 10 x\n');
     assert.deepEqual([...r.cleaned], ['abc']);
-    assert.deepEqual(parseStop('R forced\nL last words\nL R stopped\n'), {
+    assert.deepEqual(parseStop('R forced\nL last words\nL R stopped\nL W 1 x\n'), {
       result: 'forced',
-      tail: 'last words\nR stopped',
+      tail: 'last words\nR stopped\nW 1 x',
+      lost: null,
     });
+    assert.equal(parseStop('W pid 9 is another\nR gone\n').lost, 'pid 9 is another');
   });
 
   it("turns ssh's failures into errors that name the host and say what to do", () => {
@@ -180,13 +194,20 @@ describe(
             id: 'web-1-h-8081',
             token: 'tok',
             cwd: 'work dir',
-            env: { PORT: '8081', X: `a 'b' $c` },
+            env: { PORT: '8081', X: `a 'b' $c`, BATON_INSTANCE_ID: 'tok' },
             words: ['sh', '-c', 'echo "in $(pwd) with $X"; exec sleep 30'],
           }),
         ),
       );
       assert.ok(started);
       const { pid, logFile } = started;
+      // Who it is, as the driver records it: start time (field 22 of its stat) and boot.
+      assert.equal(
+        started.startTime,
+        Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]),
+      );
+      assert.equal(started.bootId, readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+      const identity = identityWords({ ...record(pid, logFile), ...started, instanceId: 'tok' });
       t.after(() => {
         try {
           process.kill(-pid, 'SIGKILL');
@@ -201,18 +222,131 @@ describe(
         .replace(/^.*\) /s, '')
         .split(' ');
       assert.deepEqual([stat[2], stat[3]], [String(pid), String(pid)], 'pgid and sid');
-      const entry = { pid, logFile, pidFile, tail: true };
+      const entry = { pid, logFile, pidFile, tail: true, identity };
       const polled = parsePoll(sh(pollScript([entry], [])));
       assert.deepEqual([...polled.alive], [pid]);
       assert.equal(polled.tails.get(pid), `in ${path.join(home, 'work dir')} with a 'b' $c`);
-      const stopped = parseStop(sh(stopScript({ pid, signal: 'TERM', timeoutMs: 2000, logFile, pidFile })));
+      const stopped = parseStop(
+        sh(stopScript({ pid, signal: 'TERM', timeoutMs: 2000, logFile, pidFile, identity })),
+      );
       assert.equal(stopped.result, 'stopped');
       assert.ok(!existsSync(pidFile), 'pid file removed');
       assert.ok(gone(pid));
       assert.deepEqual([...parsePoll(sh(pollScript([entry], []))).gone], [pid]);
     });
+
+    it('a pid that is another process now is never signalled: stop, poll, a new start, a cleanup', async (t) => {
+      const home = tempDir(t);
+      const sh = (script: string): string => {
+        const r = spawnSync('sh', ['-s'], {
+          input: script,
+          env: { ...process.env, HOME: home },
+          encoding: 'utf8',
+        });
+        assert.equal(r.status, 0, r.stderr);
+        return r.stdout;
+      };
+      // The stranger: a process of someone else that got the pid of an instance recorded before.
+      const stranger = spawnStranger(t);
+      const pid = stranger.pid!;
+      const startTime = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]);
+      const logFile = path.join(home, 'web.log');
+      const pidFile = path.join(home, 'run', 'web-1-h-8081.pid');
+      mkdirSync(path.dirname(pidFile));
+      const records: [string, InstanceRecord][] = [
+        ['another start time', { ...record(pid, logFile), startTime: startTime + 1, instanceId: 'a1' }],
+        ['no BATON_INSTANCE_ID (start time lost)', { ...record(pid, logFile), instanceId: 'a1' }],
+        // A record of an older Baton: the environment every instance had (PORT, BATON_VERSION).
+        ['an old record', record(pid, logFile)],
+      ];
+      for (const [what, r] of records) {
+        const identity = identityWords(r);
+        const stopped = parseStop(
+          sh(stopScript({ pid, signal: 'TERM', timeoutMs: 300, logFile, pidFile, identity })),
+        );
+        assert.equal(stopped.result, 'gone', what);
+        assert.match(stopped.lost ?? '', new RegExp(`pid ${pid} belongs to another process now`), what);
+        const polled = parsePoll(sh(pollScript([{ pid, logFile, pidFile, tail: false, identity }], [])));
+        assert.deepEqual([...polled.gone], [pid], what);
+        assert.match(polled.lost.get(pid) ?? '', /belongs to another process now/, what);
+        assert.ok(!gone(pid), `${what}: the stranger lives`);
+      }
+      // Its pid in a pid file of a start that failed, or of the id a new start takes over.
+      writeFileSync(pidFile, `${pid} tok\n`);
+      assert.match(sh(pollScript([], [{ pidFileWord: shQuote(pidFile), token: 'tok' }])), /^C tok$/m);
+      writeFileSync(pidFile, `${pid} tok\n`);
+      const started = parseStart(
+        sh(
+          startScript({
+            dir: shQuote(home),
+            id: 'web-1-h-8081',
+            token: 'new',
+            cwd: undefined,
+            env: { BATON_INSTANCE_ID: 'new' },
+            words: ['sleep', '30'],
+          }),
+        ),
+      );
+      assert.ok(started);
+      t.after(() => killGroup(started.pid));
+      await new Promise((r) => setTimeout(r, 200));
+      assert.ok(!gone(pid), 'the stranger lives');
+      // The upgrade case the other way round: an old record of a real instance is still ours.
+      const old = spawnStranger(t, { PORT: '8081', BATON_VERSION: '1.0.0' });
+      const mine = record(old.pid!, logFile);
+      const ours = parsePoll(
+        sh(pollScript([{ pid: old.pid!, logFile, pidFile, tail: false, identity: identityWords(mine) }], [])),
+      );
+      assert.deepEqual([...ours.alive], [old.pid]);
+      const stopped = parseStop(
+        sh(
+          stopScript({
+            pid: old.pid!,
+            signal: 'TERM',
+            timeoutMs: 2000,
+            logFile,
+            pidFile,
+            identity: identityWords(mine),
+          }),
+        ),
+      );
+      assert.equal(stopped.result, 'stopped');
+    });
   },
 );
+
+/** A record as the driver keeps it, of `pid`, without the identity fields (add them). */
+function record(pid: number, logFile: string): InstanceRecord {
+  return {
+    id: 'web-1.0.0-h-8081',
+    version: '1.0.0',
+    host: '127.0.0.1',
+    port: 8081,
+    pid,
+    logFile,
+    startedAt: new Date().toISOString(),
+  };
+}
+
+/** `sleep 60` in a process group of its own (an unrelated process), killed at teardown. */
+function spawnStranger(t: TestContext, env: Record<string, string> = {}): ChildProcess {
+  const child = spawn('sleep', ['60'], {
+    detached: true,
+    stdio: 'ignore',
+    env: { PATH: process.env.PATH, ...env },
+  });
+  child.unref();
+  t.after(() => killGroup(child.pid!));
+  return child;
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // gone
+  }
+}
 
 // --- on hosts ----------------------------------------------------------------------------------
 
@@ -413,6 +547,25 @@ async function run(
     await within(dead.exited, 5000, 'adopted dead instance seen gone');
     // A host not (or no longer) in the list.
     assert.equal(fresh.adopt({ ...original.record, host: '192.0.2.1' }), null);
+  });
+
+  await t.test('a recorded pid that another process holds now: never signalled, seen gone', async (tt) => {
+    // Hosts share this machine's pids (network namespaces only): a process started here is
+    // on host-1 too. Its pid stands in a record that is otherwise a real instance's.
+    const stranger = spawnStranger(tt);
+    const reused: InstanceRecord = { ...live[0]!.record, pid: stranger.pid! };
+    const fresh = driver();
+    assert.deepEqual(await fresh.stop(fresh.adopt(reused)!, { signal: 'SIGTERM', timeoutMs: 500 }), {
+      forced: false,
+    });
+    const watched = fresh.adopt(reused)!;
+    assert.deepEqual(await within(watched.exited, 5000, 'the reused pid seen gone'), {
+      code: null,
+      signal: null,
+    });
+    assert.ok(!gone(stranger.pid!), 'the stranger lives');
+    // The real instance of that record was left alone too.
+    assert.equal(await health(live[0]!.record), '200 ok');
   });
 
   await t.test("a key the hosts refuse: an error naming the host and ssh's words", async (st) => {

@@ -1,6 +1,7 @@
 // The admin API: JSON over HTTP on `admin` (TCP or a unix socket). A bearer token from
 // BATON_ADMIN_TOKEN is required whenever it is set, and always when the API listens beyond
-// loopback. Routes are registered by the daemon's parts; the CLI is a thin client of them.
+// loopback; requests that may come from a web page are refused before that (guard.ts). Routes
+// are registered by the daemon's parts; the CLI is a thin client of them.
 import { timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -9,6 +10,7 @@ import { formatAddress, isLocalOnly, type ListenAddress } from '../config/addres
 import { BatonError, isBatonError, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { z } from 'zod';
+import { ADMIN_HOSTS_DEFAULT, guardRequest, type GuardOptions } from './guard.js';
 
 export interface AdminRequest {
   readonly req: IncomingMessage;
@@ -44,18 +46,27 @@ interface Route {
 
 const MAX_BODY = 64 * 1024;
 
+export interface AdminServerOptions {
+  /** The bearer token callers must send (default: $BATON_ADMIN_TOKEN; empty: none). */
+  readonly token?: string | undefined;
+  /** `adminHosts:`, read at each request (a SIGHUP reload applies). */
+  readonly hosts?: () => readonly string[];
+}
+
 export class AdminServer {
   private readonly routes: Route[] = [];
   private readonly server: http.Server;
   private readonly token: string | undefined;
   private readonly sockets = new Set<Socket>();
+  private readonly guard: GuardOptions;
 
   constructor(
     private readonly address: ListenAddress,
     private readonly log: Logger,
-    token = process.env.BATON_ADMIN_TOKEN,
+    { token = process.env.BATON_ADMIN_TOKEN, hosts = () => ADMIN_HOSTS_DEFAULT }: AdminServerOptions = {},
   ) {
     this.token = token || undefined;
+    this.guard = { ownHost: address.kind === 'tcp' ? address.host : null, hosts };
     if (!this.token && !isLocalOnly(address)) {
       throw new BatonError(
         'BATON_E_CONFIG',
@@ -133,6 +144,8 @@ export class AdminServer {
     const ac = new AbortController();
     res.on('close', () => ac.abort());
     try {
+      // Before the token: a page must not even learn whether it would be taken.
+      guardRequest(req, this.guard);
       if (!this.authorized(req)) {
         throw new BatonError(
           'BATON_E_UNAUTHORIZED',

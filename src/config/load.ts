@@ -4,8 +4,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
 import type { z } from 'zod';
-import { BatonError } from '../errors.js';
+import { BatonError, messageOf } from '../errors.js';
 import { configSchema, withHostCounts, type BatonConfig } from './schema.js';
+
+/** How far aliases may expand (yaml's own default): more is refused as a resource attack. */
+const MAX_ALIAS_COUNT = 100;
 
 export interface ConfigProblem {
   /** Key path, e.g. "targets[0].weight". */
@@ -54,7 +57,22 @@ export function parseConfigText(text: string, file: string, env?: string): Baton
     }));
     throw configError(file, problems);
   }
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    // maxAliasCount (yaml's default, said here on purpose) bounds what aliases may expand to:
+    // a "billion laughs" file is refused instead of filling the memory.
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    const bomb = err instanceof ReferenceError && /alias count/i.test(err.message);
+    throw configError(file, [
+      {
+        path: '',
+        message: bomb
+          ? `the aliases (*name) expand to more than ${MAX_ALIAS_COUNT} copies, the shape of a "billion laughs" attack: write the values out, or use fewer aliases`
+          : `cannot read the YAML: ${messageOf(err)}`,
+      },
+    ]);
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw configError(file, [
       { path: '', message: 'the file must be a YAML mapping (key: value lines), e.g. service: web' },

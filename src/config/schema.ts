@@ -2,11 +2,13 @@
 // `BatonConfig` is the checked, defaulted and frozen result; `configJsonSchema()` gives editors
 // a JSON Schema of the same file.
 import { z } from 'zod';
-import { parseDuration, parseSize } from './units.js';
+import { durationRangeProblem, formatDuration, parseDuration, parseSize } from './units.js';
 import { parseHostPort, parseListen, type ListenAddress, type TcpAddress } from './address.js';
 import { windowsSchema } from './windows.js';
 import { hooksSchema } from '../hooks/schema.js';
+import { adminHostsSchema } from '../admin/guard.js';
 import { notifySchema } from '../notify/schema.js';
+import { commandWords } from '../drivers/local/command.js';
 
 export const DEFAULTS = {
   stateDir: '.baton',
@@ -29,6 +31,9 @@ export const DEFAULTS = {
     clientHeaderTimeout: '10s',
     clientRequestTimeout: '60s',
     clientIdleTimeout: '60s',
+    // nginx's client_body_timeout and send_timeout: a stalled client is let go after this.
+    clientBodyTimeout: '60s',
+    clientSendTimeout: '60s',
     connectTimeout: '5s',
     upstreamHeaderTimeout: '60s',
     upstreamBodyTimeout: '60s',
@@ -38,6 +43,8 @@ export const DEFAULTS = {
     retryTimeout: '10s',
     drainTimeout: '30s',
     slowStart: '0s',
+    // nginx's underscores_in_headers off: X_Forwarded_For reads as X-Forwarded-For to CGI/WSGI apps.
+    allowUnderscoresInHeaders: false,
   },
 } as const;
 
@@ -46,19 +53,41 @@ function fail(ctx: z.RefinementCtx<unknown>, message: string): typeof z.NEVER {
   return z.NEVER;
 }
 
-const duration = z.union([z.string(), z.number()]).transform((v, ctx): number => {
-  if (typeof v === 'number') {
-    return v === 0 ? 0 : fail(ctx, `${v} has no unit: write a duration such as "${v}s" or "${v}ms"`);
-  }
-  const ms = parseDuration(v);
-  return ms === undefined ? fail(ctx, `"${v}" is not a duration: write e.g. 500ms, 3s, 1m, 1m30s`) : ms;
-});
+/** Milliseconds, up to what a timer can wait; `min` 1 where 0 would turn a limit off or spin a timer. */
+function durationFrom(min: 0 | 1) {
+  return z.union([z.string(), z.number()]).transform((v, ctx): number => {
+    if (typeof v === 'number' && v !== 0) {
+      return fail(ctx, `${v} has no unit: write a duration such as "${v}s" or "${v}ms"`);
+    }
+    const ms = typeof v === 'number' ? 0 : parseDuration(v);
+    if (ms === undefined) return fail(ctx, `"${v}" is not a duration: write e.g. 500ms, 3s, 1m, 1m30s`);
+    const problem = durationRangeProblem(String(v), ms, min);
+    return problem === undefined ? ms : fail(ctx, problem);
+  });
+}
+const duration = durationFrom(0);
+/** A timeout or an interval: above 0, which would turn the limit off, or spin its timer. */
+const positiveDuration = durationFrom(1);
 
-const size = z.union([z.string(), z.number().int().nonnegative()]).transform((v, ctx): number => {
-  if (typeof v === 'number') return v;
-  const n = parseSize(v);
-  return n === undefined ? fail(ctx, `"${v}" is not a size: write e.g. 16k, 10m, 1g (0 = unlimited)`) : n;
-});
+/** Bytes, at least `min`: to the proxy a size limit of 0 would mean none. */
+function sizeFrom(min: number, example: string) {
+  return z.union([z.string(), z.number()]).transform((v, ctx): number => {
+    const n = typeof v === 'number' ? (Number.isInteger(v) ? v : undefined) : parseSize(v);
+    if (n === undefined) return fail(ctx, `"${v}" is not a size: write e.g. 16k, 10m, 1g`);
+    if (n >= min) return n;
+    const least = min === 1 ? '1 byte' : `${min / 1024}k`;
+    return fail(
+      ctx,
+      `"${v}" is out of range: write a size of ${least} or more, e.g. ${example} (0 would turn this limit off)`,
+    );
+  });
+}
+
+/** Refuses a command line the driver could not run without a shell (the driver's own split). */
+function splitsWithoutShell(v: string, ctx: z.RefinementCtx<string>): void {
+  const words = commandWords(v);
+  if (!Array.isArray(words)) ctx.addIssue({ code: 'custom', message: words.problem });
+}
 
 const listenAddress = z.string().transform((v, ctx): ListenAddress => {
   const a = parseListen(v);
@@ -80,8 +109,8 @@ const expectStatus = z
 
 export const healthSchema = z.strictObject({
   path: z.string().startsWith('/', { message: 'must start with /' }).prefault(DEFAULTS.health.path),
-  interval: duration.prefault(DEFAULTS.health.interval),
-  timeout: duration.prefault(DEFAULTS.health.timeout),
+  interval: positiveDuration.prefault(DEFAULTS.health.interval),
+  timeout: positiveDuration.prefault(DEFAULTS.health.timeout),
   expectStatus,
   healthyThreshold: z.number().int().min(1).prefault(DEFAULTS.health.healthyThreshold),
   unhealthyThreshold: z.number().int().min(1).prefault(DEFAULTS.health.unhealthyThreshold),
@@ -91,7 +120,7 @@ export const targetSchema = z.strictObject({
   address: targetAddress,
   weight: z.number().int().min(0).max(1_000_000).prefault(DEFAULTS.weight),
   maxFails: z.number().int().min(0).prefault(DEFAULTS.maxFails),
-  failTimeout: duration.prefault(DEFAULTS.failTimeout),
+  failTimeout: positiveDuration.prefault(DEFAULTS.failTimeout),
   slowStart: duration.optional(),
   version: z.string().max(128).optional(),
   backup: z.boolean().prefault(false),
@@ -117,21 +146,24 @@ export const accessLogSchema = z.union([z.literal('off'), z.literal('stdout'), z
 
 const P = DEFAULTS.proxy;
 export const proxySchema = z.strictObject({
-  maxHeaderSize: size.prefault(P.maxHeaderSize),
-  maxBodySize: size.prefault(P.maxBodySize),
-  clientHeaderTimeout: duration.prefault(P.clientHeaderTimeout),
-  clientRequestTimeout: duration.prefault(P.clientRequestTimeout),
-  clientIdleTimeout: duration.prefault(P.clientIdleTimeout),
-  connectTimeout: duration.prefault(P.connectTimeout),
-  upstreamHeaderTimeout: duration.prefault(P.upstreamHeaderTimeout),
-  upstreamBodyTimeout: duration.prefault(P.upstreamBodyTimeout),
-  upstreamIdleTimeout: duration.prefault(P.upstreamIdleTimeout),
+  maxHeaderSize: sizeFrom(1024, '16k').prefault(P.maxHeaderSize),
+  maxBodySize: sizeFrom(1, '10m or 1g').prefault(P.maxBodySize),
+  clientHeaderTimeout: positiveDuration.prefault(P.clientHeaderTimeout),
+  clientRequestTimeout: positiveDuration.prefault(P.clientRequestTimeout),
+  clientIdleTimeout: positiveDuration.prefault(P.clientIdleTimeout),
+  clientBodyTimeout: positiveDuration.prefault(P.clientBodyTimeout),
+  clientSendTimeout: positiveDuration.prefault(P.clientSendTimeout),
+  connectTimeout: positiveDuration.prefault(P.connectTimeout),
+  upstreamHeaderTimeout: positiveDuration.prefault(P.upstreamHeaderTimeout),
+  upstreamBodyTimeout: positiveDuration.prefault(P.upstreamBodyTimeout),
+  upstreamIdleTimeout: positiveDuration.prefault(P.upstreamIdleTimeout),
   retries: z.number().int().min(0).max(10).prefault(P.retries),
-  retryTimeout: duration.prefault(P.retryTimeout),
+  retryTimeout: positiveDuration.prefault(P.retryTimeout),
   drainTimeout: duration.prefault(P.drainTimeout),
   slowStart: duration.prefault(P.slowStart),
   trustedProxies: z.array(cidr).prefault([]),
   accessLog: accessLogSchema.prefault('off'),
+  allowUnderscoresInHeaders: z.boolean().prefault(P.allowUnderscoresInHeaders),
 });
 
 const count = z.union([
@@ -153,13 +185,14 @@ export const appSchema = z.strictObject({
   /** Run without a shell; {port} and {version} are filled in after splitting into words. */
   command: z
     .string()
-    .min(1, { message: 'the command that starts one instance, e.g. node app.js --port {port}' }),
+    .min(1, { message: 'the command that starts one instance, e.g. node app.js --port {port}' })
+    .superRefine(splitsWithoutShell),
   instances: z.number().int().min(1).max(256).prefault(DEFAULTS.app.instances),
   /** With hosts: instances on each host (instances = this × hosts). */
   instancesPerHost: z.number().int().min(1).max(64).optional(),
   ports: portRange.optional(),
   health: healthSchema.prefault({}),
-  readyTimeout: duration.prefault(DEFAULTS.app.readyTimeout),
+  readyTimeout: positiveDuration.prefault(DEFAULTS.app.readyTimeout),
   drainTimeout: duration.prefault(DEFAULTS.app.drainTimeout),
   stopSignal: z.enum(['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2']).prefault('SIGTERM'),
   stopTimeout: duration.prefault(DEFAULTS.app.stopTimeout),
@@ -175,7 +208,7 @@ export const appSchema = z.strictObject({
         .prefault(['/']),
       count: z.number().int().min(1).max(100_000).prefault(10),
       concurrency: z.number().int().min(1).max(256).prefault(2),
-      timeout: duration.prefault('5s'),
+      timeout: positiveDuration.prefault('5s'),
     })
     .optional(),
   /** Weight ramp of a new instance as it enters rotation (next to instances already serving). */
@@ -233,7 +266,7 @@ const condition = z.string().regex(/^\s*(<=|>=|==|!=|<|>)\s*-?\d+(\.\d+)?\s*$/, 
 });
 
 export const analysisSchema = z.strictObject({
-  interval: duration.prefault('5s'),
+  interval: positiveDuration.prefault('5s'),
   /** Failed checks (cumulative) before the canary is aborted. */
   failureLimit: z.number().int().min(1).prefault(2),
   /** Fewer canary requests than this in an interval: inconclusive, not a failure. */
@@ -321,7 +354,11 @@ export const strategySchema = z.discriminatedUnion('type', [
 ]);
 
 /** A command line run without a shell (words split like the app's command). */
-const commandLine = z.string().trim().min(1, { message: 'a command, e.g. nginx -s reload' });
+const commandLine = z
+  .string()
+  .trim()
+  .min(1, { message: 'a command, e.g. nginx -s reload' })
+  .superRefine(splitsWithoutShell);
 
 export const EDGE_DEFAULTS = {
   nginx: {
@@ -371,7 +408,7 @@ export const edgeSchema = z.discriminatedUnion('type', [
      */
     admin: listenAddress.optional(),
     /** Deadline of each call to that Baton (a drain gets its own timeout on top). */
-    timeout: duration.prefault('10s'),
+    timeout: positiveDuration.prefault('10s'),
     /** The environment variable holding that Baton's admin token. */
     tokenEnv: z
       .string()
@@ -390,7 +427,7 @@ export const edgeSchema = z.discriminatedUnion('type', [
       reload: commandLine.prefault(EDGE_DEFAULTS.nginx.reload),
       /** nginx's pid file: a reload is confirmed by new workers, old ones are awaited before a drain ends. */
       pidFile: z.string().min(1).prefault(EDGE_DEFAULTS.nginx.pidFile),
-      reloadTimeout: duration.prefault(EDGE_DEFAULTS.nginx.reloadTimeout),
+      reloadTimeout: positiveDuration.prefault(EDGE_DEFAULTS.nginx.reloadTimeout),
       /** `keepalive` idle connections per worker to the upstream (0: none). */
       keepalive: z.number().int().min(0).max(10_000).prefault(EDGE_DEFAULTS.nginx.keepalive),
       /**
@@ -424,7 +461,7 @@ export const edgeSchema = z.discriminatedUnion('type', [
       .prefault(EDGE_DEFAULTS.haproxy.serverPrefix),
     /** Written after every change (`show servers state`) so a reload keeps the routes. */
     stateFile: z.string().min(1).optional(),
-    timeout: duration.prefault(EDGE_DEFAULTS.haproxy.timeout),
+    timeout: positiveDuration.prefault(EDGE_DEFAULTS.haproxy.timeout),
   }),
 ]);
 
@@ -434,15 +471,22 @@ export type EdgeConfig = z.output<typeof edgeSchema>;
 export const hostSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, { message: 'a short name, e.g. worker-1' }),
   /** What ssh connects to and what the edges send requests to. */
-  address: z.string().min(1, { message: 'an IP address or host name, e.g. 10.0.0.11' }),
-  user: z.string().min(1).optional(),
+  address: z
+    .string()
+    .min(1, { message: 'an IP address or host name, e.g. 10.0.0.11' })
+    .refine((v) => !v.startsWith('-'), { message: 'cannot start with "-" (ssh would read it as an option)' }),
+  user: z
+    .string()
+    .min(1)
+    .refine((v) => !v.startsWith('-'), { message: 'cannot start with "-" (ssh would read it as an option)' })
+    .optional(),
   port: z.number().int().min(1).max(65535).optional(),
 });
 
 export const sshSchema = z.strictObject({
   /** Extra ssh options, e.g. ["-i", "/home/ci/.ssh/deploy_key"]. */
   options: z.array(z.string()).prefault([]),
-  connectTimeout: duration.prefault('5s'),
+  connectTimeout: positiveDuration.prefault('5s'),
   /** Baton's folder on each host (logs, pid files); ~/ is the ssh user's home. */
   remoteDir: z.string().min(1).optional(),
 });
@@ -463,6 +507,8 @@ export const configSchema = z
     hosts: z.array(hostSchema).min(1).optional(),
     ssh: sshSchema.prefault({}),
     admin: listenAddress.optional(),
+    /** Names the admin API answers to besides IP addresses and localhost (src/admin/guard.ts). */
+    adminHosts: adminHostsSchema,
     stateDir: z.string().min(1).prefault(DEFAULTS.stateDir),
     targets: z.array(targetSchema).optional(),
     balance: balanceSchema.prefault({ algorithm: 'round-robin' }),
@@ -503,6 +549,27 @@ export const configSchema = z
     { when: (p) => Array.isArray((p.value as { targets?: unknown } | null)?.targets) },
   )
   .superRefine((c, ctx) => {
+    // Node refuses to start a server whose header timeout outlasts its request timeout.
+    if (c.proxy.clientHeaderTimeout > c.proxy.clientRequestTimeout) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['proxy', 'clientHeaderTimeout'],
+        message: `must not be longer than proxy.clientRequestTimeout (${formatDuration(c.proxy.clientRequestTimeout)}), which bounds the whole request`,
+      });
+    }
+    if (c.hosts && c.app) {
+      // The SSH driver exports them in a remote shell.
+      for (const k of Object.keys(c.app.env)) {
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['app', 'env', k],
+            message:
+              'with hosts:, a variable name a shell accepts: letters, digits and _, not starting with a digit',
+          });
+        }
+      }
+    }
     if (c.app !== undefined && c.targets !== undefined) {
       ctx.addIssue({
         code: 'custom',

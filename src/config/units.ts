@@ -4,6 +4,26 @@
 const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
 const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
+/**
+ * The longest duration Baton accepts: what a Node.js timer can wait (2^31-1 ms, about 24.8 days).
+ * Longer, setTimeout warns and fires after 1ms, so a 30-day interval would become a busy loop.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+/**
+ * Why `ms` (parsed from `text`) is out of range for a duration key, or undefined. `min` 1: a
+ * timeout or an interval, where 0 would turn the limit off or spin its timer.
+ */
+export function durationRangeProblem(text: string, ms: number, min: 0 | 1 = 0): string | undefined {
+  if (ms > MAX_DURATION_MS) {
+    return `"${text}" is out of range: write a duration of at most 24.8 days (${MAX_DURATION_MS}ms, the longest a timer can wait), e.g. 24d`;
+  }
+  if (ms < min) {
+    return `"${text}" is out of range: write a duration from 1ms to 24.8 days, e.g. 10s (0 would turn it off or make it fire at once)`;
+  }
+  return undefined;
+}
+
 /** Parses a duration to milliseconds, or returns undefined when the text is not one. */
 export function parseDuration(text: string): number | undefined {
   const s = text.trim();

@@ -42,6 +42,8 @@ const BACKOFF_MS = [1000, 2000, 4000, 8000, 16_000, 30_000];
 const CRASH_LOOP = { count: 5, windowMs: 60_000 };
 /** How often instances that could not be stopped (their host unreachable) are tried again. */
 const ORPHAN_RETRY_MS = 5000;
+/** How often a state file (or history line) that could not be written (a full disk) is tried again. */
+const STATE_RETRY_MS = 5000;
 
 export interface ProgressEvent {
   readonly time: string;
@@ -110,6 +112,13 @@ interface Running {
   canary: { percent: number; rules: unknown[]; verdicts: Verdict[] } | null;
   /** Every instance this deployment started, to stop the ones a failure left behind. */
   readonly started: Managed[];
+  /**
+   * Set once it goes back (a rollback step) or its state could not be written: from then on a
+   * state write that fails is retried later instead of stopping the way back halfway.
+   */
+  unwinding: boolean;
+  /** Why a rollback started without its state on disk (it runs anyway), or null. */
+  unsavedAtStart: string | null;
 }
 
 export class Controller {
@@ -127,6 +136,11 @@ export class Controller {
   private readonly extensions: DeployExtension[] = [];
   /** The canary split in effect (kept when a crashed instance is replaced), or null. */
   private split: { readonly spec: SplitSpec; readonly canary: ReadonlySet<Managed> } | null = null;
+  /** Why the state file on disk is behind the one in memory (a write failed), or null. */
+  private unsaved: string | null = null;
+  private saveTimer: NodeJS.Timeout | null = null;
+  /** History lines not written yet (a full disk), oldest first: written before any newer one. */
+  private readonly pendingHistory: HistoryEntry[] = [];
 
   constructor(
     private config: BatonConfig,
@@ -151,8 +165,20 @@ export class Controller {
    */
   async recover(): Promise<void> {
     const st = this.state;
+    // A recorded pid that another process holds now (a reboot, a pid wrap) is not ours: never
+    // signalled, its record dropped (and the instance replaced, as a dead one is).
+    const lost = new Map<string, string>();
+    const adopt = (r: InstanceRecord): Instance | null =>
+      this.driver.adopt(r, (reason) => {
+        if (lost.has(r.id)) return;
+        lost.set(r.id, reason);
+        this.log.warn(
+          { instance: r.id, host: r.host, pid: r.pid, reason },
+          'recorded instance lost: its pid is another process now, left alone; not adopted',
+        );
+      });
     for (const r of st.orphans ?? []) {
-      const instance = this.driver.adopt(r);
+      const instance = adopt(r);
       if (instance) this.orphans.set(r.id, instance);
     }
     this.scheduleOrphans();
@@ -180,7 +206,7 @@ export class Controller {
             ? `back on ${version}`
             : 'nothing was live before it'
       }`;
-      this.store.append(
+      this.appendHistory(
         this.historyEntry(d, completed ? 'succeeded' : 'rolled-back', completed ? null : note),
       );
       this.log.warn({ deployment: d.id }, note);
@@ -189,7 +215,7 @@ export class Controller {
     if (version !== null) {
       for (const r of records.values()) {
         if (r.version !== version || keep.length >= this.app.instances) continue;
-        const instance = this.driver.adopt(r);
+        const instance = adopt(r);
         if (instance && (await this.readyNow(instance)))
           keep.push({ instance, slot: keep.length + 1, stopping: false });
       }
@@ -200,13 +226,15 @@ export class Controller {
     await this.stopAll(
       [...records.values()]
         .filter((r) => !adopted.has(r.id))
-        .map((r) => this.driver.adopt(r))
+        .map((r) => adopt(r))
         .filter((i) => i !== null)
         .map((instance) => ({ instance, slot: 0, stopping: false })),
     );
     this.state.deployment = null;
     this.state.standby = null;
-    this.state.lastRecovery = note;
+    const lostNotes = [...lost].map(([id, reason]) => `instance ${id} lost: ${reason}; not signalled`);
+    this.state.lastRecovery =
+      note === null && lostNotes.length === 0 ? null : [note, ...lostNotes].filter(Boolean).join('; ');
     if (version !== null && keep.length < this.app.instances) {
       try {
         keep.push(...(await this.startReady(this.app.instances - keep.length, version, keep)));
@@ -281,11 +309,37 @@ export class Controller {
       control: { promote: 'none', paused: false, wake: null },
       canary: null,
       started: [],
+      unwinding: false,
+      unsavedAtStart: null,
     };
-    this.running = running;
+    // The deployment is on disk before anything starts (a crash resumes from it); when it cannot
+    // be written, nothing starts and the lock is not taken. A rollback goes on all the same: the
+    // way back never waits for the disk (its writes are tried again; see save()).
     this.state.deployment = deployment;
-    this.persist();
-    void this.run(running, plan ?? { kind: 'strategy', config: strategy }).then(finish);
+    try {
+      this.persist();
+    } catch (err) {
+      if (req.rollback) {
+        running.unwinding = true;
+        running.unsavedAtStart = reasonOf(err);
+      } else {
+        this.state.deployment = null;
+        throw new BatonError(
+          'BATON_E_STATE',
+          `deploy of ${req.version} not started: ${reasonOf(err)}. Nothing changed (${this.state.live ? `${this.state.live.version} still serves` : 'nothing was live'}); try again once it can be written, or \`baton rollback\`, which runs anyway.`,
+          { cause: err },
+        );
+      }
+    }
+    this.running = running;
+    void this.run(running, plan ?? { kind: 'strategy', config: strategy })
+      .catch((err: unknown) => {
+        // run() ends every deployment itself; should it ever throw, the lock is released anyway.
+        this.log.error({ deployment: deployment.id, err }, 'deploy ended with an internal error');
+        if (this.running === running) this.running = null;
+        return this.historyEntry(deployment, 'failed', reasonOf(err));
+      })
+      .then(finish);
     return running;
   }
 
@@ -317,10 +371,18 @@ export class Controller {
       { deployment: d.id, version: d.version, strategy: d.strategy, actor: d.actor },
       'deploy started',
     );
+    if (running.unsavedAtStart) {
+      emit({
+        kind: 'info',
+        message: `${running.unsavedAtStart}: rolling back anyway; the state on disk catches up once it can be written (should the daemon stop before, it restarts from the state last saved)`,
+      });
+    }
     if (plan.kind === 'strategy')
       for (const message of this.edgeNotes(plan.config)) emit({ kind: 'info', message });
     let result: DeployResult = 'succeeded';
     let reason: string | null = null;
+    // What served when it started: a failure goes back to it while it still runs (settleFailure).
+    const previous = [...this.live];
     try {
       const ctx = this.context(running, emit);
       for (const x of this.extensions) await x.beforeStart?.(d, (message) => ctx.info(message));
@@ -345,18 +407,32 @@ export class Controller {
     } catch (err) {
       result = err instanceof DeployFailure && err.rolledBack ? 'rolled-back' : 'failed';
       reason = reasonOf(err);
-      // An edge that refused a route change leaves instances started and never routed (or
-      // routed out): none survives the deploy that started it.
-      const kept = new Set([...this.live, ...this.standby]);
-      const strays = running.started.filter((m) => !kept.has(m) && !m.stopping);
-      if (strays.length) await this.stopAll(strays);
+      const involved = [...previous, ...(plan.kind === 'switch-back' ? plan.to : [])];
+      const back = await this.settleFailure(running, previous, involved).catch((e: unknown) => {
+        this.log.error(
+          { deployment: d.id, error: reasonOf(e) },
+          'could not clean up after the failed deploy',
+        );
+        return false;
+      });
+      if (back && result === 'failed') {
+        result = 'rolled-back';
+        reason = `${reason}; traffic switched back to ${d.previousVersion}`;
+      }
       this.log.error({ deployment: d.id, reason }, `deploy ${result}`);
     }
+    // From here on nothing throws: the lock is released whatever happens (a full disk).
     this.state.deployment = null;
-    this.setLive(this.liveVersion(), this.live);
+    const unsaved = this.setLive(this.liveVersion(), this.live);
     const entry = this.historyEntry(d, result, reason);
-    this.store.append(entry);
+    this.appendHistory(entry);
     this.running = null;
+    if (unsaved) {
+      emit({
+        kind: 'info',
+        message: `${unsaved.message}: the state on disk is behind (tried again every ${STATE_RETRY_MS / 1000}s); the daemon serves as it says here`,
+      });
+    }
     for (const x of this.extensions) {
       await x
         .afterEnd?.(d, entry, (message) => emit({ kind: 'info', message }))
@@ -374,6 +450,57 @@ export class Controller {
     return entry;
   }
 
+  /**
+   * After a failure the strategy did not undo (one between two of its steps: a state file that
+   * could not be written, an edge that refused the last change): when traffic had moved and the
+   * set that served before is still whole, it serves again (true: an automatic rollback). Then
+   * whatever the deploy started or replaced that is neither live nor kept is taken out of the
+   * routes, drained and stopped: no instance outlives a deploy outside the live and standby sets.
+   */
+  private async settleFailure(
+    running: Running,
+    previous: readonly Managed[],
+    involved: readonly Managed[],
+  ): Promise<boolean> {
+    let back = false;
+    const moved = this.live.length !== previous.length || this.live.some((m) => !previous.includes(m));
+    if (moved && previous.length && previous.every((m) => !m.stopping && m.instance.alive())) {
+      try {
+        await this.applyRoutes(previous, null);
+        this.split = null;
+        this.live = [...previous];
+        // It may be the standby already (kept, then a later step failed): live again instead.
+        if (this.standby.some((m) => previous.includes(m))) {
+          if (this.standbyTimer) clearTimeout(this.standbyTimer);
+          this.standbyTimer = null;
+          this.standby = [];
+          this.state.standby = null;
+        }
+        this.setLive(this.liveVersion(), this.live);
+        back = true;
+      } catch (err) {
+        this.log.error(
+          { error: reasonOf(err) },
+          `${this.edge.describe} refused to switch back; the new set serves`,
+        );
+      }
+    }
+    const kept = new Set([...this.live, ...this.standby]);
+    const stray = (m: Managed): boolean => !kept.has(m) && !m.stopping;
+    const strays = [...new Set([...running.started, ...involved])].filter(stray);
+    // Once traffic moved, some may still be in the table (a blue-green backup, the set just
+    // switched away from): out of it and drained first. Before, none was ever routed.
+    if (strays.length && (moved || strays.some((m) => involved.includes(m)))) {
+      await this.routeLive();
+      await this.edge.drain(
+        strays.map((m) => targetIdOf(m.instance)),
+        this.app.drainTimeout,
+      );
+    }
+    if (strays.length) await this.stopAll(strays);
+    return back;
+  }
+
   private context(
     running: Running,
     emit: (e: Omit<ProgressEvent, 'time' | 'deployId' | 'elapsedMs'>) => void,
@@ -389,7 +516,10 @@ export class Controller {
       step: (step, detail) => {
         d.step = step;
         d.detail = detail;
-        this.persist();
+        if (step === 'rolling-back') running.unwinding = true;
+        // On disk before it runs (a crash resumes from there); if it cannot be, the deploy stops
+        // here and goes back, and the way back is not stopped by the same full disk.
+        this.persistStep(running);
         emit({ kind: 'step', step, message: detail });
         crashHookForTests(step);
       },
@@ -450,7 +580,7 @@ export class Controller {
           instances: records(instances),
           stopAt,
         };
-        this.persist();
+        this.save();
         emit({ kind: 'info', message: `old set kept until ${stopAt} for an instant \`baton rollback\`` });
         this.standbyTimer = setTimeout(() => void this.dropStandby(), ms);
         this.standbyTimer.unref();
@@ -570,10 +700,7 @@ export class Controller {
         'BATON_E_NOT_FOUND',
         'nothing to roll back to: no earlier successful release in history',
       );
-    if (
-      to !== undefined &&
-      !this.store.history(10_000).some((h) => h.version === to && h.result === 'succeeded')
-    ) {
+    if (to !== undefined && !this.history(10_000).some((h) => h.version === to && h.result === 'succeeded')) {
       throw new BatonError('BATON_E_NOT_FOUND', `version ${to} was never live here; see \`baton history\``);
     }
     if (
@@ -618,19 +745,22 @@ export class Controller {
 
   private instantSwitchBack(version: string, actor: string): Running {
     const back = this.standby;
+    const running = this.deploy(
+      { version, actor, rollback: true, strategy: 'blue-green' },
+      { kind: 'switch-back', to: back },
+    );
+    // Only once it started (a deploy refused, by a full disk, keeps the standby as it was); the
+    // deploy's first await comes after this, so it never sees the standby it takes back.
     if (this.standbyTimer) clearTimeout(this.standbyTimer);
     this.standbyTimer = null;
     this.standby = [];
     this.state.standby = null;
-    return this.deploy(
-      { version, actor, rollback: true, strategy: 'blue-green' },
-      { kind: 'switch-back', to: back },
-    );
+    return running;
   }
 
   private previousRelease(): string | null {
     const live = this.state.live?.version;
-    for (const h of this.store.history(10_000)) {
+    for (const h of this.history(10_000)) {
       if (h.result === 'succeeded' && h.version !== live) return h.version;
     }
     return null;
@@ -667,7 +797,7 @@ export class Controller {
         started.push({ instance, slot, stopping: false });
         if (running) {
           running.deployment.started.push(instance.record);
-          this.persist();
+          this.persistStep(running);
         }
       }
       await Promise.all(started.map((m) => this.waitReady(m.instance, running?.abort.signal)));
@@ -794,7 +924,7 @@ export class Controller {
 
   private saveOrphans(): void {
     this.state.orphans = [...this.orphans.values()].map((i) => i.record);
-    this.persist();
+    this.save();
   }
 
   private scheduleOrphans(): void {
@@ -887,7 +1017,7 @@ export class Controller {
     if (!old.length) return;
     this.standby = [];
     this.state.standby = null;
-    this.persist();
+    this.save();
     await this.stopAll(old);
   }
 
@@ -921,13 +1051,91 @@ export class Controller {
     return this.running?.deployment.version ?? [...versions].at(-1)!;
   }
 
-  private setLive(version: string | null, instances: readonly Managed[]): void {
+  /** The live release, in memory and (best effort: see save) on disk; the write's error, if any. */
+  private setLive(version: string | null, instances: readonly Managed[]): BatonError | null {
     this.state.live = version === null ? null : { version, instances: records(instances) };
-    this.persist();
+    return this.save();
   }
 
+  /** Writes the state file; throws (BATON_E_STATE) when it cannot, and tries again later. */
   private persist(): void {
-    this.store.save(this.state);
+    const err = this.save();
+    if (err) throw err;
+  }
+
+  /** persist() for a running deploy: throws only until it starts going back (see `unwinding`). */
+  private persistStep(running: Running): void {
+    try {
+      this.persist();
+    } catch (err) {
+      if (running.unwinding) return;
+      running.unwinding = true;
+      throw err;
+    }
+  }
+
+  /**
+   * Writes the state file (and any history line still pending) and returns null, or the error:
+   * a state file that cannot be written (a full disk) must not stop what is under way. The whole
+   * state is written each time, so the next write that works (tried every STATE_RETRY_MS) brings
+   * the file up to date; until then it holds the last state that could be written.
+   */
+  private save(): BatonError | null {
+    this.flushHistory();
+    try {
+      this.store.save(this.state);
+    } catch (err) {
+      const e =
+        err instanceof BatonError ? err : new BatonError('BATON_E_STATE', reasonOf(err), { cause: err });
+      if (this.unsaved === null) {
+        this.log.error(
+          { error: e.message },
+          `could not save the state; tried again every ${STATE_RETRY_MS / 1000}s`,
+        );
+      }
+      this.unsaved = e.message;
+      this.scheduleSave();
+      return e;
+    }
+    if (this.unsaved !== null && this.pendingHistory.length === 0) {
+      this.unsaved = null;
+      this.log.info({ file: this.store.stateFile }, 'state saved again');
+    }
+    return null;
+  }
+
+  private scheduleSave(): void {
+    if (this.closed || this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = null;
+      this.save();
+    }, STATE_RETRY_MS);
+    this.saveTimer.unref();
+  }
+
+  /** Records a deploy in history; a line that cannot be written yet waits in memory, in order. */
+  private appendHistory(entry: HistoryEntry): void {
+    this.pendingHistory.push(entry);
+    this.flushHistory();
+  }
+
+  private flushHistory(): void {
+    while (this.pendingHistory.length) {
+      try {
+        this.store.append(this.pendingHistory[0]!);
+      } catch (err) {
+        if (this.unsaved === null) {
+          this.log.error(
+            { error: reasonOf(err) },
+            `could not write to the history; tried again every ${STATE_RETRY_MS / 1000}s`,
+          );
+        }
+        this.unsaved = reasonOf(err);
+        this.scheduleSave();
+        return;
+      }
+      this.pendingHistory.shift();
+    }
   }
 
   private historyEntry(d: DeploymentState, result: DeployResult, reason: string | null): HistoryEntry {
@@ -971,6 +1179,8 @@ export class Controller {
             health: v?.health ?? 'unknown',
             inflight: v?.inflight ?? 0,
             requests: v?.requests ?? 0,
+            // Abandoned by their client: in no success or error count (null: the edge cannot tell).
+            clientAborts: v?.clientAborts ?? null,
             crashLoop: this.crashLoops.has(m.slot),
           };
         }),
@@ -1027,8 +1237,9 @@ export class Controller {
     );
   }
 
-  history(limit?: number): HistoryEntry[] {
-    return this.store.history(limit);
+  /** Newest first, the lines not written yet (a full disk) included. */
+  history(limit = 50): HistoryEntry[] {
+    return [...[...this.pendingHistory].reverse(), ...this.store.history(limit)].slice(0, limit);
   }
 
   /** The running deployment, to follow its progress. */
@@ -1036,13 +1247,18 @@ export class Controller {
     return this.running;
   }
 
-  /** Daemon shutdown: abort a running deploy, then drain and stop every instance. */
+  /**
+   * Daemon shutdown: abort a running deploy, then drain and stop every instance. A state file
+   * that cannot be written then is thrown once all of that is done (the stop goes through).
+   */
   async shutdown(): Promise<void> {
     this.running?.abort.abort(new DeployAborted('daemon shutdown'));
     await this.running?.done.catch(() => undefined);
     this.closed = true;
     if (this.standbyTimer) clearTimeout(this.standbyTimer);
     if (this.orphanTimer) clearTimeout(this.orphanTimer);
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = null;
     const all = [...this.live, ...this.standby];
     try {
       await this.edge.apply([], null);
@@ -1055,7 +1271,14 @@ export class Controller {
     }
     await this.stopAll(all);
     this.state.standby = null;
-    this.persist();
+    const err = this.save();
+    if (err) {
+      throw new BatonError(
+        'BATON_E_STATE',
+        `the instances were stopped, but ${err.message}; ${this.pendingHistory.length ? `${this.pendingHistory.length} history line(s) are lost, and ` : ''}the next \`baton up\` starts from the state last saved`,
+        { cause: err },
+      );
+    }
   }
 
   /**

@@ -2,8 +2,8 @@
 // stateDir/freeze.json, written atomically, so it survives a daemon restart.
 import path from 'node:path';
 import { z } from 'zod';
-import { BatonError } from '../errors.js';
-import { readJson, writeFileAtomic } from '../state/atomic.js';
+import { writeFileAtomic } from '../state/atomic.js';
+import { readStateFile } from '../state/read.js';
 
 export interface Freeze {
   readonly reason: string;
@@ -49,24 +49,7 @@ export class FreezeStore {
   }
 
   private load(): Freeze | null {
-    let raw: unknown;
-    try {
-      raw = readJson(this.file);
-    } catch (err) {
-      throw new BatonError(
-        'BATON_E_STATE',
-        `${this.file} is not valid JSON; fix it, or move it aside to lift the freeze`,
-        { cause: err },
-      );
-    }
-    if (raw === undefined) return null;
-    const parsed = fileSchema.safeParse(raw);
-    if (!parsed.success) {
-      throw new BatonError(
-        'BATON_E_STATE',
-        `${this.file} has an unknown shape; fix it, or move it aside to lift the freeze`,
-      );
-    }
-    return parsed.data.freeze;
+    const file = readStateFile(this.file, fileSchema, 'fix it, or move it aside to lift the freeze');
+    return file?.freeze ?? null;
   }
 }

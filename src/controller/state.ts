@@ -1,12 +1,14 @@
 // What the controller persists in stateDir, written atomically before every step: the live
 // release, the blue-green standby set, the deployment in progress (with its step), and the
 // history of every deploy as JSON lines.
-import { appendFileSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { InstanceRecord } from '../drivers/driver.js';
 import type { StrategyType } from '../config/schema.js';
-import { BatonError } from '../errors.js';
-import { readJson, writeFileAtomic } from '../state/atomic.js';
+import { BatonError, messageOf } from '../errors.js';
+import { writeFileAtomic } from '../state/atomic.js';
+import { readStateFile } from '../state/read.js';
+import { historyEntrySchema, serviceStateSchema } from './state-schema.js';
 
 export interface ReleaseState {
   readonly version: string;
@@ -76,6 +78,20 @@ export interface HistoryEntry {
   readonly reason: string | null;
 }
 
+/** What failed, where, and what to do about it. */
+function writeError(file: string, err: unknown): BatonError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const hint =
+    code === 'ENOSPC' || code === 'EDQUOT'
+      ? `: the disk of ${path.dirname(file)} is full; free space there`
+      : code === 'EROFS'
+        ? ': the file system is read-only'
+        : code === 'EACCES' || code === 'EPERM'
+          ? `: no permission; check who owns ${path.dirname(file)}`
+          : '';
+  return new BatonError('BATON_E_STATE', `cannot write ${file} (${messageOf(err)})${hint}`, { cause: err });
+}
+
 export class StateStore {
   readonly stateFile: string;
   readonly historyFile: string;
@@ -86,35 +102,48 @@ export class StateStore {
   }
 
   load(): ServiceState {
-    let raw: unknown;
-    try {
-      raw = readJson(this.stateFile);
-    } catch (err) {
-      throw new BatonError(
-        'BATON_E_STATE',
-        `${this.stateFile} is not valid JSON; move it aside to start fresh`,
-        {
-          cause: err,
-        },
-      );
-    }
-    if (raw === undefined)
-      return { format: 1, live: null, standby: null, deployment: null, lastRecovery: null };
-    if ((raw as { format?: unknown }).format !== 1) {
-      throw new BatonError(
-        'BATON_E_STATE',
-        `${this.stateFile} has an unknown format; move it aside to start fresh`,
-      );
-    }
-    return raw as ServiceState;
+    // Checked before anything acts on it: a wrong shape would leave the live instances unmanaged.
+    const state = readStateFile(
+      this.stateFile,
+      serviceStateSchema,
+      'fix it, or move it aside to start with no live release (the instances it lists then keep running, unmanaged: stop them yourself)',
+    );
+    return state ?? { format: 1, live: null, standby: null, deployment: null, lastRecovery: null };
   }
 
+  /** Throws BATON_E_STATE naming the file when it cannot be written; the old one stays whole. */
   save(state: ServiceState): void {
-    writeFileAtomic(this.stateFile, `${JSON.stringify(state, null, 2)}\n`);
+    try {
+      writeFileAtomic(this.stateFile, `${JSON.stringify(state, null, 2)}\n`);
+    } catch (err) {
+      throw writeError(this.stateFile, err);
+    }
   }
 
+  /** Throws BATON_E_STATE when the line cannot be written, leaving no part of it in the file. */
   append(entry: HistoryEntry): void {
-    appendFileSync(this.historyFile, `${JSON.stringify(entry)}\n`);
+    let fd: number;
+    try {
+      fd = openSync(this.historyFile, 'a');
+    } catch (err) {
+      throw writeError(this.historyFile, err);
+    }
+    try {
+      const size = fstatSync(fd).size;
+      try {
+        writeFileSync(fd, `${JSON.stringify(entry)}\n`);
+      } catch (err) {
+        // A full disk may have taken part of it: cut that off, or the next line would join it.
+        try {
+          ftruncateSync(fd, size);
+        } catch {
+          // the reader skips a torn line
+        }
+        throw writeError(this.historyFile, err);
+      }
+    } finally {
+      closeSync(fd);
+    }
   }
 
   history(limit = 50): HistoryEntry[] {
@@ -128,7 +157,9 @@ export class StateStore {
     for (const line of text.split('\n')) {
       if (!line.trim()) continue;
       try {
-        entries.push(JSON.parse(line) as HistoryEntry);
+        // A line of another shape (edited by hand) is skipped like a torn one, not shown broken.
+        const entry = historyEntrySchema.safeParse(JSON.parse(line));
+        if (entry.success) entries.push(entry.data);
       } catch {
         // A torn last line after a crash: skip it.
       }

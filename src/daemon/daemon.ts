@@ -9,6 +9,7 @@ import { registerFreezeRoutes } from '../admin/freeze-routes.js';
 import { registerEdgeRoutes } from '../admin/edge-routes.js';
 import { registerProxyRoutes } from '../admin/proxy-routes.js';
 import { formatAddress } from '../config/address.js';
+import { instanceBaseEnv } from '../config/secrets.js';
 import { Controller } from '../controller/controller.js';
 import { FreezeStore } from '../controller/freeze.js';
 import { DeployGate } from '../controller/gate.js';
@@ -51,13 +52,16 @@ function isLocalBuiltin(e: EdgeConfig): boolean {
 /** Instances on this machine, or on `hosts:` over SSH. */
 function driverFor(config: BatonConfig, log: Logger): InstanceDriver {
   const app = config.app!;
-  if (!config.hosts) return new LocalDriver(app, config.baseDir, config.stateDirPath);
+  // Instances never see Baton's secrets (the admin token, tokenEnv, notify's variables).
+  if (!config.hosts)
+    return new LocalDriver(app, config.baseDir, config.stateDirPath, instanceBaseEnv(config));
   return new SshDriver(app, config.hosts, {
     service: config.service,
     stateDir: config.stateDirPath,
     log,
     sshOptions: config.ssh.options,
     connectTimeoutMs: config.ssh.connectTimeout,
+    env: instanceBaseEnv(config),
     ...(config.ssh.remoteDir ? { remoteDir: config.ssh.remoteDir } : {}),
   });
 }
@@ -114,7 +118,8 @@ export class Daemon {
     try {
       await d.boot();
     } catch (err) {
-      await d.stop(0);
+      // The boot's error is the one to report, not a stop's that follows from it.
+      await d.stop(0).catch(() => undefined);
       throw err;
     }
     return d;
@@ -124,8 +129,9 @@ export class Daemon {
     const { config, log } = this;
     // First: an admin address that needs a token and has none refuses the start before any
     // port is opened or state is written.
-    if (config.admin) this.admin = new AdminServer(config.admin, log);
-    this.releaseLock = takeDaemonLock(config.stateDirPath, config.file);
+    if (config.admin)
+      this.admin = new AdminServer(config.admin, log, { hosts: () => this.config.adminHosts });
+    this.releaseLock = takeDaemonLock(config.stateDirPath, config.file, log);
     let recovered: Promise<void> = Promise.resolve();
     // nginx missing, a socket absent: refused before any instance starts.
     await this.edge.start();
@@ -251,7 +257,7 @@ export class Daemon {
       try {
         // A command that cannot be split (an operator, an open quote) is refused here, not at
         // the next deploy.
-        driver = new LocalDriver(next.app, next.baseDir, next.stateDirPath);
+        driver = new LocalDriver(next.app, next.baseDir, next.stateDirPath, instanceBaseEnv(next));
       } catch (err) {
         this.log.error({ error: messageOf(err) }, 'config reload refused; keeping the running config');
         return;
@@ -280,17 +286,32 @@ export class Daemon {
       if (!r.drained) this.log.warn(r, 'target left rotation with requests still in flight');
   }
 
+  /**
+   * Stops everything, each part even when one before it failed (a state file the full disk
+   * refuses): the lock is released and the listeners closed, so the process ends; the first
+   * error is thrown after that.
+   */
   async stop(timeoutMs = this.config.proxy.drainTimeout): Promise<void> {
+    const errors: unknown[] = [];
+    const attempt = async (what: string, part: () => unknown): Promise<void> => {
+      try {
+        await part();
+      } catch (err) {
+        errors.push(err);
+        this.log.error({ error: messageOf(err) }, `stopping ${what} failed`);
+      }
+    };
     // A running hook is killed: shutdown does not wait for its timeout.
-    this.hooks?.close();
-    await this.controller?.shutdown();
-    await this.driver?.close?.();
+    await attempt('hooks', () => this.hooks?.close());
+    await attempt('the instances', () => this.controller?.shutdown());
+    await attempt('the instance driver', () => this.driver?.close?.());
     // The last notifications (the aborted deploy's result) get a moment to go out.
-    await this.notifier?.close();
-    await this.admin?.close();
-    await this.edge.close();
-    await this.proxy?.close(timeoutMs);
+    await attempt('notifications', () => this.notifier?.close());
+    await attempt('the admin API', () => this.admin?.close());
+    await attempt('the edge', () => this.edge.close());
+    await attempt('the proxy', () => this.proxy?.close(timeoutMs));
     this.releaseLock?.();
+    if (errors.length) throw errors[0];
   }
 
   private persist(): void {

@@ -11,6 +11,15 @@ export interface InstanceRecord {
   readonly pid: number;
   readonly logFile: string;
   readonly startedAt: string;
+  /**
+   * Who the process is, so that a pid reused by another process is never taken for it (see
+   * drivers/local/proc.ts): its start time in clock ticks since boot (/proc/<pid>/stat), the
+   * boot's id, and the BATON_INSTANCE_ID put in its environment. Absent in files written by
+   * an older Baton, and the start time when the process was gone before it could be read.
+   */
+  readonly startTime?: number;
+  readonly bootId?: string;
+  readonly instanceId?: string;
 }
 
 export interface ExitInfo {
@@ -63,8 +72,12 @@ export interface InstanceDriver {
   start(spec: StartSpec): Promise<Instance>;
   /** Signals the whole process group, waits `timeoutMs`, then SIGKILL. Resolves when gone. */
   stop(instance: Instance, options: StopOptions): Promise<{ forced: boolean }>;
-  /** Re-attaches to an instance from a previous daemon run, or null when it is gone. */
-  adopt(record: InstanceRecord): Instance | null;
+  /**
+   * Re-attaches to an instance from a previous daemon run, or null when it is gone: exited, or
+   * its pid now held by another process, which is never signalled (`lost` hears why). A remote
+   * driver that cannot tell at once finds out at its first check, and reports it gone then.
+   */
+  adopt(record: InstanceRecord, lost?: (reason: string) => void): Instance | null;
   /** The last `lines` lines of an instance's log, read where it runs (for `baton logs`). */
   fetchLog(record: InstanceRecord, lines: number): Promise<string>;
   /** Ends background work (SSH monitors and connections); the instances keep running. */

@@ -43,6 +43,8 @@ export interface EdgeTargetView {
   readonly inflight: number | null;
   /** Requests answered since the target was added, null when the edge cannot tell. */
   readonly requests: number | null;
+  /** Requests the client abandoned before the answer was complete (not in `requests`). */
+  readonly clientAborts?: number | null;
 }
 
 export interface Edge {

@@ -97,10 +97,16 @@ export class MultiEdge implements Edge {
     if (snaps.some((s) => s === null)) return null;
     const add = (a: readonly number[], b: readonly number[]): number[] =>
       Array.from({ length: Math.max(a.length, b.length) }, (_, i) => (a[i] ?? 0) + (b[i] ?? 0));
-    return snaps.reduce<StatsSnapshot>(
-      (sum, s) => ({ byClass: add(sum.byClass, s!.byClass), buckets: add(sum.buckets, s!.buckets) }),
-      { byClass: [], buckets: [] },
-    );
+    const aborts = snaps.every((s) => s!.clientAborts !== undefined)
+      ? { clientAborts: snaps.reduce((n, s) => n + s!.clientAborts!, 0) }
+      : {};
+    return {
+      ...snaps.reduce<StatsSnapshot>(
+        (sum, s) => ({ byClass: add(sum.byClass, s!.byClass), buckets: add(sum.buckets, s!.buckets) }),
+        { byClass: [], buckets: [] },
+      ),
+      ...aborts,
+    };
   }
 
   /** One line per target: unhealthy if any edge says so; counts summed where all know them. */
@@ -126,6 +132,7 @@ export class MultiEdge implements Edge {
               : m.health,
         inflight: sum(m.inflight, v.inflight),
         requests: sum(m.requests, v.requests),
+        clientAborts: sum(m.clientAborts ?? null, v.clientAborts ?? null),
       });
     }
     return [...merged.values()];

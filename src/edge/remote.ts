@@ -184,9 +184,11 @@ export class RemoteBuiltinEdge implements Edge {
       const hint =
         status === 404 && path.startsWith('/v1/edge/')
           ? ' It is not an edge-only Baton: its config must have listen: and admin:, and neither app: nor targets:.'
-          : status === 401 || status === 403
+          : status === 401
             ? ` Set ${this.tokenEnv} here to the admin token that Baton was started with (edge tokenEnv names the variable).`
-            : '';
+            : status === 403
+              ? ` Write this edge's admin: as an IP address, or add its name to adminHosts: in the config of the Baton there.`
+              : '';
       throw new EdgeError(
         `${where} refused to ${what}: ${status} ${e?.message ?? text.slice(0, 300)}.${hint} Whatever it routed before, it still routes.`,
         { details: { status, error: e } },

@@ -1,10 +1,12 @@
 // Hooks as a controller extension: preDeploy before anything starts (failing refuses the
 // deploy), postSwitch once all traffic is on the new version (failing rolls it back), then
 // postDeploy after a success or onFailure after a failure or rollback (their failure is logged
-// and changes nothing). Each runs the user's shell line with the deploy in its environment;
-// progress shows each hook and its result, the daemon log gets its output (bounded).
+// and changes nothing). Each runs the user's shell line with the deploy in its environment (and
+// without Baton's secrets, but those it lists in passEnv); progress shows each hook and its
+// result, the daemon log gets its output (bounded).
 import { formatDuration } from '../config/units.js';
 import type { BatonConfig } from '../config/schema.js';
+import { secretEnvNames, withoutSecrets } from '../config/secrets.js';
 import type { DeployExtension } from '../controller/controller.js';
 import type { DeploymentState, HistoryEntry } from '../controller/state.js';
 import { BatonError } from '../errors.js';
@@ -81,7 +83,10 @@ export class Hooks implements DeployExtension {
     const run = runShell(hook.command, {
       cwd: config.baseDir,
       env: {
-        ...process.env,
+        ...withoutSecrets(
+          process.env,
+          secretEnvNames(config).filter((n) => !hook.passEnv?.includes(n)),
+        ),
         BATON_HOOK: name,
         BATON_SERVICE: config.service,
         BATON_VERSION: d.version,

@@ -1,7 +1,7 @@
 // The `hooks:` section of baton.yaml: the user's own shell lines run around a deploy. Each hook
-// is a command (a string, with the default timeout) or { command, timeout }.
+// is a command (a string, with the defaults) or { command, timeout, passEnv }.
 import { z } from 'zod';
-import { parseDuration } from '../config/units.js';
+import { durationRangeProblem, parseDuration } from '../config/units.js';
 
 export const HOOK_NAMES = ['preDeploy', 'postSwitch', 'postDeploy', 'onFailure'] as const;
 export type HookName = (typeof HOOK_NAMES)[number];
@@ -22,10 +22,19 @@ const timeout = z.union([z.string(), z.number()]).transform((v, ctx): number => 
     });
     return z.NEVER;
   }
+  const range = durationRangeProblem(String(v), ms);
+  if (range !== undefined) {
+    ctx.addIssue({ code: 'custom', message: range });
+    return z.NEVER;
+  }
   return ms;
 });
 
 const command = z.string().trim().min(1, { message: 'the shell command to run, e.g. ./scripts/check.sh' });
+
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'an environment variable name, e.g. BATON_ADMIN_TOKEN' });
 
 export const hookSchema = z
   .union(
@@ -35,9 +44,18 @@ export const hookSchema = z
         /** Run by /bin/sh -c in the config file's folder; the version only ever comes in env. */
         command,
         timeout: timeout.prefault(HOOK_DEFAULTS.timeout),
+        /**
+         * Baton's secrets this hook keeps (e.g. [BATON_ADMIN_TOKEN] to call the admin API); the
+         * others, and all of them when left out, are taken out of its environment
+         * (src/config/secrets.ts).
+         */
+        passEnv: z.array(envName).optional(),
       }),
     ],
-    { error: 'a command (./scripts/check.sh), or { command: ..., timeout: 30s }' },
+    {
+      error:
+        'a command (./scripts/check.sh), or { command: ..., timeout: 30s, passEnv: [BATON_ADMIN_TOKEN] }',
+    },
   )
   .transform((h) => (typeof h === 'string' ? { command: h, timeout: DEFAULT_TIMEOUT_MS } : h));
 

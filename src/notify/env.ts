@@ -27,6 +27,13 @@ export function expandEnv(
   return { value: value.replace(INNER_REF, (_, name: string) => lookup(name)), missing };
 }
 
+/** The names a value refers to ("$NAME", "${NAME}", "Bearer ${NAME}"). */
+export function envRefs(value: string): string[] {
+  const whole = WHOLE_REF.exec(value);
+  if (whole) return [(whole[1] ?? whole[2])!];
+  return [...value.matchAll(INNER_REF)].map((m) => m[1]!);
+}
+
 /** The value with each "${NAME}" replaced by a harmless word (to check the URL's shape). */
 export function placeholdersFilled(value: string): string {
   return value.replace(INNER_REF, 'x');

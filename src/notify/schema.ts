@@ -2,7 +2,7 @@
 // and which deploy events go to them. URLs are secrets: they may come from environment variables
 // ($NAME, ${NAME}, or webhookEnv/urlEnv: NAME) and are never logged whole.
 import { z } from 'zod';
-import { parseDuration } from '../config/units.js';
+import { durationRangeProblem, parseDuration } from '../config/units.js';
 import { ENV_NAME, isEnvRef, placeholdersFilled } from './env.js';
 
 export const NOTIFY_EVENTS = ['started', 'step', 'paused', 'succeeded', 'failed', 'rolled-back'] as const;
@@ -60,6 +60,11 @@ const timeout = z.union([z.string(), z.number()]).transform((v, ctx): number => 
   const ms = typeof v === 'string' ? parseDuration(v) : undefined;
   if (ms === undefined || ms <= 0) {
     ctx.addIssue({ code: 'custom', message: `"${v}" is not a timeout: write a duration above 0, e.g. 5s` });
+    return z.NEVER;
+  }
+  const range = durationRangeProblem(String(v), ms);
+  if (range !== undefined) {
+    ctx.addIssue({ code: 'custom', message: range });
     return z.NEVER;
   }
   return ms;

@@ -5,13 +5,13 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
 import type { RouteSpec } from '../edge/builtin/proxy.js';
-import { BatonError } from '../errors.js';
-import { readJson, writeFileAtomic } from './atomic.js';
+import { writeFileAtomic } from './atomic.js';
+import { readStateFile } from './read.js';
 
 const routeSchema = z.object({
   host: z.string(),
-  port: z.number().int(),
-  weight: z.number(),
+  port: z.number().int().min(1).max(65535),
+  weight: z.number().min(0),
   backup: z.boolean().optional(),
   version: z.string().optional(),
   maxFails: z.number().optional(),
@@ -39,28 +39,11 @@ export function seedOf(routes: readonly RouteSpec[]): string {
 }
 
 export function loadRouteState(stateDir: string): RouteState | undefined {
-  const file = routeStatePath(stateDir);
-  let raw: unknown;
-  try {
-    raw = readJson(file);
-  } catch (err) {
-    throw new BatonError(
-      'BATON_E_STATE',
-      `state file ${file} is not valid JSON; move it aside to start fresh`,
-      {
-        cause: err,
-      },
-    );
-  }
-  if (raw === undefined) return undefined;
-  const parsed = stateSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new BatonError(
-      'BATON_E_STATE',
-      `state file ${file} has an unknown shape; move it aside to start fresh`,
-    );
-  }
-  return parsed.data;
+  return readStateFile(
+    routeStatePath(stateDir),
+    stateSchema,
+    "fix it, or move it aside: the proxy then routes from the config's targets",
+  );
 }
 
 export function saveRouteState(stateDir: string, state: Omit<RouteState, 'format' | 'savedAt'>): void {

@@ -2,6 +2,7 @@
 // compares what the canary answered since the last check with the thresholds (success rate,
 // p99) and, with `baseline`, with what stable answered over the same interval. Too few canary
 // requests is inconclusive and said so; `failureLimit` failed checks abort the canary.
+// Requests the client abandoned are no answers of the canary's: shown, never judged.
 import type { AnalysisConfig } from '../config/schema.js';
 import { LATENCY_BUCKETS } from '../edge/builtin/stats.js';
 import { runCheck } from './checks.js';
@@ -12,6 +13,8 @@ export interface StatsSnapshot {
   readonly byClass: readonly number[];
   /** Per latency bucket (LATENCY_BUCKETS, then +Inf), not cumulative. */
   readonly buckets: readonly number[];
+  /** Requests the client abandoned, in no class; absent when the edge does not count them. */
+  readonly clientAborts?: number;
 }
 
 export interface Verdict {
@@ -20,6 +23,8 @@ export interface Verdict {
   readonly requests: number;
   readonly successRate: number | null;
   readonly p99Ms: number | null;
+  /** Canary requests the client abandoned in the interval (not in `requests`); null: not counted. */
+  readonly clientAborts: number | null;
   readonly reason: string;
 }
 
@@ -27,6 +32,7 @@ interface Window {
   readonly requests: number;
   readonly good: number;
   readonly p99Ms: number | null;
+  readonly clientAborts: number | null;
 }
 
 function delta(now: StatsSnapshot, before: StatsSnapshot): Window {
@@ -34,7 +40,8 @@ function delta(now: StatsSnapshot, before: StatsSnapshot): Window {
   const requests = cls.reduce((a, b) => a + b, 0);
   const bad = (cls[4] ?? 0) + (cls[5] ?? 0);
   const buckets = now.buckets.map((v, i) => v - (before.buckets[i] ?? 0));
-  return { requests, good: requests - bad, p99Ms: p99Of(buckets, requests) };
+  const clientAborts = now.clientAborts === undefined ? null : now.clientAborts - (before.clientAborts ?? 0);
+  return { requests, good: requests - bad, p99Ms: p99Of(buckets, requests), clientAborts };
 }
 
 /** Upper bound (ms) of the bucket holding the 99th percentile; Infinity past the last one. */
@@ -103,6 +110,7 @@ export class Analysis {
         requests: 0,
         successRate: null,
         p99Ms: null,
+        clientAborts: null,
         reason: 'this edge keeps no per-instance counters: only the extra checks judge the canary',
       };
     }
@@ -139,12 +147,14 @@ export class Analysis {
       requests: cw.requests,
       successRate: cw.requests ? pct(cw) : null,
       p99Ms: cw.p99Ms,
+      clientAborts: cw.clientAborts,
     };
+    const aborts = cw.clientAborts ? `; ${cw.clientAborts} abandoned by their client, not counted` : '';
     if (cw.requests < this.cfg.minRequests) {
       return {
         ...base,
         result: 'inconclusive',
-        reason: `${cw.requests} canary request(s) in the interval, fewer than minRequests ${this.cfg.minRequests}`,
+        reason: `${cw.requests} canary request(s) in the interval, fewer than minRequests ${this.cfg.minRequests}${aborts}`,
       };
     }
     const problems: string[] = [];
@@ -169,11 +179,11 @@ export class Analysis {
       }
     }
     return problems.length
-      ? { ...base, result: 'fail', reason: problems.join('; ') }
+      ? { ...base, result: 'fail', reason: `${problems.join('; ')}${aborts}` }
       : {
           ...base,
           result: 'pass',
-          reason: `success rate ${fmt(rate)}%, p99 ${cw.p99Ms === null ? '-' : `${fmt(cw.p99Ms)}ms`} over ${cw.requests} request(s)`,
+          reason: `success rate ${fmt(rate)}%, p99 ${cw.p99Ms === null ? '-' : `${fmt(cw.p99Ms)}ms`} over ${cw.requests} request(s)${aborts}`,
         };
   }
 }

@@ -186,6 +186,7 @@ export class Service {
     const res = await request(`http://127.0.0.1:${this.adminPort}/v1/deploy`, {
       method: 'POST',
       reset: true,
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ version, actor: 'test' }),
       bodyTimeout: 30_000,
     });

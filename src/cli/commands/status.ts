@@ -18,6 +18,9 @@ interface StatusView {
       alive: boolean;
       health: string;
       inflight: number;
+      requests?: number;
+      /** Requests their client abandoned; null when the edge does not count them. */
+      clientAborts?: number | null;
       crashLoop: boolean;
     }[];
   } | null;
@@ -77,10 +80,18 @@ export function registerStatus(program: Command): void {
       const w = gate?.window;
       if (w && !w.open) out += `window   closed: ${w.reason}; the next allowed time is ${w.nextOpenLocal}\n`;
       if (s.live?.instances.length) {
-        const rows = [['INSTANCE', 'ADDRESS', 'PID', 'HEALTH', 'IN-FLIGHT']];
+        const rows = [['INSTANCE', 'ADDRESS', 'PID', 'HEALTH', 'IN-FLIGHT', 'REQUESTS', 'CLIENT-ABORTS']];
         for (const i of s.live.instances) {
           const health = !i.alive ? 'exited' : i.crashLoop ? `${i.health} (crash loop)` : i.health;
-          rows.push([i.id, `${i.host ?? '127.0.0.1'}:${i.port}`, String(i.pid), health, String(i.inflight)]);
+          rows.push([
+            i.id,
+            `${i.host ?? '127.0.0.1'}:${i.port}`,
+            String(i.pid),
+            health,
+            String(i.inflight),
+            String(i.requests ?? '-'),
+            String(i.clientAborts ?? '-'),
+          ]);
         }
         out += `\n${table(rows)}`;
       }

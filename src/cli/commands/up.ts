@@ -11,34 +11,47 @@ export function registerUp(program: Command): void {
     .action(async (opts: { config: string; logLevel: string }) => {
       const config = readConfig(opts);
       // Loaded here, not at the top: other commands start faster without the daemon's modules.
-      const [{ Daemon }, { createLogger }] = await Promise.all([
+      const [{ Daemon }, { checkState }, { createLogger }] = await Promise.all([
         import('../../daemon/daemon.js'),
+        import('../../daemon/preflight.js'),
         import('../../log.js'),
       ]);
+      // The config passed the same checks as `baton validate`; now the state directory and
+      // its files, before any port is opened or instance touched.
+      checkState(config);
       const log = createLogger({ level: opts.logLevel });
       const daemon = await Daemon.start(config, log);
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = (signal: string): void => {
-          if (stopping) return;
-          stopping = true;
-          log.info({ signal }, 'stopping: finishing in-flight requests');
-          daemon.stop().then(resolve, (err: unknown) => {
-            log.error({ err }, 'stop failed');
-            resolve();
+      try {
+        await new Promise<void>((resolve, reject) => {
+          let stopping = false;
+          const stop = (signal: string): void => {
+            if (stopping) return;
+            stopping = true;
+            log.info({ signal }, 'stopping: finishing in-flight requests');
+            // A stop that failed still stopped what it could and closed the listeners: the
+            // process ends, with the error's exit code and message (a state file not saved).
+            daemon.stop().then(resolve, reject);
+          };
+          process.once('SIGTERM', () => stop('SIGTERM'));
+          process.once('SIGINT', () => stop('SIGINT'));
+          process.on('SIGHUP', () => {
+            try {
+              void daemon
+                .reload(readConfig(opts))
+                .catch((err: unknown) => log.error({ err }, 'reload failed'));
+            } catch (err) {
+              // A broken file on reload keeps the running config: nothing changes.
+              log.error({ error: messageOf(err) }, 'config reload refused; keeping the running config');
+            }
           });
-        };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.on('SIGHUP', () => {
-          try {
-            void daemon.reload(readConfig(opts)).catch((err: unknown) => log.error({ err }, 'reload failed'));
-          } catch (err) {
-            // A broken file on reload keeps the running config: nothing changes.
-            log.error({ error: messageOf(err) }, 'config reload refused; keeping the running config');
-          }
         });
-      });
-      log.info('stopped');
+        log.info('stopped');
+      } finally {
+        // Nothing should keep the process up now; should something (a stuck socket), it ends.
+        setTimeout(() => {
+          log.warn('still running 3s after the stop; exiting');
+          process.exit();
+        }, 3000).unref();
+      }
     });
 }

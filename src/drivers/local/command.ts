@@ -14,14 +14,38 @@ export function checkVersion(version: string): void {
   }
 }
 
-/** Splits a command line into words: spaces separate, '...' and "..." quote, \ escapes. */
-export function splitCommand(command: string): string[] {
+const OPERATOR = /[|&;<>]+/y;
+
+/** The shell syntax at `i`: `...` and $(...) (also within "..."), operators and redirections outside quotes. */
+function shellSyntaxAt(s: string, i: number, unquoted: boolean): string | undefined {
+  if (s[i] === '`') return '`';
+  if (s.startsWith('$(', i)) return '$(';
+  if (!unquoted) return undefined;
+  OPERATOR.lastIndex = i;
+  return OPERATOR.exec(s)?.[0];
+}
+
+/**
+ * Splits a command line into words: spaces separate, '...' and "..." quote, \ escapes. Returns
+ * the words, or why the line cannot run without a shell. The config check (`baton validate`,
+ * `baton up`) and the drivers both call this, so a command that passes one passes the other.
+ */
+export function commandWords(command: string): string[] | { problem: string } {
   const words: string[] = [];
   let word = '';
   let inWord = false;
   let quote: '"' | "'" | null = null;
   for (let i = 0; i < command.length; i++) {
     const c = command[i]!;
+    const op = quote === "'" ? undefined : shellSyntaxAt(command, i, quote === null);
+    if (op !== undefined) {
+      return {
+        problem:
+          `contains "${op}", which only a shell understands, but it runs without a shell (the program ` +
+          `would get "${op}" as an argument): put the shell line in a script and run that, or hand it ` +
+          `to a shell: sh -c '${command.replaceAll("'", `'\\''`)}'`,
+      };
+    }
     if (quote) {
       if (c === quote) quote = null;
       else if (c === '\\' && quote === '"' && i + 1 < command.length) word += command[++i];
@@ -43,16 +67,16 @@ export function splitCommand(command: string): string[] {
       inWord = true;
     }
   }
-  if (quote) throw new BatonError('BATON_E_CONFIG', `app.command has an unclosed ${quote} quote: ${command}`);
+  if (quote) return { problem: `has an unclosed ${quote} quote: close it, or escape it as \\${quote}` };
   if (inWord) words.push(word);
-  if (words.length === 0) throw new BatonError('BATON_E_CONFIG', 'app.command is empty');
-  const op = words.find((w) => ['|', '||', '&&', ';', '>', '>>', '<', '&'].includes(w));
-  if (op) {
-    throw new BatonError(
-      'BATON_E_CONFIG',
-      `app.command contains "${op}", but it runs without a shell. Put the pipeline in a script and run that, e.g. command: ./start.sh {port}`,
-    );
-  }
+  if (words.length === 0) return { problem: 'is empty: give the program to run and its arguments' };
+  return words;
+}
+
+/** The words of `command` (see commandWords); a BATON_E_CONFIG naming `key` when it has none. */
+export function splitCommand(command: string, key = 'app.command'): string[] {
+  const words = commandWords(command);
+  if (!Array.isArray(words)) throw new BatonError('BATON_E_CONFIG', `${key} ${words.problem}: ${command}`);
   return words;
 }
 

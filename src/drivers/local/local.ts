@@ -1,11 +1,14 @@
 // Instances as local processes: spawned without a shell in their own process group, output
 // appended to a log file per instance in stateDir/logs, stopped group-wide with the configured
-// signal and then SIGKILL. Processes outlive a killed daemon and are adopted back by pid.
+// signal and then SIGKILL. Processes outlive a killed daemon and are adopted back by pid, once
+// proc.ts has shown that pid is still theirs (start time, BATON_INSTANCE_ID).
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { AppConfig } from '../../config/schema.js';
+import { ADMIN_TOKEN_ENV, withoutSecrets } from '../../config/secrets.js';
 import { BatonError } from '../../errors.js';
 import type {
   ExitInfo,
@@ -17,18 +20,12 @@ import type {
   StopOptions,
 } from '../driver.js';
 import { fillCommand, splitCommand } from './command.js';
+import { identify, identityOf, running, sameProcess } from './proc.js';
+
+export { pidAlive } from './proc.js';
 
 const HOST = '127.0.0.1';
 const ADOPTED_POLL_MS = 250;
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** True when nothing listens on the port (we could bind it). */
 export function portFree(port: number, host = HOST): Promise<boolean> {
@@ -52,7 +49,9 @@ class LocalInstance implements Instance {
   }
 
   alive(): boolean {
-    return this.exitInfo === null && pidAlive(this.record.pid);
+    // By start time too: once it is gone, its pid may be another process's.
+    const r = this.record;
+    return this.exitInfo === null && sameProcess(r.pid, r.startTime, r.bootId);
   }
 
   logTail(lines = 20): string {
@@ -98,6 +97,8 @@ export class LocalDriver implements InstanceDriver {
     private readonly app: AppConfig,
     baseDir: string,
     stateDir: string,
+    /** What instances inherit: the daemon's environment without Baton's secrets (config/secrets.ts). */
+    private readonly baseEnv: NodeJS.ProcessEnv = withoutSecrets(process.env, [ADMIN_TOKEN_ENV]),
   ) {
     this.words = splitCommand(app.command);
     this.logDir = path.join(stateDir, 'logs');
@@ -143,6 +144,8 @@ export class LocalDriver implements InstanceDriver {
     };
     const [file, ...args] = fillCommand(this.words, values);
     const id = `${spec.service}-${spec.version}-${spec.port}`;
+    // In its environment, to know it again after a restart (its pid may be another's by then).
+    const instanceId = randomBytes(8).toString('hex');
     mkdirSync(this.logDir, { recursive: true });
     const logFile = path.join(this.logDir, `${id}.log`);
     const fd = openSync(logFile, 'a');
@@ -155,12 +158,13 @@ export class LocalDriver implements InstanceDriver {
           detached: true,
           stdio: ['ignore', fd, fd],
           env: {
-            ...process.env,
+            ...this.baseEnv,
             ...this.app.env,
             PORT: String(spec.port),
             BATON_VERSION: spec.version,
             BATON_SERVICE: spec.service,
             BATON_INSTANCE: String(spec.slot),
+            BATON_INSTANCE_ID: instanceId,
           },
         });
       } finally {
@@ -193,6 +197,8 @@ export class LocalDriver implements InstanceDriver {
       pid: child.pid!,
       logFile,
       startedAt: new Date().toISOString(),
+      ...identityOf(child.pid!),
+      instanceId,
     };
     return new LocalInstance(record, exited);
   }
@@ -201,11 +207,15 @@ export class LocalDriver implements InstanceDriver {
     return Promise.resolve(tailOf(record.logFile, lines));
   }
 
-  adopt(record: InstanceRecord): Instance | null {
-    if (!pidAlive(record.pid)) return null;
+  adopt(record: InstanceRecord, lost?: (reason: string) => void): Instance | null {
+    const who = identify(record);
+    if (who !== 'ours') {
+      if (who !== 'gone') lost?.(who.notOurs);
+      return null;
+    }
     const exited = new Promise<ExitInfo>((resolve) => {
       const timer = setInterval(() => {
-        if (!pidAlive(record.pid)) {
+        if (!sameProcess(record.pid, record.startTime, record.bootId)) {
           clearInterval(timer);
           resolve({ code: null, signal: null });
         }
@@ -223,8 +233,10 @@ export class LocalDriver implements InstanceDriver {
       instance.exited.then(() => true),
       new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref()),
     ]);
-    // The leader may be gone while others in its group still run: the group goes too.
-    signalGroup(pid, 'SIGKILL');
+    // The leader may be gone while others in its group still run: the group goes too. Unless
+    // its pid is another process's already (that one would lead a group of its own).
+    const r = instance.record;
+    if (!running(pid) || sameProcess(pid, r.startTime, r.bootId)) signalGroup(pid, 'SIGKILL');
     if (!gone) {
       await Promise.race([instance.exited, new Promise((r) => setTimeout(r, 5000).unref())]);
     }

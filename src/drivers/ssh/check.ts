@@ -18,7 +18,22 @@ import { parsePorts, portsScript } from './scripts.js';
 import { destinationOf, SshHostError, SshTransport, type SshHost } from './transport.js';
 
 /** What Baton's own remote scripts run (scripts.ts). */
-const TOOLS = ['sh', 'setsid', 'kill', 'sed', 'tail', 'mkdir', 'rm', 'sleep'] as const;
+// cut, tr, grep, head and cat: the scripts' identity check (`ours` in scripts.ts).
+const TOOLS = [
+  'sh',
+  'setsid',
+  'kill',
+  'sed',
+  'tail',
+  'mkdir',
+  'rm',
+  'sleep',
+  'cut',
+  'tr',
+  'grep',
+  'head',
+  'cat',
+] as const;
 /** Less than this free under the remote folder is worth a warning (logs grow). */
 const LOW_SPACE_KIB = 100 * 1024;
 /** A clock further off than this (beyond what the round trip leaves unknown) is a problem. */

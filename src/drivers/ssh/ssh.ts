@@ -14,6 +14,11 @@
 // instance is gone only when the host answered and the process is not there; while a host
 // cannot be reached its instances stay alive() (unknown is not dead): the edges' health checks
 // take them out of rotation. The exit code of a remote process is not known (code null).
+//
+// Identity: a pid alone may be another process's by now (the host rebooted, pids wrapped). The
+// start token is also the instance's BATON_INSTANCE_ID, and its start time and the host's boot
+// id are recorded; every remote script checks them (`ours` in scripts.ts) before it counts a
+// process as the instance or signals it. One that is not is reported gone, never signalled.
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { AppConfig } from '../../config/schema.js';
@@ -35,6 +40,7 @@ import {
   parsePorts,
   parseStart,
   parseStop,
+  identityWords,
   pollScript,
   portsScript,
   startScript,
@@ -74,6 +80,11 @@ export interface SshDriverOptions {
   /** ssh calls in flight per host (default 4). */
   readonly maxPerHost?: number;
   readonly sshBinary?: string;
+  /**
+   * The ssh client's environment (its SendEnv may forward variables to the hosts): the
+   * daemon's without Baton's secrets (config/secrets.ts); default without BATON_ADMIN_TOKEN.
+   */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -186,6 +197,7 @@ export class SshDriver implements InstanceDriver {
       connectTimeoutMs: opts.connectTimeoutMs,
       maxPerHost: opts.maxPerHost,
       sshBinary: opts.sshBinary,
+      env: opts.env,
     });
   }
 
@@ -291,14 +303,16 @@ export class SshDriver implements InstanceDriver {
       service: spec.service,
       instance: String(spec.slot),
     });
+    // Also its BATON_INSTANCE_ID: how it is known again (its pid may be another's one day).
+    const token = randomBytes(8).toString('hex');
     const env = {
       ...this.app.env,
       PORT: String(spec.port),
       BATON_VERSION: spec.version,
       BATON_SERVICE: spec.service,
       BATON_INSTANCE: String(spec.slot),
+      BATON_INSTANCE_ID: token,
     };
-    const token = randomBytes(8).toString('hex');
     const dir = shPath(this.remoteDir);
     const script = startScript({ dir, id, token, cwd: this.opts.cwd ?? this.app.cwd, env, words });
     let stdout: string;
@@ -333,6 +347,9 @@ export class SshDriver implements InstanceDriver {
       pid: started.pid,
       logFile: started.logFile,
       startedAt: new Date().toISOString(),
+      ...(started.startTime !== undefined ? { startTime: started.startTime } : {}),
+      ...(started.bootId !== undefined ? { bootId: started.bootId } : {}),
+      instanceId: token,
     };
     this.log.info(
       { instance: id, host: host.name, pid: started.pid, log: started.logFile },
@@ -405,6 +422,7 @@ export class SshDriver implements InstanceDriver {
           logFile: i.record.logFile,
           pidFile: i.pidFile,
           tail: now < i.tailUntil,
+          identity: identityWords(i.record),
         })),
         cleanups,
       );
@@ -422,6 +440,13 @@ export class SshDriver implements InstanceDriver {
         const tail = r.tails.get(pid);
         if (tail !== undefined) i.tailText = tail;
         if (r.gone.has(pid) && !i.stopping) {
+          const lost = r.lost.get(pid);
+          if (lost !== undefined) {
+            this.log.warn(
+              { instance: i.record.id, host: m.host.name, pid, reason: lost },
+              'instance gone: its pid is another process now, which Baton leaves alone',
+            );
+          }
           m.instances.delete(i);
           i.markExited({ code: null, signal: null });
         }
@@ -468,6 +493,7 @@ export class SshDriver implements InstanceDriver {
           timeoutMs,
           logFile: r.logFile,
           pidFile: inst.pidFile,
+          identity: identityWords(r),
         }),
         // Connecting, the signal's grace time, up to 5s after SIGKILL, and the command itself.
         { timeoutMs: this.quickMs + timeoutMs + 5000, what: `stop ${r.id}` },
@@ -477,8 +503,14 @@ export class SshDriver implements InstanceDriver {
       inst.stopping = false;
       throw err;
     }
-    const { result, tail } = parseStop(stdout);
+    const { result, tail, lost } = parseStop(stdout);
     if (tail) inst.tailText = tail;
+    if (lost !== null) {
+      this.log.warn(
+        { instance: r.id, host: inst.host.name, pid: r.pid, reason: lost },
+        'not stopped: its pid is another process now, which Baton leaves alone; the instance is gone',
+      );
+    }
     if (result === null) {
       inst.stopping = false;
       throw new SshHostError(

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ADMIN_TOKEN_ENV, withoutSecrets } from '../../config/secrets.js';
 import { BatonError, type ErrorCode } from '../../errors.js';
 
 /** A server instances run on. `address` is what ssh connects to and what the edges route to. */
@@ -74,6 +75,11 @@ export interface TransportOptions {
   readonly maxPerHost?: number;
   /** The ssh binary (default: `ssh` from PATH). */
   readonly sshBinary?: string;
+  /**
+   * The ssh client's environment, which its SendEnv may forward to the host (default: the
+   * daemon's without BATON_ADMIN_TOKEN; the driver's leaves out all of Baton's secrets).
+   */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export interface RunOptions {
@@ -128,8 +134,11 @@ export class SshTransport {
   private readonly used: Map<string, SshHost>;
   private closed = false;
 
+  private readonly env: NodeJS.ProcessEnv;
+
   constructor(private readonly opts: TransportOptions) {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
+    this.env = opts.env ?? withoutSecrets(process.env, [ADMIN_TOKEN_ENV]);
     this.controlDir = controlDirFor(opts.stateDir);
     const shared = controlDirs.get(this.controlDir) ?? { open: 0, hosts: new Map<string, SshHost>() };
     shared.open++;
@@ -184,7 +193,10 @@ export class SshTransport {
     this.used.set(destinationOf(host), host);
     const args = [...this.argsFor(host), 'sh -s'];
     return new Promise<RunResult>((resolve, reject) => {
-      const child = spawn(this.opts.sshBinary ?? 'ssh', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(this.opts.sshBinary ?? 'ssh', args, {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: this.env,
+      });
       this.children.add(child);
       let stdout = '';
       let stderr = '';
@@ -272,9 +284,7 @@ export class SshTransport {
             const c = spawn(
               this.opts.sshBinary ?? 'ssh',
               [...this.argsFor(host).slice(0, -1), '-O', 'exit', host.address],
-              {
-                stdio: 'ignore',
-              },
+              { stdio: 'ignore', env: this.env },
             );
             const t = setTimeout(() => c.kill('SIGKILL'), 3000);
             t.unref();

@@ -42,13 +42,15 @@ export class BuiltinEdge implements Edge {
   stats(ids: readonly string[]): Promise<StatsSnapshot> {
     const byClass = new Array<number>(STATUS_CLASSES.length).fill(0);
     const buckets = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0);
+    let clientAborts = 0;
     for (const id of ids) {
       const t = this.proxy.target(id);
       if (!t) continue;
       t.stats.byClass.forEach((v, i) => (byClass[i]! += v));
       t.stats.buckets.forEach((v, i) => (buckets[i]! += v));
+      clientAborts += t.stats.clientAborts;
     }
-    return Promise.resolve({ byClass, buckets });
+    return Promise.resolve({ byClass, buckets, clientAborts });
   }
 
   view(): Promise<EdgeTargetView[]> {
@@ -65,6 +67,7 @@ export class BuiltinEdge implements Edge {
           health: v.health === 'healthy' ? 'healthy' : v.health === 'unhealthy' ? 'unhealthy' : 'unknown',
           inflight: v.inflight,
           requests: v.requests,
+          clientAborts: v.clientAborts,
         })),
     );
   }

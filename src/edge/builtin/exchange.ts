@@ -1,6 +1,8 @@
 // One client request through the proxy: pick a target, forward with undici's streaming
 // dispatch, relay the response as it comes, and retry on another target when that is safe.
 // This is the hot path: one object per request, no closures per chunk, no logging unless on.
+// A client that stalls (stops sending its body, or stops reading the answer) is let go after
+// clientBodyTimeout / clientSendTimeout; timers exist only while a body comes or a write waits.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -20,7 +22,23 @@ export interface ExchangeHost {
   laneFor(req: IncomingMessage): LaneDecision | null;
   readonly maxAttempts: number;
   readonly retryTimeoutMs: number;
+  /** proxy.clientBodyTimeout and proxy.clientSendTimeout. */
+  readonly clientBodyTimeoutMs: number;
+  readonly clientSendTimeoutMs: number;
+  /** The client stalled past one of them; its connection is being closed (for the log). */
+  clientTimedOut(ex: Exchange, what: 'body' | 'send'): void;
   finished(ex: Exchange): void;
+}
+
+/** What the proxy counts and logs of a finished request (an Exchange, or a declined upgrade). */
+export interface FinishedRequest {
+  readonly req: IncomingMessage;
+  readonly target: Target | undefined;
+  readonly status: number;
+  readonly failure: ExchangeFailure | undefined;
+  readonly started: number;
+  readonly requestId: string;
+  readonly attempts: number;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -43,14 +61,35 @@ const RESET = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
 
+/**
+ * undici would not send the request as given (an invalid path or header, say): the request is at
+ * fault, and nothing reached the target.
+ */
+const UNSENDABLE = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED']);
+
 /** The attempt was abandoned: its target stopped answering health checks (Target.abandonWaiting). */
 const TARGET_DOWN = 'BATON_E_TARGET_DOWN';
 
-/** Why an exchange ended without a target's full answer, for logs and the access log. */
+/**
+ * Why an exchange ended without a target's full answer, for logs and the access log.
+ * `client-closed` and `client-timeout` (clientBodyTimeout, clientSendTimeout) are the client's
+ * doing: counted as client aborts, not as the target's errors.
+ */
 export type ExchangeFailure =
-  'no-target' | 'upstream-error' | 'upstream-timeout' | 'client-closed' | 'body-too-large';
+  | 'no-target'
+  | 'upstream-error'
+  | 'upstream-timeout'
+  | 'client-closed'
+  | 'client-timeout'
+  | 'body-too-large'
+  | 'bad-request';
 
-export class Exchange implements Dispatcher.DispatchHandler, Waiter {
+/** The client gave up, or stalled until the proxy gave up on it: no answer of the target's. */
+export function byClient(failure: ExchangeFailure | undefined): boolean {
+  return failure === 'client-closed' || failure === 'client-timeout';
+}
+
+export class Exchange implements Dispatcher.DispatchHandler, Waiter, FinishedRequest {
   readonly started: number;
   target: Target | undefined = undefined;
   status = 0;
@@ -69,6 +108,14 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   private attemptDone = false;
   /** Set when the target was abandoned before undici connected the request (see onConnect). */
   private abandoned: Error | null = null;
+  /** Armed while the body comes in: fires when the client sent nothing for clientBodyTimeout. */
+  private bodyTimer: NodeJS.Timeout | null = null;
+  private bodyBytesRead = 0;
+  /** Armed from the first write the client did not take at once (see watchSend). */
+  private sendTimer: NodeJS.Timeout | null = null;
+  private sendBacklog = 0;
+  /** The proxy closed the connection because the client stalled. */
+  private clientStalled = false;
 
   constructor(
     private readonly host: ExchangeHost,
@@ -86,6 +133,11 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     if (lane !== null) {
       this.canary = lane.canary;
       this.setCookie = lane.setCookie;
+    }
+    if (body !== null && !req.complete) {
+      this.bodyBytesRead = req.socket.bytesRead;
+      this.bodyTimer = setTimeout(this.onBodyIdle, host.clientBodyTimeoutMs).unref();
+      req.once('end', this.stopBodyTimer);
     }
   }
 
@@ -166,6 +218,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     if (this.done) return false;
     if (this.res.write(chunk)) return true;
     this.res.once('drain', this.onClientDrain);
+    this.watchSend();
     return false;
   }
 
@@ -175,7 +228,9 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     this.target!.recordSuccess();
     this.done = true;
     this.res.end();
-    this.host.finished(this);
+    // The end of the answer still waits for the client: it must take it within the timeout too.
+    if (this.sendTimer !== null || (this.res.socket?.writableLength ?? 0) > 0) this.watchSend();
+    this.finish();
   }
 
   onError(err: Error): void {
@@ -194,7 +249,14 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
       this.failure = 'body-too-large';
       this.done = true;
       this.res.destroy(err);
-      this.host.finished(this);
+      this.finish();
+      return;
+    }
+    if (UNSENDABLE.has(code) && !this.requestSent) {
+      // Not the target's failure (no passive-health strike, nor a request in its stats), and
+      // no other target would take it either: 400, as if the proxy had refused it itself.
+      this.target = undefined;
+      this.fail(400, 'bad-request');
       return;
     }
     const timeout = TIMEOUTS.has(code);
@@ -204,7 +266,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
       // Bytes already reached the client: the only honest signal left is a cut connection.
       this.done = true;
       this.res.destroy(err);
-      this.host.finished(this);
+      this.finish();
       return;
     }
     if (this.canRetry(code)) {
@@ -232,6 +294,71 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
     return !this.requestSent && RESET.has(code);
   }
 
+  private finish(): void {
+    this.stopBodyTimer();
+    this.host.finished(this);
+  }
+
+  private readonly stopBodyTimer = (): void => {
+    if (this.bodyTimer === null) return;
+    clearTimeout(this.bodyTimer);
+    this.bodyTimer = null;
+  };
+
+  /**
+   * nginx's client_body_timeout: the client sent no body byte for clientBodyTimeout. Time the
+   * proxy holds unread body bytes (the target is slow to take them) is not the client's stall.
+   */
+  private readonly onBodyIdle = (): void => {
+    const req = this.req;
+    if (this.done || req.complete) return;
+    const read = req.socket.bytesRead;
+    if (read !== this.bodyBytesRead || req.readableLength > 0) {
+      this.bodyBytesRead = read;
+      this.bodyTimer!.refresh();
+      return;
+    }
+    this.bodyTimer = null;
+    this.clientStalled = true;
+    this.host.clientTimedOut(this, 'body');
+    if (this.responseStarted) {
+      this.res.destroy(); // counted as a client timeout by onClientClose
+      return;
+    }
+    this.fail(408, 'client-timeout');
+    this.abortUpstream?.(new Error('the client stopped sending the request body'));
+  };
+
+  /**
+   * A write the client did not take at once: from now on one of the writes waiting for it must
+   * complete within clientSendTimeout (nginx's send_timeout, measured per write rather than per
+   * byte: Node tells no partial progress). One timer per exchange, re-armed at each stall.
+   */
+  private watchSend(): void {
+    // No socket yet (queued behind the answer before it): the first check takes the measure.
+    this.sendBacklog = this.res.socket?.writableLength ?? Infinity;
+    if (this.sendTimer === null) {
+      this.sendTimer = setTimeout(this.onSendIdle, this.host.clientSendTimeoutMs).unref();
+    } else this.sendTimer.refresh();
+  }
+
+  private readonly onSendIdle = (): void => {
+    const socket = this.res.socket;
+    // Gone, or not this response's turn yet (the one before it watches the connection).
+    if (socket === null || socket.destroyed) return;
+    const left = socket.writableLength;
+    if (left === 0) return; // all taken: the next stall arms the timer again
+    if (left < this.sendBacklog) {
+      // A write completed since the last look: slow, but the client reads.
+      this.sendBacklog = left;
+      this.sendTimer!.refresh();
+      return;
+    }
+    this.clientStalled = true;
+    this.host.clientTimedOut(this, 'send');
+    socket.destroy(); // res 'close': the upstream request is aborted, counted as a client timeout
+  };
+
   private endAttempt(): void {
     if (this.attemptDone) return;
     this.attemptDone = true;
@@ -251,22 +378,26 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
       const tooLarge = status === 413;
       const what = tooLarge
         ? (this.error?.message ?? 'request body too large')
-        : status === 503
-          ? 'no target available'
-          : status === 504
-            ? 'upstream timed out'
-            : 'upstream failed';
+        : status === 400
+          ? `bad request: ${this.error?.message ?? 'not sendable'}`
+          : status === 408
+            ? 'the request body stopped coming (proxy.clientBodyTimeout)'
+            : status === 503
+              ? 'no target available'
+              : status === 504
+                ? 'upstream timed out'
+                : 'upstream failed';
       const body = `${what} (baton, request ${this.requestId})\n`;
       res.writeHead(status, tooLarge ? 'Content Too Large' : undefined, {
         'content-type': 'text/plain; charset=utf-8',
         'content-length': Buffer.byteLength(body),
         'x-request-id': this.requestId,
         // The rest of the body is unread: the connection cannot carry another request.
-        ...(tooLarge ? { connection: 'close' } : {}),
+        ...(tooLarge || status === 400 || status === 408 ? { connection: 'close' } : {}),
       });
       res.end(body);
     }
-    this.host.finished(this);
+    this.finish();
   }
 
   private readonly onClientDrain = (): void => {
@@ -274,11 +405,12 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter {
   };
 
   private readonly onClientClose = (): void => {
+    if (this.sendTimer !== null) clearTimeout(this.sendTimer);
     if (this.done) return;
     // The client went away before the answer was complete (nginx logs this as 499).
     this.done = true;
-    this.failure = 'client-closed';
+    this.failure = this.clientStalled ? 'client-timeout' : 'client-closed';
     this.abortUpstream?.(new Error('client closed the connection'));
-    this.host.finished(this);
+    this.finish();
   };
 }

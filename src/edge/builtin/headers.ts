@@ -1,6 +1,8 @@
 // Request and response header rewriting: hop-by-hop headers dropped (RFC 9110 7.6.1, plus any
 // named in Connection), forwarding headers set, and client-supplied forwarding headers trusted
-// only from configured proxies.
+// only from configured proxies. The same pass checks what llhttp lets through but a target must
+// not see (RFC 9112 §3.2, §6.1): one valid Host, a request target that names a path, chunked as
+// the only transfer coding.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
@@ -28,6 +30,121 @@ const FORWARDING = new Set([
 ]);
 
 const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
+
+/** A request the proxy answers itself instead of forwarding. */
+export interface ProxyAnswer {
+  readonly status: number;
+  readonly statusText: string;
+  /** The plain-text body ('' for none). */
+  readonly body: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/**
+ * `close`: the connection cannot carry another request (the body is never read, and its framing
+ * may be unknown).
+ */
+function answer(status: number, statusText: string, reason: string, close = true): ProxyAnswer {
+  const body = reason && `${reason} (baton)\n`;
+  const headers: Record<string, string> = { 'content-length': String(body.length) };
+  if (body) headers['content-type'] = 'text/plain; charset=utf-8';
+  if (close) headers.connection = 'close';
+  return { status, statusText, body, headers };
+}
+
+// One object each, made once: answering allocates nothing.
+const DUPLICATE_HOST = answer(400, 'Bad Request', 'more than one Host header');
+const BAD_HOST = answer(400, 'Bad Request', 'the Host header is not a valid host[:port]');
+const BAD_TARGET = answer(400, 'Bad Request', 'the request target is neither a path nor an http(s) URL');
+const TE_HTTP10 = answer(400, 'Bad Request', 'Transfer-Encoding in an HTTP/1.0 request');
+const BAD_CHUNKED = answer(400, 'Bad Request', 'Transfer-Encoding must be chunked, once');
+// As nginx: a coding we cannot undo leaves the body's end unknown (RFC 9112 §6.1: SHOULD 501).
+const UNKNOWN_CODING = answer(501, 'Not Implemented', 'only the chunked transfer coding is supported');
+/**
+ * `OPTIONS *` asks about the server itself (RFC 9110 §9.3.7) and has no path to forward (undici
+ * and most apps cannot send or route `*`): the proxy is that server, so it answers.
+ */
+const OPTIONS_ASTERISK = answer(200, 'OK', '', false);
+/** CONNECT asks for a tunnel to any authority: a reverse proxy serves its own targets only (as nginx). */
+export const CONNECT_REFUSED = answer(405, 'Method Not Allowed', 'CONNECT is not supported');
+
+// RFC 3986 reg-name characters besides pct-encoded: unreserved and sub-delims (IPv4 is a subset).
+const REG_NAME = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=")
+  REG_NAME[c.charCodeAt(0)] = 1;
+const IPV_FUTURE = /^v[0-9a-f]+\.[\w.~!$&'()*+,;=:-]+$/i;
+
+function isHex(c: number): boolean {
+  return (c >= 48 && c <= 57) || ((c | 0x20) >= 97 && (c | 0x20) <= 102);
+}
+
+/**
+ * `uri-host [":" port]` (RFC 9110 §7.2): an IP literal in brackets, or a non-empty reg-name /
+ * IPv4 address. Nothing a target could read as a path, userinfo or a second authority.
+ */
+export function validAuthority(s: string): boolean {
+  const n = s.length;
+  let i = 0;
+  if (n === 0) return false;
+  if (s.charCodeAt(0) === 91) {
+    const close = s.indexOf(']');
+    if (close < 0) return false;
+    const literal = s.slice(1, close);
+    if (!isIPv6(literal) && !IPV_FUTURE.test(literal)) return false;
+    i = close + 1;
+  } else {
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 58) break;
+      if (c === 37) {
+        if (i + 2 >= n || !isHex(s.charCodeAt(i + 1)) || !isHex(s.charCodeAt(i + 2))) return false;
+        i += 2;
+      } else if (c > 127 || REG_NAME[c] === 0) return false;
+    }
+    if (i === 0) return false;
+  }
+  if (i === n) return true;
+  if (s.charCodeAt(i) !== 58) return false;
+  for (i++; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/**
+ * An absolute-form target (RFC 9112 §3.2.2), as a forward proxy would get it: rewrites `req.url`
+ * to origin-form and returns the URI's authority, which replaces Host; null when it is not a
+ * valid http(s) URL.
+ */
+function absoluteForm(req: IncomingMessage, url: string): string | null {
+  const sep = url.indexOf('://');
+  if (sep !== 4 && sep !== 5) return null;
+  const scheme = url.slice(0, sep).toLowerCase();
+  if (scheme !== 'http' && scheme !== 'https') return null;
+  let end = sep + 3;
+  while (end < url.length && url.charCodeAt(end) !== 47 && url.charCodeAt(end) !== 63) end++;
+  const authority = url.slice(sep + 3, end);
+  if (!validAuthority(authority)) return null;
+  req.url = end === url.length ? '/' : url.charCodeAt(end) === 47 ? url.slice(end) : `/${url.slice(end)}`;
+  // Balancing and split rules read Host from here.
+  req.headers.host = authority;
+  return authority;
+}
+
+/** Why a Transfer-Encoding value (all its lines joined) is refused; null for chunked alone. */
+function transferCodingRefusal(req: IncomingMessage, value: string): ProxyAnswer | null {
+  // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
+  if (req.httpVersionMajor === 1 && req.httpVersionMinor === 0) return TE_HTTP10;
+  if (value === 'chunked') return null;
+  let chunked = 0;
+  for (const t of value.split(',')) {
+    const coding = t.trim().toLowerCase();
+    if (coding === 'chunked') chunked++;
+    else if (coding !== '') return UNKNOWN_CODING;
+  }
+  return chunked === 1 ? null : BAD_CHUNKED;
+}
 
 export class TrustedProxies {
   private readonly list = new BlockList();
@@ -69,22 +186,39 @@ export interface ForwardedRequestHeaders {
   /** Flat [name, value, ...] list for undici. */
   readonly headers: string[];
   readonly requestId: string;
+  /** Not null: do not forward the request; answer this instead. */
+  readonly answer: ProxyAnswer | null;
 }
 
 /**
- * The headers to send upstream. `upgrade` keeps Connection/Upgrade for tunnelled requests.
+ * The headers to send upstream. `upgrade` keeps Connection/Upgrade for tunnelled requests;
+ * header names with `_` are dropped unless `underscores` (nginx's `underscores_in_headers`).
+ * An absolute-form target is rewritten to origin-form in `req` (url and Host) on the way.
  */
 export function upstreamRequestHeaders(
   req: IncomingMessage,
   trusted: TrustedProxies,
   encrypted: boolean,
   upgrade = false,
+  underscores = false,
 ): ForwardedRequestHeaders {
   const raw = req.rawHeaders;
   const named = connectionTokens(req.headers.connection);
   const peer = unmapped(req.socket.remoteAddress ?? '');
   const fromTrusted = trusted.has(peer);
   const out: string[] = [];
+  // The first reason found to answer at the proxy instead of forwarding.
+  let refused: ProxyAnswer | null = null;
+  let asterisk = false;
+  // Origin-form is the rule; anything else is rare and checked apart.
+  const url = req.url ?? '';
+  let authority: string | null = null;
+  if (url.charCodeAt(0) !== 47) {
+    if (url === '*' && req.method === 'OPTIONS') asterisk = true;
+    else if ((authority = absoluteForm(req, url)) === null) refused = BAD_TARGET;
+  }
+  let hosts = 0;
+  let host = '';
   let requestId = '';
   let xff = '';
   let proto = '';
@@ -94,7 +228,17 @@ export function upstreamRequestHeaders(
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
+    // CGI/WSGI apps read X_Real_IP as X-Real-IP: such names would pass as forwarding headers.
+    if (!underscores && name.includes('_')) continue;
     const lower = name.toLowerCase();
+    if (lower === 'host') {
+      // RFC 9112 §3.2: 400 for a second Host or an invalid one, whatever the target form.
+      if (++hosts > 1) refused ??= DUPLICATE_HOST;
+      else if (!validAuthority(value)) refused ??= BAD_HOST;
+      host = authority ?? value;
+      out.push(name, host);
+      continue;
+    }
     if (HOP_BY_HOP.has(lower) || lower === 'expect' || (named !== null && named.has(lower))) {
       if (upgrade && (lower === 'upgrade' || lower === 'connection')) out.push(name, value);
       continue;
@@ -114,6 +258,11 @@ export function upstreamRequestHeaders(
     }
     out.push(name, value);
   }
+  // Node joins every Transfer-Encoding line into this one value.
+  const codings = req.headers['transfer-encoding'];
+  if (codings !== undefined) refused ??= transferCodingRefusal(req, codings);
+  // An HTTP/1.0 request in absolute-form may have no Host line at all.
+  if (authority !== null && hosts === 0) out.push('host', (host = authority));
   if (requestId === '') requestId = randomUUID();
   out.push(
     'x-forwarded-for',
@@ -121,14 +270,14 @@ export function upstreamRequestHeaders(
     'x-forwarded-proto',
     proto || (encrypted ? 'https' : 'http'),
     'x-forwarded-host',
-    fwdHost || req.headers.host || '',
+    fwdHost || host,
     'x-real-ip',
     realIp || peer,
     'x-request-id',
     requestId,
   );
   if (forwarded) out.push('forwarded', forwarded);
-  return { headers: out, requestId };
+  return { headers: out, requestId, answer: refused ?? (asterisk ? OPTIONS_ASTERISK : null) };
 }
 
 export interface DownstreamHeaders {

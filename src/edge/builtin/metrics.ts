@@ -49,6 +49,13 @@ export class ProxyMetrics {
       lines.push(`baton_request_duration_seconds_sum{${l}} ${t.stats.latencySumSeconds}`);
       lines.push(`baton_request_duration_seconds_count{${l}} ${cumulative}`);
     }
+    head(
+      'baton_client_aborts_total',
+      'counter',
+      'Requests the client abandoned (closed, or stalled past clientBodyTimeout / clientSendTimeout) before the answer was complete; not in baton_requests_total.',
+    );
+    for (const t of targets)
+      lines.push(`baton_client_aborts_total{${labels(t.spec.id, t.spec.version)}} ${t.stats.clientAborts}`);
     head('baton_retries_total', 'counter', 'Attempts that failed on a target and were retried on another.');
     for (const t of targets)
       lines.push(`baton_retries_total{${labels(t.spec.id, t.spec.version)}} ${t.stats.retries}`);

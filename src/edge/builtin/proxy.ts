@@ -9,13 +9,13 @@ import type { BalanceConfig, HealthConfig, ProxyConfig } from '../../config/sche
 import { formatAddress, type ListenAddress } from '../../config/address.js';
 import { BatonError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { Exchange, type ExchangeHost } from './exchange.js';
-import { TrustedProxies, upstreamRequestHeaders } from './headers.js';
+import { byClient, Exchange, type ExchangeHost, type FinishedRequest } from './exchange.js';
+import { CONNECT_REFUSED, TrustedProxies, upstreamRequestHeaders, type ProxyAnswer } from './headers.js';
 import { HealthChecker } from './health.js';
 import { RouteTable, type RouteEntry } from './route-table.js';
 import { Target, type PoolOptions, type TargetSpec } from './target.js';
 import { Split, type LaneDecision, type SplitSpec } from './split.js';
-import { openTunnel } from './tunnel.js';
+import { openTunnel, type TunnelHost } from './tunnel.js';
 
 export interface BuiltinProxyOptions {
   readonly listen: ListenAddress;
@@ -77,6 +77,8 @@ export interface TargetView {
   readonly inflight: number;
   readonly tunnels: number;
   readonly requests: number;
+  /** Requests the client abandoned (or stalled on) before the answer was complete. */
+  readonly clientAborts: number;
 }
 
 interface Known {
@@ -88,13 +90,16 @@ interface Known {
 const DEFAULT_MAX_FAILS = 1;
 const DEFAULT_FAIL_TIMEOUT_MS = 10_000;
 
-export class BuiltinProxy implements ExchangeHost {
+export class BuiltinProxy implements ExchangeHost, TunnelHost {
   readonly maxAttempts: number;
   readonly retryTimeoutMs: number;
+  readonly clientBodyTimeoutMs: number;
+  readonly clientSendTimeoutMs: number;
   private table: RouteTable;
   private readonly known = new Map<string, Known>();
   private readonly server: http.Server;
   private readonly trusted: TrustedProxies;
+  private readonly underscores: boolean;
   private readonly poolOptions: PoolOptions;
   private readonly health: HealthChecker | null;
   private readonly accessLog: ((entry: AccessLogEntry) => void) | null;
@@ -106,7 +111,10 @@ export class BuiltinProxy implements ExchangeHost {
     const p = opts.proxy;
     this.maxAttempts = p.retries + 1;
     this.retryTimeoutMs = p.retryTimeout;
+    this.clientBodyTimeoutMs = p.clientBodyTimeout;
+    this.clientSendTimeoutMs = p.clientSendTimeout;
     this.trusted = new TrustedProxies(p.trustedProxies);
+    this.underscores = p.allowUnderscoresInHeaders;
     this.accessLog = opts.accessLog ?? null;
     this.poolOptions = {
       connectTimeoutMs: p.connectTimeout,
@@ -133,8 +141,11 @@ export class BuiltinProxy implements ExchangeHost {
     );
     this.server.on('checkContinue', this.onCheckContinue);
     this.server.on('upgrade', this.onUpgrade);
+    this.server.on('connect', onConnectMethod);
     this.server.on('clientError', onClientError);
     this.server.on('connection', (socket: Socket) => {
+      // Once per socket: a connection whose upgrade was declined comes back (reuseConnection).
+      if (this.sockets.has(socket)) return;
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
@@ -211,10 +222,47 @@ export class BuiltinProxy implements ExchangeHost {
 
   finished(ex: Exchange): void {
     this.inflight--;
+    this.count(ex);
+  }
+
+  upgradeDeclined(r: FinishedRequest): void {
+    this.count(r);
+  }
+
+  reuseConnection(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    // Node's own connection handling: a new parser on the socket, with the server's limits.
+    this.server.emit('connection', socket);
+    socket.resume();
+  }
+
+  clientTimedOut(ex: Exchange, what: 'body' | 'send'): void {
+    const limit = what === 'body' ? 'clientBodyTimeout' : 'clientSendTimeout';
+    this.opts.log.warn(
+      {
+        requestId: ex.requestId,
+        client: ex.req.socket.remoteAddress ?? '',
+        target: ex.target?.spec.id ?? null,
+        timeoutMs: what === 'body' ? this.clientBodyTimeoutMs : this.clientSendTimeoutMs,
+      },
+      what === 'body'
+        ? `client sent no request body for proxy.${limit}: connection closed`
+        : `client took none of the response for proxy.${limit}: connection closed`,
+    );
+  }
+
+  /** Stats and access log of a finished request. */
+  private count(ex: FinishedRequest): void {
     const t = ex.target;
     const now = Date.now();
-    if (t !== undefined)
-      t.stats.record(ex.failure === undefined || ex.status >= 500 ? ex.status : 0, now - ex.started);
+    if (t !== undefined) {
+      // An answer the client abandoned is none of the target's, unless it was already a 5xx.
+      if (byClient(ex.failure) && ex.status < 500) t.stats.clientAborts++;
+      else t.stats.record(ex.failure === undefined || ex.status >= 500 ? ex.status : 0, now - ex.started);
+    }
     if (this.accessLog !== null) {
       const req = ex.req;
       this.accessLog({
@@ -234,11 +282,20 @@ export class BuiltinProxy implements ExchangeHost {
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    this.serve(req, res, false);
+  };
+
+  private readonly onCheckContinue = (req: IncomingMessage, res: ServerResponse): void => {
+    this.serve(req, res, true);
+  };
+
+  private serve(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
     // A request pipelined behind an answer that closes the connection (Node's own 400 for a
     // missing Host) would never get its answer: never forward it.
     const prev = (req.socket as Socket & { _httpMessage?: { _last?: boolean } | null })._httpMessage;
     if (!req.socket.writable || (prev && prev !== res && prev._last)) return;
-    const now = Date.now();
+    const h = upstreamRequestHeaders(req, this.trusted, false, false, this.underscores);
+    if (h.answer !== null) return answerHere(res, h.answer);
     let body: Readable | null = null;
     const max = this.opts.proxy.maxBodySize;
     if (req.headers['transfer-encoding'] !== undefined) {
@@ -250,22 +307,39 @@ export class BuiltinProxy implements ExchangeHost {
         body = req;
       }
     }
-    const h = upstreamRequestHeaders(req, this.trusted, false);
+    // Only a request we accept gets 100 Continue: others are refused before the body is sent
+    // (RFC 9110 §10.1.1).
+    if (expectContinue) res.writeContinue();
+    const now = Date.now();
     this.inflight++;
     new Exchange(this, req, res, h.headers, h.requestId, body, now).start(now);
-  };
-
-  private readonly onCheckContinue = (req: IncomingMessage, res: ServerResponse): void => {
-    const max = this.opts.proxy.maxBodySize;
-    const cl = Number(req.headers['content-length'] ?? 0);
-    // Refuse a body we would not accept before the client sends it (RFC 9110 10.1.1).
-    if (max > 0 && cl > max) return tooLarge(res, max);
-    res.writeContinue();
-    this.onRequest(req, res);
-  };
+  }
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
-    openTunnel(this, req, socket, head, upstreamRequestHeaders(req, this.trusted, false, true).headers);
+    const prev = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (prev) {
+      // Pipelined behind an answer still going out on this connection: the upgrade waits for
+      // it (nothing may be written in between), unless that answer ends the connection.
+      prev.once('close', () => {
+        if (!socket.writable) return void socket.destroy();
+        socket.setTimeout(0); // the keep-alive timer Node set when that answer finished
+        this.onUpgrade(req, socket, head);
+      });
+      return;
+    }
+    const h = upstreamRequestHeaders(req, this.trusted, false, true, this.underscores);
+    if (h.answer !== null) {
+      // Refused like any request, on the raw socket Node handed over; the connection ends.
+      const a = h.answer;
+      let text = `HTTP/1.1 ${a.status} ${a.statusText}\r\n`;
+      for (const [name, value] of Object.entries(a.headers))
+        if (name !== 'connection') text += `${name}: ${value}\r\n`;
+      socket.on('error', () => socket.destroy());
+      socket.end(`${text}connection: close\r\n\r\n${a.body}`);
+      socket.destroySoon();
+      return;
+    }
+    openTunnel(this, req, socket, head, h.headers, h.requestId);
   };
 
   // --- route changes -----------------------------------------------------------------------
@@ -440,6 +514,7 @@ export class BuiltinProxy implements ExchangeHost {
       inflight: t.inflight,
       tunnels: t.tunnels.size,
       requests: t.stats.requests,
+      clientAborts: t.stats.clientAborts,
     }));
   }
 
@@ -502,6 +577,21 @@ function specOf(t: Target): RouteSpec {
     failTimeoutMs: s.failTimeoutMs,
     slowStartMs: s.slowStartMs,
   };
+}
+
+/** A request refused (or, for `OPTIONS *`, answered) by the proxy: never forwarded. */
+function answerHere(res: ServerResponse, a: ProxyAnswer): void {
+  res.writeHead(a.status, a.statusText, a.headers);
+  res.end(a.body);
+}
+
+/** CONNECT (authority-form): Node hands over the raw socket; answer and close it. */
+function onConnectMethod(_req: IncomingMessage, socket: Socket): void {
+  const a = CONNECT_REFUSED;
+  let head = `HTTP/1.1 ${a.status} ${a.statusText}\r\n`;
+  for (const [name, value] of Object.entries(a.headers)) head += `${name}: ${value}\r\n`;
+  socket.on('error', () => socket.destroy());
+  socket.end(`${head}\r\n${a.body}`);
 }
 
 function tooLarge(res: ServerResponse, max: number): void {

@@ -1,5 +1,6 @@
 // Per-target request counters and a fixed-bucket latency histogram. Plain numbers on the hot
-// path; /metrics and canary analysis read them when asked.
+// path; /metrics and canary analysis read them when asked. A request the client abandoned is
+// no answer of the target's: it is counted apart (clientAborts), never as a status class.
 
 /** Upper bounds (seconds) of the latency buckets, as Prometheus `le` labels. */
 export const LATENCY_BUCKETS = [
@@ -18,6 +19,11 @@ export class TargetStats {
   readonly buckets = new Float64Array(BUCKETS_MS.length + 1);
   latencySumSeconds = 0;
   requests = 0;
+  /**
+   * Requests the client gave up on (closed, or timed out by clientBodyTimeout or
+   * clientSendTimeout) before the target's answer was complete; in no class, no bucket.
+   */
+  clientAborts = 0;
   retries = 0;
   passiveDowns = 0;
 

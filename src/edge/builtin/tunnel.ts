@@ -1,14 +1,24 @@
-// Upgraded connections (WebSocket, or any Upgrade): the request head goes to a target, then
-// bytes flow both ways untouched. For WebSocket the frame boundaries are tracked, so that a
-// drain can end the tunnel gracefully: finish the frame in flight, send each side a Close frame
-// (1001 "going away"), and give them a moment to answer before the sockets are closed.
-import type { IncomingMessage } from 'node:http';
-import net, { type Socket } from 'node:net';
-import type { ExchangeHost } from './exchange.js';
+// Upgraded connections (WebSocket, or any Upgrade). The request goes to a target, and only once
+// the target answers `101 Switching Protocols` do bytes flow both ways untouched. Any other
+// answer is an ordinary response: relayed with the usual header handling, counted and logged,
+// and the client's connection goes back to the HTTP server, which parses (and rewrites) what the
+// client sends next, as nginx and HAProxy do; the target's connection is closed, never spliced.
+// For WebSocket the frame boundaries are tracked, so that a drain can end the tunnel gracefully:
+// finish the frame in flight, send each side a Close frame (1001 "going away"), and give them a
+// moment to answer before the sockets are closed.
+import http, { type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ExchangeHost, FinishedRequest } from './exchange.js';
+import { downstreamResponseHeaders } from './headers.js';
 import type { Target } from './target.js';
 
-/** What a tunnel needs from its proxy: the exchange's routing, without the retry timing. */
-export type TunnelHost = Pick<ExchangeHost, 'pickTarget' | 'laneFor' | 'maxAttempts'>;
+/** What a tunnel needs from its proxy: the exchange's routing, and where a refused upgrade goes. */
+export interface TunnelHost extends Pick<ExchangeHost, 'pickTarget' | 'laneFor' | 'maxAttempts'> {
+  /** An upgrade the target declined, answered like any request: counted and logged. */
+  upgradeDeclined(r: FinishedRequest): void;
+  /** Gives a connection back to the HTTP server, to parse the requests that follow on it. */
+  reuseConnection(client: Socket): void;
+}
 
 /** How long each side gets to answer our Close frame before the socket is closed. */
 const CLOSE_GRACE_MS = 1000;
@@ -84,53 +94,190 @@ export function openTunnel(
   req: IncomingMessage,
   client: Socket,
   head: Buffer,
-  headers: readonly string[],
+  headers: string[],
+  requestId: string,
 ): void {
+  if (client.destroyed) return;
+  const started = Date.now();
   const websocket = (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
-  let requestHead = `${req.method} ${req.url} HTTP/1.1\r\n`;
-  for (let i = 0; i < headers.length; i += 2) requestHead += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  requestHead += '\r\n';
+  const lane = host.laneFor(req);
+  const canary = lane?.canary ?? null;
   const tried: Target[] = [];
-  const canary = host.laneFor(req)?.canary ?? null;
-  client.on('error', () => client.destroy());
+  // What the client sends after its request waits in the kernel until the target agrees to
+  // switch: a client sends nothing more before that answer (RFC 6455 §4.1, RFC 9113 §3.2), and
+  // after a refusal those bytes are its next HTTP request, for the HTTP server to parse.
+  client.pause();
+  const onClientError = (): void => void client.destroy();
+  client.on('error', onClientError);
+  if (req.headers['transfer-encoding'] !== undefined) {
+    // Its end could not be found without decoding the chunks here; no upgrade needs a body.
+    refuse(client, '501 Not Implemented', 'an Upgrade request with a chunked body is not supported');
+    return;
+  }
+  // Node's parser checked Content-Length: these many body bytes go to the target, no more.
+  let bodyLeft = Number(req.headers['content-length'] ?? 0);
+  /** Client bytes read past the body: the first tunnel bytes, or the next request. */
+  let rest = head;
+  let bodyReader: ((chunk: Buffer) => void) | null = null;
+
+  const sendBody = (up: http.ClientRequest): void => {
+    const first = rest.subarray(0, bodyLeft);
+    rest = rest.subarray(first.length);
+    bodyLeft -= first.length;
+    if (first.length) up.write(first);
+    if (bodyLeft === 0) {
+      up.end();
+      return;
+    }
+    bodyReader = (chunk) => {
+      const take = chunk.subarray(0, bodyLeft);
+      bodyLeft -= take.length;
+      const more = up.write(take);
+      if (bodyLeft === 0) {
+        stopBody();
+        rest = chunk.subarray(take.length);
+        up.end();
+      } else if (!more) {
+        client.pause();
+        up.once('drain', () => bodyReader && client.resume());
+      }
+    };
+    client.on('data', bodyReader);
+    client.resume();
+  };
+  const stopBody = (): void => {
+    if (bodyReader !== null) client.off('data', bodyReader);
+    bodyReader = null;
+    client.pause();
+  };
 
   const attempt = (): void => {
     const target = host.pickTarget(req, Date.now(), tried, canary);
     if (target === undefined || tried.length >= host.maxAttempts) {
-      const body = tried.length ? 'upstream failed (baton)\n' : 'no target available (baton)\n';
-      const status = tried.length ? '502 Bad Gateway' : '503 Service Unavailable';
-      client.end(
-        `HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
-      );
+      if (tried.length) refuse(client, '502 Bad Gateway', 'upstream failed');
+      else refuse(client, '503 Service Unavailable', 'no target available');
       return;
     }
     tried.push(target);
-    // Counted by the target from now on: a drain that begins while we connect waits for this
-    // tunnel and closes it gracefully once it is bridged, rather than missing it.
+    // Counted by the target from now on: a drain that begins while we wait for the answer waits
+    // for this tunnel and closes it gracefully once it is bridged, rather than missing it.
     let closeAsked = false;
-    const connecting = { socket: client, close: (): void => void (closeAsked = true) };
-    target.tunnels.add(connecting);
+    const pending = { socket: client, close: (): void => void (closeAsked = true) };
+    target.tunnels.add(pending);
     const settle = (): void => {
-      target.tunnels.delete(connecting);
+      target.tunnels.delete(pending);
       if (target.isIdle()) target.notifyIdle();
     };
-    const upstream = net.connect({ host: target.spec.host, port: target.spec.port, noDelay: true });
-    upstream.once('error', () => {
-      // Nothing was sent yet: try another target.
-      settle();
-      target.recordFailure(Date.now());
-      upstream.destroy();
-      attempt();
+    let connected = false;
+    let answered = false;
+    const up = http.request({
+      host: target.spec.host,
+      port: target.spec.port,
+      method: req.method,
+      path: req.url,
+      headers,
+      // A connection of its own: after a refusal it is closed, never reused nor spliced.
+      agent: false,
+      setHost: false,
     });
-    upstream.once('connect', () => {
-      upstream.removeAllListeners('error');
-      target.tunnels.delete(connecting);
-      bridge(target, client, upstream, websocket, closeAsked);
-      upstream.write(requestHead);
-      if (head.length) upstream.write(head);
+    up.setNoDelay(true);
+    const onClientGone = (): void => {
+      if (answered) return;
+      answered = true;
+      up.destroy();
+      settle();
+    };
+    client.once('close', onClientGone);
+    up.once('socket', (s: Socket) =>
+      s.once('connect', () => {
+        connected = true;
+        sendBody(up);
+      }),
+    );
+    up.on('error', () => {
+      if (answered) return;
+      answered = true;
+      client.off('close', onClientGone);
+      settle();
+      if (!connected) {
+        // Nothing was sent yet: try another target.
+        target.recordFailure(Date.now());
+        attempt();
+        return;
+      }
+      stopBody();
+      refuse(client, '502 Bad Gateway', 'upstream failed');
+    });
+    up.once('upgrade', (answer: IncomingMessage, upstream: Socket, upHead: Buffer) => {
+      answered = true;
+      client.off('close', onClientGone);
+      client.off('error', onClientError);
+      stopBody();
+      target.tunnels.delete(pending);
+      let answerHead = `HTTP/1.1 101 ${answer.statusMessage || 'Switching Protocols'}\r\n`;
+      const raw = answer.rawHeaders;
+      for (let i = 0; i < raw.length; i += 2) answerHead += `${raw[i]}: ${raw[i + 1]}\r\n`;
+      bridge(target, client, upstream, websocket, closeAsked, `${answerHead}\r\n`, upHead, rest);
+    });
+    up.once('response', (answer: IncomingMessage) => {
+      answered = true;
+      client.off('close', onClientGone);
+      stopBody();
+      // Declined: an ordinary answer to an ordinary request.
+      const res = new http.ServerResponse(req);
+      // The connection can carry the next request only if it is where that request begins.
+      res.shouldKeepAlive =
+        bodyLeft === 0 &&
+        req.httpVersion === '1.1' &&
+        !/(^|,)\s*close\s*(,|$)/i.test(req.headers.connection ?? '');
+      res.assignSocket(client);
+      const raw = answer.rawHeaders.map((v) => Buffer.from(v, 'latin1'));
+      const out = downstreamResponseHeaders(raw, requestId).headers;
+      if (lane?.setCookie) out.push('set-cookie', lane.setCookie);
+      const status = answer.statusCode ?? 502;
+      res.writeHead(status, answer.statusMessage || undefined, out);
+      answer.pipe(res);
+      let counted = false;
+      const count = (failure: FinishedRequest['failure']): void => {
+        if (counted) return;
+        counted = true;
+        up.destroy();
+        settle();
+        host.upgradeDeclined({ req, target, status, failure, started, requestId, attempts: tried.length });
+      };
+      const onClientClose = (): void => count('client-closed');
+      client.once('close', onClientClose);
+      answer.once('close', () => {
+        if (answer.complete) return;
+        // The target's answer broke off: the client cannot get the rest of it.
+        count('upstream-error');
+        client.destroy();
+      });
+      res.once('finish', () => {
+        count(undefined);
+        res.detachSocket(client);
+        client.off('close', onClientClose);
+        client.off('error', onClientError);
+        if (!res.shouldKeepAlive) {
+          client.destroySoon();
+          return;
+        }
+        if (rest.length) client.unshift(rest);
+        host.reuseConnection(client);
+      });
     });
   };
   attempt();
+}
+
+/** The proxy's own answer on a raw socket; the connection ends with it. */
+function refuse(client: Socket, status: string, reason: string): void {
+  if (client.destroyed) return;
+  const body = `${reason} (baton)\n`;
+  client.end(
+    `HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+  );
+  client.destroySoon();
 }
 
 function bridge(
@@ -139,10 +286,10 @@ function bridge(
   upstream: Socket,
   websocket: boolean,
   closeAsked: boolean,
+  answerHead: string,
+  upHead: Buffer,
+  clientHead: Buffer,
 ): void {
-  // Server-to-client bytes begin with the HTTP response head; frames start after it.
-  let inHead = true;
-  let headTail = '';
   const down = new FrameCursor();
   const up = new FrameCursor();
   let closing = false;
@@ -165,6 +312,17 @@ function bridge(
   client.on('error', finish);
   upstream.on('error', finish);
 
+  // The 101 and what the target sent right behind it; then what the client sent after its request.
+  client.write(answerHead);
+  if (upHead.length) {
+    if (websocket) down.advance(upHead);
+    client.write(upHead);
+  }
+  if (clientHead.length) {
+    if (websocket) up.advance(clientHead);
+    upstream.write(clientHead);
+  }
+
   const relay = (from: Socket, to: Socket, onChunk: (chunk: Buffer) => Buffer | null): void => {
     from.on('data', (chunk: Buffer) => {
       const out = onChunk(chunk);
@@ -178,25 +336,6 @@ function bridge(
 
   relay(upstream, client, (chunk) => {
     if (downClosed) return null;
-    if (inHead) {
-      const text = headTail + chunk.toString('latin1');
-      const end = text.indexOf('\r\n\r\n');
-      if (end < 0) {
-        headTail = text.slice(-3);
-        return chunk;
-      }
-      inHead = false;
-      const rest = chunk.subarray(Math.max(0, end + 4 - headTail.length));
-      if (websocket) down.advance(rest);
-      if (closing && websocket) {
-        // A drain began during the handshake: the client gets its answer, then the Close frames.
-        client.write(chunk);
-        if (/^HTTP\/1\.[01] 101 /.test(text)) sendCloses();
-        setTimeout(finish, CLOSE_GRACE_MS).unref();
-        return null;
-      }
-      return chunk;
-    }
     if (!websocket) return chunk;
     if (!closing) {
       down.advance(chunk);
@@ -215,7 +354,7 @@ function bridge(
   relay(client, upstream, (chunk) => {
     if (upClosed) return null;
     if (!websocket) return chunk;
-    if (!closing || inHead) {
+    if (!closing) {
       up.advance(chunk);
       return chunk;
     }
@@ -243,9 +382,6 @@ function bridge(
   function beginClose(): void {
     if (closing || ended) return;
     closing = true;
-    // A WebSocket handshake under way is let finish (the relay above closes right after the
-    // answer): ending the sockets now would leave the client without any answer.
-    if (websocket && inHead) return;
     if (!websocket) {
       client.end();
       upstream.end();
@@ -253,7 +389,10 @@ function bridge(
     setTimeout(finish, CLOSE_GRACE_MS).unref();
   }
 
-  // The client left while we connected; or a drain asked to close before the tunnel was bridged.
+  client.resume();
+  upstream.resume();
+  // The client left while we waited; or a drain asked to close during the handshake: the client
+  // got its answer above, and now the Close frames.
   if (client.destroyed) finish();
   else if (closeAsked) beginClose();
 }
