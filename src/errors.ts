@@ -1,6 +1,7 @@
 // Every error Baton reports, with a stable code. Callers switch on `code`; users read `message`,
 // which says what happened and what to do. `status` is the HTTP status when the error crosses
-// the admin API; `exitCode` is what the CLI exits with.
+// the admin API (for the proxy's own codes: what the client is answered); `exitCode` is what the
+// CLI exits with. A code written in src/ but not here, or not in the README, fails test/errors.test.ts.
 
 export const ErrorCodes = {
   BATON_E_CONFIG: { status: 400, exitCode: 2 },
@@ -25,6 +26,16 @@ export const ErrorCodes = {
   BATON_E_EDGE: { status: 502, exitCode: 14 },
   /** A host cannot do what was asked: `baton hosts check` found it not ready, `baton logs` could not read it. */
   BATON_E_HOSTS: { status: 502, exitCode: 15 },
+  /**
+   * The built-in proxy's, never an admin API answer: a chunked request body passed
+   * proxy.maxBodySize. The client gets 413; exit 2 as for any request at fault.
+   */
+  BATON_E_BODY_TOO_LARGE: { status: 413, exitCode: 2 },
+  /**
+   * The built-in proxy's, never an admin API answer: an attempt given up because its target failed
+   * its health checks. Retried on another target when safe, else the client gets 502.
+   */
+  BATON_E_TARGET_DOWN: { status: 502, exitCode: 1 },
   BATON_E_INTERNAL: { status: 500, exitCode: 1 },
 } as const;
 

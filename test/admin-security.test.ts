@@ -9,6 +9,9 @@ import { request } from 'undici';
 import { startBackend, waitFor } from './helpers/index.js';
 import { ensureBuilt, freePort, runBaton, startDaemon, tempDir, writeFile } from './helpers/cli.js';
 import { Service } from './helpers/app-daemon.js';
+import type { ApiErrorBody } from '../src/api/error.js';
+import type { FreezeView } from '../src/api/freeze.js';
+import type { TargetsAnswer } from '../src/api/targets.js';
 
 ensureBuilt();
 
@@ -51,7 +54,7 @@ function raw(
         res.on('end', () => {
           let code: string | undefined;
           try {
-            code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
+            code = (JSON.parse(text) as Partial<ApiErrorBody>).error?.code;
           } catch {
             // not JSON (/metrics)
           }
@@ -75,7 +78,7 @@ function refused(a: Answer, status: number, code: string, what: string): void {
 async function freezeState(port: number): Promise<unknown> {
   const r = await raw(port, 'GET', '/v1/freeze');
   assert.equal(r.status, 200, r.body);
-  return (JSON.parse(r.body) as { freeze: unknown }).freeze;
+  return (JSON.parse(r.body) as FreezeView).freeze;
 }
 
 describe('admin API: cross-site requests', () => {
@@ -201,7 +204,7 @@ describe('admin API: cross-site requests', () => {
       assert.equal(await res.body.text(), 'only');
     }
     const list = await raw(adminPort, 'GET', '/v1/targets');
-    const targets = (JSON.parse(list.body) as { targets: { id: string; state: string }[] }).targets;
+    const targets = (JSON.parse(list.body) as TargetsAnswer).targets;
     assert.deepEqual(
       targets.map((x) => [x.id, x.state]),
       [[`127.0.0.1:${backend.port}`, 'active']],
@@ -213,7 +216,7 @@ describe('admin API: cross-site requests', () => {
     await waitFor(
       async () => {
         const r = await raw(adminPort, 'GET', '/v1/targets');
-        return (JSON.parse(r.body) as { targets: { state: string }[] }).targets[0]?.state !== 'active';
+        return (JSON.parse(r.body) as TargetsAnswer).targets[0]?.state !== 'active';
       },
       { what: 'the CLI drain' },
     );

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfigText } from '../src/config/load.js';
-import { Analysis, type StatsSnapshot } from '../src/strategies/analysis.js';
+import type { StatsSnapshot } from '../src/edge/edge.js';
+import { Analysis } from '../src/strategies/analysis.js';
 import { atPath, parseCondition } from '../src/strategies/checks.js';
 import { startBackend } from './helpers/index.js';
 

@@ -8,28 +8,10 @@ import { Agent, request } from 'undici';
 import { ensureBuilt, runBaton, tempDir, writeFile, type RunResult } from './helpers/cli.js';
 import { Service, type DeployEvent, type DeployRun } from './helpers/app-daemon.js';
 import { waitFor } from './helpers/index.js';
+import type { StatusView } from '../src/api/status.js';
 import { parseConfigText } from '../src/config/load.js';
 
-interface VerdictView {
-  readonly result: 'pass' | 'fail' | 'inconclusive';
-  readonly requests: number;
-  readonly successRate: number | null;
-  readonly reason: string;
-}
-
-interface CanaryStatus {
-  readonly live: { version: string; instances: { version: string; alive: boolean }[] } | null;
-  readonly deployment: {
-    readonly version: string;
-    readonly strategy: string;
-    readonly step: string;
-    readonly detail: string;
-    readonly paused: boolean;
-    readonly canary: { percent: number; rules: unknown[]; verdicts: VerdictView[] } | null;
-  } | null;
-}
-
-const status = async (svc: Service): Promise<CanaryStatus> => (await svc.status()) as unknown as CanaryStatus;
+const status = (svc: Service): Promise<StatusView> => svc.status();
 
 /** `baton <args> -c <file>` with a fixed actor. */
 const baton = (t: TestContext, svc: Service, args: string[]): Promise<RunResult> =>
@@ -127,7 +109,7 @@ async function nextAnswers(load: VersionLoad, from: number, n: number): Promise<
 }
 
 /** Polls status for `ms`, asserting at every poll that the deploy stays where `check` says. */
-async function holds(svc: Service, ms: number, check: (s: CanaryStatus) => void): Promise<void> {
+async function holds(svc: Service, ms: number, check: (s: StatusView) => void): Promise<void> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
     check(await status(svc));
@@ -135,7 +117,7 @@ async function holds(svc: Service, ms: number, check: (s: CanaryStatus) => void)
   }
 }
 
-const waitStatus = (svc: Service, what: string, pred: (s: CanaryStatus) => boolean, timeout = 10_000) =>
+const waitStatus = (svc: Service, what: string, pred: (s: StatusView) => boolean, timeout = 10_000) =>
   waitFor(
     async () => {
       const s = await status(svc);
@@ -313,11 +295,11 @@ describe('canary deploys', () => {
       '    - setWeight: 90',
       '    - pause: {}',
     ]);
-    const at = (percent: number, stepNo: number) => (s: CanaryStatus) =>
+    const at = (percent: number, stepNo: number) => (s: StatusView) =>
       s.deployment?.step === 'paused' &&
       s.deployment.canary?.percent === percent &&
       s.deployment.detail.startsWith(`step ${stepNo}/8:`);
-    const stays = (percent: number, stepNo: number) => (s: CanaryStatus) =>
+    const stays = (percent: number, stepNo: number) => (s: StatusView) =>
       assert.ok(
         at(percent, stepNo)(s),
         `still at ${percent}% (step ${stepNo}): ${JSON.stringify(s.deployment)}`,
@@ -334,7 +316,7 @@ describe('canary deploys', () => {
     // `baton status --json` shows the step, the weight and the split while the step holds.
     const [cli] = await Promise.all([baton(t, svc, ['status', '--json']), holds(svc, 1000, stays(10, 2))]);
     ok(cli, 'baton status --json');
-    const shown = JSON.parse(cli.stdout) as CanaryStatus;
+    const shown = JSON.parse(cli.stdout) as StatusView;
     assert.deepEqual(
       {
         version: shown.deployment?.version,

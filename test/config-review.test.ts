@@ -10,7 +10,7 @@ import path from 'node:path';
 import { before, describe, it, type TestContext } from 'node:test';
 import { request } from 'undici';
 import { StateStore } from '../src/controller/state.js';
-import { splitCommand } from '../src/drivers/local/command.js';
+import { splitCommand } from '../src/process/command.js';
 import { BatonError } from '../src/errors.js';
 import { Service } from './helpers/app-daemon.js';
 import { ensureBuilt, runBaton, tempDir, writeFile, type RunResult } from './helpers/cli.js';

@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { before, describe, it, type TestContext } from 'node:test';
 import { request } from 'undici';
-import type { TargetView } from '../src/edge/builtin/proxy.js';
+import type { TargetsAnswer, TargetView } from '../src/api/targets.js';
 import { startBackend, waitFor, type Backend } from './helpers/index.js';
 import {
   ensureBuilt,
@@ -60,14 +60,14 @@ async function admin(
 async function listTargets(t: TestContext, file: string): Promise<TargetView[]> {
   const r = await runBaton(t, ['targets', 'list', '--json', '-c', file]);
   assert.equal(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { targets: TargetView[] }).targets;
+  return (JSON.parse(r.stdout) as TargetsAnswer).targets;
 }
 
 /** GET /v1/targets straight from the admin API (cheaper than a CLI process). */
 async function apiTargets(adminPort: number, token?: string): Promise<TargetView[]> {
   const r = await admin(adminPort, 'GET', '/v1/targets', token);
   assert.equal(r.status, 200, r.body);
-  return (JSON.parse(r.body) as { targets: TargetView[] }).targets;
+  return (JSON.parse(r.body) as TargetsAnswer).targets;
 }
 
 function stateOf(targets: TargetView[], target: string): TargetView['state'] | undefined {

@@ -3,7 +3,7 @@
 // them whenever the test runs.
 import assert from 'node:assert/strict';
 import { before, describe, it, type TestContext } from 'node:test';
-import { formatInZone } from '../src/controller/windows.js';
+import { formatInZone } from '../src/controller/window-check.js';
 import { waitFor } from './helpers/index.js';
 import { ensureBuilt, runBaton, tempDir, writeFile, type RunResult } from './helpers/cli.js';
 import { logsWith, Service } from './helpers/app-daemon.js';

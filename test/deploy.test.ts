@@ -20,35 +20,9 @@ import {
   type DaemonProcess,
   type RunResult,
 } from './helpers/cli.js';
-
-interface InstanceView {
-  id: string;
-  version: string;
-  port: number;
-  pid: number;
-  alive: boolean;
-}
-
-interface StatusJson {
-  service: string;
-  live: { version: string; instances: InstanceView[] } | null;
-  standby: { version: string; stopAt: string } | null;
-  deployment: { id: string; version: string; actor: string; startedAt: string; step: string } | null;
-}
-
-interface HistoryJson {
-  id: string;
-  version: string;
-  previousVersion: string | null;
-  strategy: string;
-  actor: string;
-  rollback: boolean;
-  startedAt: string;
-  endedAt: string;
-  durationMs: number;
-  result: 'succeeded' | 'failed' | 'rolled-back';
-  reason: string | null;
-}
+import type { HistoryAnswer, HistoryEntry, ProgressEvent } from '../src/api/deploy.js';
+import type { LogsAnswer } from '../src/api/logs.js';
+import type { StatusView } from '../src/api/status.js';
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -91,11 +65,11 @@ interface Service {
   /** `baton deploy --version V -c <file> [...extra]`. */
   deploy(version: string, extra?: string[], env?: Record<string, string>): Promise<RunResult>;
   /** `baton status --json` through the CLI. */
-  status(): Promise<StatusJson>;
+  status(): Promise<StatusView>;
   /** GET /v1/status straight from the admin API (cheaper than a CLI process, for polling). */
-  apiStatus(): Promise<StatusJson>;
+  apiStatus(): Promise<StatusView>;
   /** GET /v1/history from the admin API (what `baton history --json` prints). */
-  apiHistory(): Promise<HistoryJson[]>;
+  apiHistory(): Promise<HistoryEntry[]>;
   /** POST /v1/deploy from the admin API, for the deploys a test starts from; asserts it succeeded. */
   apiDeploy(version: string, actor?: string): Promise<void>;
   /** Rewrites the config with another `strategy:` and has the daemon re-read it (SIGHUP). */
@@ -195,13 +169,12 @@ async function startService(
     daemon,
     baton,
     deploy: (version, extra = [], env = CI_ACTOR) => baton(['deploy', '--version', version, ...extra], env),
-    status: async () => parse<StatusJson>(await baton(['status', '--json']), 'baton status --json'),
-    apiStatus: async () => JSON.parse(await admin('GET', '/v1/status')) as StatusJson,
-    apiHistory: async () =>
-      (JSON.parse(await admin('GET', '/v1/history')) as { history: HistoryJson[] }).history,
+    status: async () => parse<StatusView>(await baton(['status', '--json']), 'baton status --json'),
+    apiStatus: async () => JSON.parse(await admin('GET', '/v1/status')) as StatusView,
+    apiHistory: async () => (JSON.parse(await admin('GET', '/v1/history')) as HistoryAnswer).history,
     apiDeploy: async (version, actor = 'ci') => {
       const events = await admin('POST', '/v1/deploy', { version, actor });
-      const last = JSON.parse(events.trimEnd().split('\n').at(-1)!) as { kind: string; result?: string };
+      const last = JSON.parse(events.trimEnd().split('\n').at(-1)!) as ProgressEvent;
       assert.deepEqual([last.kind, last.result], ['done', 'succeeded'], events);
     },
     reconfigure: async (strategy) => {
@@ -229,7 +202,7 @@ function ok(r: RunResult, what: string): void {
   assert.equal(r.code, 0, `${what} exited ${r.code ?? r.signal}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
 }
 
-function pidsOf(s: StatusJson): number[] {
+function pidsOf(s: StatusView): number[] {
   return (s.live?.instances ?? []).map((i) => i.pid).sort((a, b) => a - b);
 }
 
@@ -317,7 +290,7 @@ async function deployInARow(
   instances: number,
 ): Promise<void> {
   const seen = new Set<number>();
-  let status: StatusJson | undefined;
+  let status: StatusView | undefined;
   for (const v of versions) {
     const r = await svc.deploy(v);
     const marks = loads.mark();
@@ -517,14 +490,14 @@ describe('baton deploy', { timeout: 120_000 }, () => {
     // the last line says so too.
     const sick = await svc.deploy('1.0.2-sick', ['--json'], as('carol'));
     assert.equal(sick.code, 10, `${sick.stdout}\n${sick.stderr}`);
-    const last = JSON.parse(sick.stdout.trimEnd().split('\n').at(-1)!) as { kind: string; result: string };
+    const last = JSON.parse(sick.stdout.trimEnd().split('\n').at(-1)!) as ProgressEvent;
     assert.deepEqual([last.kind, last.result], ['done', 'rolled-back']);
     assert.equal((await svc.apiStatus()).live?.version, '1.0.0');
     ok(await svc.deploy('1.0.3', ['--strategy', 'rolling'], as('dave')), 'deploy 1.0.3');
 
     const [json, table] = await Promise.all([svc.baton(['history', '--json']), svc.baton(['history'])]);
     assert.equal(json.code, 0, json.stderr);
-    const entries = (JSON.parse(json.stdout) as { history: HistoryJson[] }).history;
+    const entries = (JSON.parse(json.stdout) as HistoryAnswer).history;
     assert.deepEqual(
       entries.map((h) => [h.version, h.previousVersion, h.strategy, h.actor, h.result, h.rollback]),
       [
@@ -598,17 +571,7 @@ describe('baton deploy', { timeout: 120_000 }, () => {
     const events = json.stdout
       .trimEnd()
       .split('\n')
-      .map(
-        (l) =>
-          JSON.parse(l) as {
-            kind: string;
-            time: string;
-            deployId: string;
-            step?: string;
-            result?: string;
-            entry?: HistoryJson;
-          },
-      );
+      .map((l) => JSON.parse(l) as ProgressEvent);
     assert.equal(events[0]!.kind, 'start');
     assert.deepEqual(events.filter((e) => e.kind === 'done').length, 1, 'exactly one "done", the last line');
     const done = events.at(-1)!;
@@ -632,7 +595,7 @@ describe('baton deploy', { timeout: 120_000 }, () => {
     assert.match(logs.stdout, /app 1\.0\.1 listening on/);
     const one = await svc.baton(['logs', '1.0.1', '-n', '1', '--json']);
     assert.equal(one.code, 0, one.stderr);
-    const [log] = (JSON.parse(one.stdout) as { logs: { id: string; text: string }[] }).logs;
+    const [log] = (JSON.parse(one.stdout) as LogsAnswer).logs;
     assert.equal(log?.text.split('\n').length, 1);
     const none = await svc.baton(['logs', '9.9.9']);
     assert.equal(none.code, 4, none.stderr);

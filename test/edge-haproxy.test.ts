@@ -9,7 +9,8 @@ import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { edgeSchema, type EdgeConfig } from '../src/config/schema.js';
 import { EdgeError, type RouteSpec } from '../src/edge/edge.js';
-import { HaproxyEdge, haproxyWeights } from '../src/edge/haproxy/haproxy.js';
+import { HaproxyEdge } from '../src/edge/haproxy/haproxy.js';
+import { haproxyWeights } from '../src/edge/haproxy/routes.js';
 import {
   HaproxyRuntime,
   parseServerStats,

@@ -12,7 +12,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Agent, request } from 'undici';
 import { edgeSchema, type BalanceConfig, type HealthConfig } from '../src/config/schema.js';
-import { splitCommand } from '../src/drivers/local/command.js';
+import { splitCommand } from '../src/process/command.js';
 import { EdgeError, type EdgeOptions, type RouteSpec } from '../src/edge/edge.js';
 import { isAlive, NginxEdge } from '../src/edge/nginx/nginx.js';
 import { fileHeader, renderUpstream, type UpstreamState } from '../src/edge/nginx/render.js';

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { request } from 'undici';
+import type { EdgeViewAnswer } from '../src/api/edge.js';
 import { Service } from './helpers/app-daemon.js';
 import { ensureBuilt, freePort, startDaemon, tempDir, writeFile, type DaemonProcess } from './helpers/cli.js';
 import { waitFor } from './helpers/index.js';
@@ -109,9 +110,9 @@ describe('a built-in edge on another Baton, driven through its admin API', () =>
     await assertEndedOn(traffic, since, '1.0.3');
     assertZeroDowntime(t, 'builtin', await traffic.stop());
     // The edge Baton serves what the controller pushed: the 1.0.3 instances only.
-    const targets = (await (await request(`http://127.0.0.1:${edge.admin}/v1/edge/view`)).body.json()) as {
-      targets: { version: string }[];
-    };
+    const targets = (await (
+      await request(`http://127.0.0.1:${edge.admin}/v1/edge/view`)
+    ).body.json()) as EdgeViewAnswer;
     assert.deepEqual([...new Set(targets.targets.map((x) => x.version))], ['1.0.3']);
   });
 

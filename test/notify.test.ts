@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { before, describe, it, type TestContext } from 'node:test';
 import { parseConfigText } from '../src/config/load.js';
-import type { ProgressEvent } from '../src/controller/controller.js';
+import type { ProgressEvent } from '../src/controller/events.js';
 import type { DeploymentState } from '../src/controller/state.js';
 import { notificationOf } from '../src/notify/event.js';
 import { slackMessage } from '../src/notify/slack.js';

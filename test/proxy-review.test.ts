@@ -12,8 +12,9 @@ import { pino } from 'pino';
 import { request } from 'undici';
 import { BuiltinEdge } from '../src/edge/builtin/edge.js';
 import { ProxyMetrics } from '../src/edge/builtin/metrics.js';
-import { BuiltinProxy, type AccessLogEntry, type RouteSpec } from '../src/edge/builtin/proxy.js';
-import type { SplitSpec } from '../src/edge/builtin/split.js';
+import { BuiltinProxy, type AccessLogEntry } from '../src/edge/builtin/proxy.js';
+import type { RouteSpec, SplitSpec } from '../src/edge/edge.js';
+import type { StatusView } from '../src/api/status.js';
 import { Analysis } from '../src/strategies/analysis.js';
 import { Service, type DeployRun } from './helpers/app-daemon.js';
 import { ensureBuilt } from './helpers/cli.js';
@@ -442,13 +443,6 @@ describe('requests the client abandons', () => {
 describe('canary deploy with clients that abandon canary requests (daemon)', () => {
   before(() => ensureBuilt());
 
-  interface CanaryStatus {
-    readonly live: { instances: { version: string; clientAborts: number | null }[] } | null;
-    readonly deployment: {
-      readonly canary: { verdicts: { result: string; clientAborts: number | null }[] } | null;
-    } | null;
-  }
-
   it('promotes a healthy canary, and status shows the aborts per instance', async (t) => {
     const svc = await Service.create(t, {
       instances: 2,
@@ -494,11 +488,11 @@ describe('canary deploy with clients that abandon canary requests (daemon)', () 
     });
     const deploying = svc.deploy('2.0.0');
     // Status while the canary runs: the aborts per instance, and a passing verdict that saw some.
-    let seen: CanaryStatus | null = null;
+    let seen: StatusView | null = null;
     let deployed = false;
     const watching = (async () => {
       while (!deployed && seen === null) {
-        const s = (await svc.status()) as unknown as CanaryStatus;
+        const s = await svc.status();
         const canaryAborts = s.live?.instances.find((i) => i.version === '2.0.0')?.clientAborts ?? 0;
         const verdicts = s.deployment?.canary?.verdicts ?? [];
         if (canaryAborts > 0 && verdicts.some((v) => v.result === 'pass' && (v.clientAborts ?? 0) > 0))
@@ -519,7 +513,7 @@ describe('canary deploy with clients that abandon canary requests (daemon)', () 
       infos.join('\n'),
     );
     // Set in the watcher above (TypeScript cannot see that assignment).
-    const shown = seen as CanaryStatus | null;
+    const shown = seen as StatusView | null;
     assert.ok(shown, 'status showed the canary instance with client aborts and a passing verdict');
     assert.ok(shown.live!.instances.every((i) => typeof i.clientAborts === 'number'));
     assert.deepEqual(failures, []);

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { Agent, request } from 'undici';
-import type { RouteSpec } from '../src/edge/builtin/proxy.js';
-import { BATON_COOKIE, bucketOf, type MatchSpec, type SplitSpec } from '../src/edge/builtin/split.js';
+import type { MatchSpec, RouteSpec, SplitSpec } from '../src/edge/edge.js';
+import { BATON_COOKIE, bucketOf } from '../src/edge/builtin/split.js';
 import { route, startBackend, startProxy, waitFor } from './helpers/index.js';
 
 type Side = 'stable' | 'canary';

@@ -10,7 +10,7 @@ import { parseConfigText } from '../src/config/load.js';
 import { windowsSchema, type WindowsConfig } from '../src/config/windows.js';
 import { FreezeStore } from '../src/controller/freeze.js';
 import { DeployGate } from '../src/controller/gate.js';
-import { checkWindow, formatInZone } from '../src/controller/windows.js';
+import { checkWindow, formatInZone } from '../src/controller/window-check.js';
 import { BatonError } from '../src/errors.js';
 import { silentLogger } from '../src/log.js';
 

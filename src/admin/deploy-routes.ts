@@ -2,7 +2,22 @@
 // NDJSON until the end; a client that goes away does not stop the deploy (`abort` does).
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
-import type { Controller, ProgressEvent } from '../controller/controller.js';
+import type {
+  AbortAnswer,
+  AbortBody,
+  DeployBody,
+  HistoryAnswer,
+  PauseAnswer,
+  ProgressEvent,
+  PromoteAnswer,
+  PromoteBody,
+  ResumeAnswer,
+  RollbackBody,
+} from '../api/deploy.js';
+import type { LogsAnswer } from '../api/logs.js';
+import { PATHS } from '../api/paths.js';
+import type { StatusView } from '../api/status.js';
+import type { Controller } from '../controller/controller.js';
 import { BatonError } from '../errors.js';
 import type { AdminServer } from './server.js';
 
@@ -11,13 +26,16 @@ const deployBody = z.strictObject({
   strategy: z.enum(['blue-green', 'rolling', 'recreate', 'canary', 'ab']).optional(),
   actor: z.string().max(200).optional(),
   force: z.boolean().optional(),
-});
+}) satisfies z.ZodType<DeployBody>;
 const rollbackBody = z.strictObject({
   to: z.string().min(1).optional(),
   actor: z.string().max(200).optional(),
-});
-const promoteBody = z.strictObject({ step: z.boolean().optional(), actor: z.string().max(200).optional() });
-const abortBody = z.strictObject({ actor: z.string().max(200).optional() });
+}) satisfies z.ZodType<RollbackBody>;
+const promoteBody = z.strictObject({
+  step: z.boolean().optional(),
+  actor: z.string().max(200).optional(),
+}) satisfies z.ZodType<PromoteBody>;
+const abortBody = z.strictObject({ actor: z.string().max(200).optional() }) satisfies z.ZodType<AbortBody>;
 
 type Running = ReturnType<Controller['deploy']>;
 
@@ -40,49 +58,49 @@ export function registerDeployRoutes(
   controller: Controller,
   recovered: Promise<void>,
 ): void {
-  admin.stream('POST', '/v1/deploy', async (r, res) => {
+  admin.stream('POST', PATHS.deploy, async (r, res) => {
     const body = await r.body(deployBody);
     await recovered;
     await follow(controller.deploy(body), res);
   });
 
-  admin.stream('POST', '/v1/rollback', async (r, res) => {
+  admin.stream('POST', PATHS.rollback, async (r, res) => {
     const body = await r.body(rollbackBody);
     await recovered;
     await follow(controller.rollback(body.to, body.actor ?? 'unknown'), res);
   });
 
-  admin.stream('GET', '/v1/deploy/current', async (_r, res) => {
+  admin.stream('GET', PATHS.deployCurrent, async (_r, res) => {
     const running = controller.current();
     if (!running) throw new BatonError('BATON_E_NOT_FOUND', 'no deploy is running');
     await follow(running, res);
   });
 
-  admin.route('POST', '/v1/abort', async (r) => {
+  admin.route<AbortAnswer>('POST', PATHS.abort, async (r) => {
     const body = await r.body(abortBody);
     const d = controller.abort(body.actor ?? 'unknown');
     return { json: { aborting: d.id, version: d.version } };
   });
 
-  admin.route('POST', '/v1/promote', async (r) => {
+  admin.route<PromoteAnswer>('POST', PATHS.promote, async (r) => {
     const body = await r.body(promoteBody);
     const d = controller.promote(body.step ?? false);
     return { json: { promoting: d.id, version: d.version, step: body.step ?? false } };
   });
 
-  admin.route('POST', '/v1/pause', () => {
+  admin.route<PauseAnswer>('POST', PATHS.pause, () => {
     const d = controller.pause(true);
     return { json: { paused: d.id, version: d.version } };
   });
 
-  admin.route('POST', '/v1/resume', () => {
+  admin.route<ResumeAnswer>('POST', PATHS.resume, () => {
     const d = controller.pause(false);
     return { json: { resumed: d.id, version: d.version } };
   });
 
-  admin.route('GET', '/v1/status', async () => ({ json: await controller.status() }));
+  admin.route<StatusView>('GET', PATHS.status, async () => ({ json: await controller.status() }));
 
-  admin.route('GET', '/v1/logs', async (r) => {
+  admin.route<LogsAnswer>('GET', PATHS.logs, async (r) => {
     const lines = Number(r.url.searchParams.get('lines') ?? 50);
     if (!Number.isInteger(lines) || lines < 1 || lines > 10_000) {
       throw new BatonError(
@@ -93,7 +111,7 @@ export function registerDeployRoutes(
     const select = r.url.searchParams.get('select') ?? undefined;
     return { json: { logs: await controller.logs(select, lines) } };
   });
-  admin.route('GET', '/v1/history', (r) => {
+  admin.route<HistoryAnswer>('GET', PATHS.history, (r) => {
     const limit = Number(r.url.searchParams.get('limit') ?? 20);
     return { json: { history: controller.history(Number.isFinite(limit) && limit > 0 ? limit : 20) } };
   });

@@ -9,6 +9,16 @@
 //   POST /v1/edge/stats   { ids }             summed counters for canary analysis
 //   GET  /v1/edge/view                        what it serves
 import { z } from 'zod';
+import type {
+  EdgeDrainAnswer,
+  EdgeDrainBody,
+  EdgeRoutesAnswer,
+  EdgeRoutesBody,
+  EdgeStatsAnswer,
+  EdgeStatsBody,
+  EdgeViewAnswer,
+} from '../api/edge.js';
+import { PATHS } from '../api/paths.js';
 import { matchSchema, stickySchema } from '../config/schema.js';
 import { BuiltinEdge } from '../edge/builtin/edge.js';
 import type { BuiltinProxy } from '../edge/builtin/proxy.js';
@@ -33,27 +43,30 @@ const split = z.strictObject({
   sticky: stickySchema,
 });
 
-export const edgeRoutesBody = z.strictObject({ routes: z.array(route), split: split.nullable() });
-const idsBody = z.strictObject({ ids: z.array(z.string().min(1)) });
+export const edgeRoutesBody = z.strictObject({
+  routes: z.array(route),
+  split: split.nullable(),
+}) satisfies z.ZodType<EdgeRoutesBody>;
+const idsBody = z.strictObject({ ids: z.array(z.string().min(1)) }) satisfies z.ZodType<EdgeStatsBody>;
 const drainBody = z.strictObject({
   ids: z.array(z.string().min(1)),
   timeoutMs: z.number().int().min(0).max(3_600_000),
-});
+}) satisfies z.ZodType<EdgeDrainBody>;
 
 export function registerEdgeRoutes(admin: AdminServer, proxy: BuiltinProxy): void {
   const edge = new BuiltinEdge(proxy);
-  admin.route('PUT', '/v1/edge/routes', async (r) => {
+  admin.route<EdgeRoutesAnswer>('PUT', PATHS.edgeRoutes, async (r) => {
     const body = await r.body(edgeRoutesBody);
     await edge.apply(body.routes, body.split);
     return { json: { generation: proxy.generation, routes: body.routes.length } };
   });
-  admin.route('POST', '/v1/edge/drain', async (r) => {
+  admin.route<EdgeDrainAnswer>('POST', PATHS.edgeDrain, async (r) => {
     const { ids, timeoutMs } = await r.body(drainBody);
     return { json: { results: await edge.drain(ids, timeoutMs) } };
   });
-  admin.route('POST', '/v1/edge/stats', async (r) => {
+  admin.route<EdgeStatsAnswer>('POST', PATHS.edgeStats, async (r) => {
     const { ids } = await r.body(idsBody);
     return { json: await edge.stats(ids) };
   });
-  admin.route('GET', '/v1/edge/view', async () => ({ json: { targets: await edge.view() } }));
+  admin.route<EdgeViewAnswer>('GET', PATHS.edgeView, async () => ({ json: { targets: await edge.view() } }));
 }

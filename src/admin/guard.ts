@@ -11,39 +11,17 @@
 // A unix socket cannot be reached by a browser: its Host is not checked.
 import { isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import { z } from 'zod';
+import { normalizeHostName } from '../config/schema/admin.js';
 import { BatonError } from '../errors.js';
 
-/** `adminHosts:` default: only IP literals, loopback names and the admin address's own host. */
-export const ADMIN_HOSTS_DEFAULT: readonly string[] = [];
-
-const HOST_NAME = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
-
-/** `adminHosts: [baton.internal, ...]`: the names the admin API is reached by, besides its address. */
-export const adminHostsSchema = z
-  .array(
-    z
-      .string()
-      .transform((v) => normalizeName(v))
-      .refine((v) => HOST_NAME.test(v), {
-        message: 'a host name the admin API is reached by, e.g. baton.internal (no scheme, no port)',
-      }),
-  )
-  .prefault([...ADMIN_HOSTS_DEFAULT]);
-
 const LOOPBACK_NAMES: ReadonlySet<string> = new Set(['localhost']);
-
-function normalizeName(name: string): string {
-  const n = name.trim().toLowerCase();
-  return n.endsWith('.') ? n.slice(0, -1) : n;
-}
 
 /** The host part of a Host header ("[::1]:9901" → "[::1]", "Name.:80" → "name"); null when malformed. */
 function hostPart(host: string): string | null {
   const h = host.trim().toLowerCase();
   const m = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::\d{1,5})?$/.exec(h);
   if (!m) return null;
-  return normalizeName(m[1]!);
+  return normalizeHostName(m[1]!);
 }
 
 function isIpLiteral(host: string): boolean {
@@ -91,7 +69,7 @@ function checkHost(host: string, o: GuardOptions): void {
   const name = hostPart(host);
   if (name !== null) {
     if (isIpLiteral(name) || LOOPBACK_NAMES.has(name)) return;
-    if (o.ownHost !== null && name === normalizeName(o.ownHost)) return;
+    if (o.ownHost !== null && name === normalizeHostName(o.ownHost)) return;
     if (o.hosts().includes(name)) return;
   }
   const shown = host.slice(0, 200);

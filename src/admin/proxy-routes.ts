@@ -1,6 +1,8 @@
 // Admin endpoints of the built-in proxy: targets (list, add, weight, drain, undrain, remove)
 // and /metrics.
 import { z } from 'zod';
+import { PATHS } from '../api/paths.js';
+import type { DrainResult, TargetsAnswer, TargetView, WeightBody } from '../api/targets.js';
 import { targetSchema } from '../config/schema.js';
 import { parseDuration } from '../config/units.js';
 import type { ProxyMetrics } from '../edge/builtin/metrics.js';
@@ -8,7 +10,9 @@ import type { BuiltinProxy } from '../edge/builtin/proxy.js';
 import { BatonError } from '../errors.js';
 import type { AdminServer } from './server.js';
 
-const weightBody = z.strictObject({ weight: z.number().int().min(0).max(1_000_000) });
+const weightBody = z.strictObject({
+  weight: z.number().int().min(0).max(1_000_000),
+}) satisfies z.ZodType<WeightBody>;
 
 function timeoutParam(url: URL, fallback: number): number {
   const t = url.searchParams.get('timeout');
@@ -25,11 +29,11 @@ export function registerProxyRoutes(
   metrics: ProxyMetrics,
   drainTimeoutMs: number,
 ): void {
-  admin.route('GET', '/v1/targets', () => ({
+  admin.route<TargetsAnswer>('GET', PATHS.targets, () => ({
     json: { generation: proxy.generation, targets: proxy.view() },
   }));
 
-  admin.route('POST', '/v1/targets', async (r) => {
+  admin.route<TargetView | undefined>('POST', PATHS.targets, async (r) => {
     const t = await r.body(targetSchema);
     const target = proxy.addTarget({
       host: t.address.host,
@@ -44,13 +48,13 @@ export function registerProxyRoutes(
     return { status: 201, json: proxy.view().find((v) => v.id === target.spec.id) };
   });
 
-  admin.route('PATCH', '/v1/targets/:id', async (r) => {
+  admin.route<TargetView | undefined>('PATCH', PATHS.target, async (r) => {
     const { weight } = await r.body(weightBody);
     proxy.setWeight(r.params.id!, weight);
     return { json: proxy.view().find((v) => v.id === r.params.id) };
   });
 
-  admin.route('POST', '/v1/targets/:id/drain', async (r) => {
+  admin.route<DrainResult>('POST', PATHS.targetDrain, async (r) => {
     const result = await proxy.drain(r.params.id!, timeoutParam(r.url, drainTimeoutMs));
     if (!result.drained) {
       throw new BatonError(
@@ -62,17 +66,17 @@ export function registerProxyRoutes(
     return { json: result };
   });
 
-  admin.route('POST', '/v1/targets/:id/undrain', (r) => {
+  admin.route<TargetView | undefined>('POST', PATHS.targetUndrain, (r) => {
     proxy.undrain(r.params.id!);
     return { json: proxy.view().find((v) => v.id === r.params.id) };
   });
 
-  admin.route('DELETE', '/v1/targets/:id', async (r) => {
+  admin.route<DrainResult>('DELETE', PATHS.target, async (r) => {
     const result = await proxy.remove(r.params.id!, timeoutParam(r.url, drainTimeoutMs));
     return { json: result };
   });
 
-  admin.route('GET', '/metrics', async () => ({
+  admin.route('GET', PATHS.metrics, async () => ({
     text: await metrics.render(),
     contentType: metrics.contentType,
   }));

@@ -6,11 +6,13 @@ import { timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { ApiErrorBody } from '../api/error.js';
 import { formatAddress, isLocalOnly, type ListenAddress } from '../config/address.js';
+import { DEFAULTS } from '../config/defaults.js';
 import { BatonError, isBatonError, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { z } from 'zod';
-import { ADMIN_HOSTS_DEFAULT, guardRequest, type GuardOptions } from './guard.js';
+import { guardRequest, type GuardOptions } from './guard.js';
 
 export interface AdminRequest {
   readonly req: IncomingMessage;
@@ -24,14 +26,15 @@ export interface AdminRequest {
   readonly signal: AbortSignal;
 }
 
-export interface AdminReply {
+/** An answer: `json` (typed with the endpoint's answer type from src/api/), or `text`. */
+export interface AdminReply<T = unknown> {
   readonly status?: number;
-  readonly json?: unknown;
+  readonly json?: T;
   readonly text?: string;
   readonly contentType?: string;
 }
 
-export type AdminHandler = (r: AdminRequest) => Promise<AdminReply> | AdminReply;
+export type AdminHandler<T = unknown> = (r: AdminRequest) => Promise<AdminReply<T>> | AdminReply<T>;
 
 /** Raw access for streaming endpoints (deploy progress): the handler owns `res`. */
 export type AdminStreamHandler = (r: AdminRequest, res: ServerResponse) => Promise<void>;
@@ -63,7 +66,7 @@ export class AdminServer {
   constructor(
     private readonly address: ListenAddress,
     private readonly log: Logger,
-    { token = process.env.BATON_ADMIN_TOKEN, hosts = () => ADMIN_HOSTS_DEFAULT }: AdminServerOptions = {},
+    { token = process.env.BATON_ADMIN_TOKEN, hosts = () => DEFAULTS.adminHosts }: AdminServerOptions = {},
   ) {
     this.token = token || undefined;
     this.guard = { ownHost: address.kind === 'tcp' ? address.host : null, hosts };
@@ -83,8 +86,11 @@ export class AdminServer {
     });
   }
 
-  /** Registers `handler` for `method` and a path like "/v1/targets/:id/drain". */
-  route(method: string, path: string, handler: AdminHandler): void {
+  /**
+   * Registers `handler` for `method` and a path like "/v1/targets/:id/drain" (PATHS in
+   * src/api/paths.ts); `T` is what it answers.
+   */
+  route<T>(method: string, path: string, handler: AdminHandler<T>): void {
     this.add(method, path, handler, null);
   }
 
@@ -180,12 +186,12 @@ export class AdminServer {
       const e = isBatonError(err) ? err : new BatonError('BATON_E_INTERNAL', messageOf(err), { cause: err });
       if (e.code === 'BATON_E_INTERNAL') this.log.error({ err }, 'admin request failed');
       if (res.headersSent) res.destroy();
-      else send(res, { status: e.status, json: { error: e.toJSON() } });
+      else send<ApiErrorBody>(res, { status: e.status, json: { error: e.toJSON() } });
     }
   }
 }
 
-function send(res: ServerResponse, reply: AdminReply): void {
+function send<T>(res: ServerResponse, reply: AdminReply<T>): void {
   const body = reply.text ?? `${JSON.stringify(reply.json ?? {}, null, 2)}\n`;
   res.writeHead(reply.status ?? 200, {
     'content-type':

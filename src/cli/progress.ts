@@ -1,6 +1,6 @@
 // How deploy progress looks: on a terminal, step lines with the elapsed time; in CI (no TTY),
 // plain timestamped lines; with --json, one JSON object per event.
-import type { ProgressEvent } from '../controller/controller.js';
+import type { ProgressEvent } from '../api/deploy.js';
 
 export type ProgressMode = 'tty' | 'plain' | 'json';
 

@@ -3,7 +3,7 @@
 // references in notify URLs and headers). The app's instances never get them (locally, nor
 // through ssh's SendEnv); a hook only those it lists in passEnv.
 import type { BatonConfig } from './schema.js';
-import { envRefs } from '../notify/env.js';
+import { envRefs } from './env-refs.js';
 
 export const ADMIN_TOKEN_ENV = 'BATON_ADMIN_TOKEN';
 

@@ -1,7 +1,7 @@
 // The `windows:` section of baton.yaml: when deploys may run. Allow-lists ("only Monday to
 // Friday, 09:00 to 18:00") and blackouts ("never from Friday 17:00 to Monday 09:00") in one IANA
 // time zone. Every window is checked here and compiled to spans of the week in wall-clock
-// minutes; src/controller/windows.ts decides with them whether a deploy may run now.
+// minutes; src/controller/window-check.ts decides with them whether a deploy may run now.
 import { z } from 'zod';
 
 export const MINUTES_PER_DAY = 1440;

@@ -1,16 +1,12 @@
 // `baton freeze`: a stop to deploys until `baton unfreeze`, with who, when and why. Kept in
 // stateDir/freeze.json, written atomically, so it survives a daemon restart.
+import type { Freeze } from '../api/freeze.js';
 import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../state/atomic.js';
 import { readStateFile } from '../state/read.js';
 
-export interface Freeze {
-  readonly reason: string;
-  readonly actor: string;
-  /** ISO time it was set. */
-  readonly since: string;
-}
+export type { Freeze } from '../api/freeze.js';
 
 const freezeSchema = z.object({ reason: z.string(), actor: z.string(), since: z.string() });
 const fileSchema = z.object({ format: z.literal(1), freeze: freezeSchema.nullable() });

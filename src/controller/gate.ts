@@ -5,9 +5,9 @@
 import type { WindowsConfig } from '../config/windows.js';
 import { BatonError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { DeployExtension, DeployRequest } from './controller.js';
+import type { DeployExtension, DeployRequest } from './events.js';
 import type { Freeze, FreezeStore } from './freeze.js';
-import { checkWindow, formatInZone } from './windows.js';
+import { checkWindow, formatInZone } from './window-check.js';
 
 /** What GET /v1/freeze answers: the freeze, and the deploy windows right now. */
 export interface GateState {

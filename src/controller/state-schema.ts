@@ -3,7 +3,8 @@
 // stopped. Objects are loose: a field a later Baton adds is kept, not dropped.
 import { z } from 'zod';
 import type { StrategyType } from '../config/schema.js';
-import type { DeployResult, DeployStep } from './state.js';
+import type { DeployStep } from '../strategies/strategy.js';
+import type { DeployResult } from './state.js';
 
 // Records, so that the compiler says when a step or a strategy is added and missing here.
 const STEPS: Record<DeployStep, true> = {

@@ -1,6 +1,7 @@
 // What the controller persists in stateDir, written atomically before every step: the live
 // release, the blue-green standby set, the deployment in progress (with its step), and the
 // history of every deploy as JSON lines.
+import type { HistoryEntry } from '../api/deploy.js';
 import { closeSync, fstatSync, ftruncateSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { InstanceRecord } from '../drivers/driver.js';
@@ -8,26 +9,13 @@ import type { StrategyType } from '../config/schema.js';
 import { BatonError, messageOf } from '../errors.js';
 import { writeFileAtomic } from '../state/atomic.js';
 import { readStateFile } from '../state/read.js';
+import type { DeployStep } from '../strategies/strategy.js';
 import { historyEntrySchema, serviceStateSchema } from './state-schema.js';
 
 export interface ReleaseState {
   readonly version: string;
   readonly instances: readonly InstanceRecord[];
 }
-
-/** Steps a deployment passes through; persisted before each one starts. */
-export type DeployStep =
-  | 'starting'
-  | 'verifying'
-  | 'switching'
-  | 'batch'
-  | 'draining'
-  | 'stopping'
-  | 'rolling-back'
-  | 'weight'
-  | 'paused'
-  | 'promoting'
-  | 'finishing';
 
 export interface DeploymentState {
   readonly id: string;
@@ -61,22 +49,8 @@ export interface ServiceState {
   orphans?: InstanceRecord[];
 }
 
-export type DeployResult = 'succeeded' | 'failed' | 'rolled-back';
-
-export interface HistoryEntry {
-  readonly id: string;
-  readonly version: string;
-  readonly previousVersion: string | null;
-  readonly strategy: StrategyType;
-  readonly actor: string;
-  readonly rollback: boolean;
-  readonly forced?: boolean;
-  readonly startedAt: string;
-  readonly endedAt: string;
-  readonly durationMs: number;
-  readonly result: DeployResult;
-  readonly reason: string | null;
-}
+// How a deploy ended and its history line: the wire types, defined once in src/api/.
+export type { DeployResult, HistoryEntry } from '../api/deploy.js';
 
 /** What failed, where, and what to do about it. */
 function writeError(file: string, err: unknown): BatonError {

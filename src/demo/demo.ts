@@ -8,8 +8,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AdminClient } from '../cli/client.js';
-import type { ProgressEvent } from '../controller/controller.js';
+import { AdminClient } from '../admin/client.js';
+import type { DeployBody, ProgressEvent } from '../api/deploy.js';
+import { PATHS } from '../api/paths.js';
+import type { StatusView } from '../api/status.js';
 import { BatonError } from '../errors.js';
 import { renderReport } from '../load/report.js';
 import { runLoad, type LiveCounters, type LoadResult } from '../load/runner.js';
@@ -162,19 +164,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
 async function deploy(
   client: AdminClient,
   version: string,
-  strategy: string,
+  strategy: DemoStep['strategy'],
   out: (l: string) => void,
 ): Promise<string> {
   let result = 'unknown';
-  await client.stream<ProgressEvent>(
-    'POST',
-    '/v1/deploy',
-    { version, strategy, actor: 'baton demo' },
-    (e) => {
-      if (e.kind === 'done') result = e.result ?? 'unknown';
-      out(`  ${(e.elapsedMs / 1000).toFixed(1).padStart(5)}s  ${(e.step ?? e.kind).padEnd(12)} ${e.message}`);
-    },
-  );
+  const body: DeployBody = { version, strategy, actor: 'baton demo' };
+  await client.stream<ProgressEvent>('POST', PATHS.deploy, body, (e) => {
+    if (e.kind === 'done') result = e.result ?? 'unknown';
+    out(`  ${(e.elapsedMs / 1000).toFixed(1).padStart(5)}s  ${(e.step ?? e.kind).padEnd(12)} ${e.message}`);
+  });
   return result;
 }
 
@@ -184,7 +182,7 @@ async function waitForDaemon(client: AdminClient, daemon: ChildProcess, log: () 
     if (daemon.exitCode !== null)
       throw new BatonError('BATON_E_INTERNAL', `the demo daemon exited:\n${log()}`);
     try {
-      await client.call('GET', '/v1/status');
+      await client.call<StatusView>('GET', PATHS.status);
       return;
     } catch {
       if (Date.now() > deadline)

@@ -7,14 +7,75 @@
 //   it throws, the edge keeps serving what it served before.
 // - A target that left the routes is not cut: requests already on it finish. drain() resolves
 //   once none is left (or the timeout hits), and only then may the controller stop it.
+//
+// This file is the whole contract and imports none of its implementations: they import it.
 import type { BalanceConfig, HealthConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { StatsSnapshot } from '../strategies/analysis.js';
 import { BatonError } from '../errors.js';
-import type { DrainResult, RouteSpec } from './builtin/proxy.js';
-import type { SplitSpec } from './builtin/split.js';
 
-export type { DrainResult, RouteSpec, SplitSpec, StatsSnapshot };
+/** A target as the edge should route it; everything but the address has a default. */
+export interface RouteSpec {
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly backup?: boolean;
+  readonly version?: string;
+  readonly maxFails?: number;
+  readonly failTimeoutMs?: number;
+  readonly slowStartMs?: number;
+  /** On the canary side of the split given with it to apply(). */
+  readonly canary?: boolean;
+}
+
+/** `host:port` (`[v6]:port`): how every edge, the controller and the admin API name a target. */
+export function targetId(r: Pick<RouteSpec, 'host' | 'port'>): string {
+  return r.host.includes(':') ? `[${r.host}]:${r.port}` : `${r.host}:${r.port}`;
+}
+
+/** An A/B rule: requests it matches go to the canary. */
+export type MatchSpec =
+  | { readonly header: string; readonly equals?: string; readonly prefix?: string; readonly regex?: string }
+  | { readonly cookie: string; readonly equals?: string; readonly prefix?: string; readonly regex?: string }
+  | { readonly ip: string };
+
+/** What keeps a client on one side of the split: a header, a cookie, or Baton's own cookie. */
+export type StickySpec = { readonly header: string } | { readonly cookie: string } | 'baton';
+
+/** The traffic split between the stable and the canary routes (RouteSpec.canary). */
+export interface SplitSpec {
+  /** Share of traffic (0..100) for the canary, by sticky bucket. */
+  readonly canaryPercent: number;
+  /** Requests matching any of these go to the canary whatever the share. */
+  readonly rules: readonly MatchSpec[];
+  readonly sticky: StickySpec;
+}
+
+export interface DrainResult {
+  readonly id: string;
+  readonly drained: boolean;
+  readonly waitedMs: number;
+  /** Requests still in flight when the timeout hit (0 when drained). */
+  readonly inflightLeft: number;
+}
+
+/** Upper bounds (seconds) of the latency buckets, as Prometheus `le` labels. */
+export const LATENCY_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+] as const;
+
+/** Status classes counted per target: 1xx..5xx, and "error" for requests with no upstream answer. */
+export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'error'] as const;
+export type StatusClass = (typeof STATUS_CLASSES)[number];
+
+/** Summed counters of a set of targets at one moment. */
+export interface StatsSnapshot {
+  /** By class, as STATUS_CLASSES: 1xx, 2xx, 3xx, 4xx, 5xx, error. */
+  readonly byClass: readonly number[];
+  /** Per latency bucket (LATENCY_BUCKETS, then +Inf), not cumulative. */
+  readonly buckets: readonly number[];
+  /** Requests the client abandoned, in no class; absent when the edge does not count them. */
+  readonly clientAborts?: number;
+}
 
 export type EdgeKind = 'builtin' | 'nginx' | 'haproxy' | 'multi';
 
@@ -95,36 +156,4 @@ export class EdgeError extends BatonError {
   constructor(message: string, options: { cause?: unknown; details?: unknown } = {}) {
     super('BATON_E_EDGE', message, options);
   }
-}
-
-export function targetId(r: Pick<RouteSpec, 'host' | 'port'>): string {
-  return r.host.includes(':') ? `[${r.host}]:${r.port}` : `${r.host}:${r.port}`;
-}
-
-/**
- * Integer server weights for a canary share on edges that split by weight (nginx, HAProxy):
- * `stable` instances at weight `s` and `canary` ones at `c` so that the canary gets `percent`
- * of the requests. 0 or 100 leave one side out entirely (weight null). `max` is the edge's
- * highest weight (HAProxy: 256).
- */
-export function splitWeights(
-  stable: number,
-  canary: number,
-  percent: number,
-  max = 1000,
-): { stable: number | null; canary: number | null } {
-  if (canary === 0 || percent <= 0) return { stable: 1, canary: null };
-  if (stable === 0 || percent >= 100) return { stable: null, canary: 1 };
-  // canary*c / (canary*c + stable*s) = p / 100  =>  c : s = p*stable : (100-p)*canary
-  let c = percent * stable;
-  let s = (100 - percent) * canary;
-  const g = gcd(Math.round(c * 100), Math.round(s * 100)) / 100;
-  c /= g;
-  s /= g;
-  const scale = Math.max(c, s) > max ? max / Math.max(c, s) : 1;
-  return { stable: Math.max(1, Math.round(s * scale)), canary: Math.max(1, Math.round(c * scale)) };
-}
-
-function gcd(a: number, b: number): number {
-  return b === 0 ? a : gcd(b, a % b);
 }

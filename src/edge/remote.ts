@@ -10,6 +10,17 @@
 // all; when its answer is lost, the previous table is sent again so that what it serves is
 // known (and the error says whether that worked).
 import { request, type Agent } from 'undici';
+import type {
+  EdgeDrainAnswer,
+  EdgeDrainBody,
+  EdgeRoutesBody,
+  EdgeStatsAnswer,
+  EdgeStatsBody,
+  EdgeViewAnswer,
+} from '../api/edge.js';
+import type { ApiErrorBody } from '../api/error.js';
+import type { HealthAnswer } from '../api/health.js';
+import { EDGE_API_PREFIX, PATHS } from '../api/paths.js';
 import { adminEndpoint } from '../admin/endpoint.js';
 import { formatAddress, type ListenAddress } from '../config/address.js';
 import type { EdgeConfig } from '../config/schema.js';
@@ -55,7 +66,7 @@ export class RemoteBuiltinEdge implements Edge {
   private readonly token: string | undefined;
   private readonly tokenEnv: string;
   /** The last route table it confirmed. */
-  private applied: { routes: readonly RouteSpec[]; split: SplitSpec | null } | null = null;
+  private applied: EdgeRoutesBody | null = null;
 
   constructor(
     cfg: RemoteBuiltinConfig,
@@ -75,20 +86,16 @@ export class RemoteBuiltinEdge implements Edge {
 
   /** Checks the Baton there answers, takes our token and is an edge-only Baton. */
   async start(): Promise<void> {
-    const health = await this.call<{ mode?: string; service?: string }>(
-      'GET',
-      '/v1/health',
-      undefined,
-      'answer',
-    );
-    await this.call('GET', '/v1/edge/view', undefined, 'list its targets');
+    const health = await this.call<Partial<HealthAnswer>>('GET', PATHS.health, undefined, 'answer');
+    await this.call<EdgeViewAnswer>('GET', PATHS.edgeView, undefined, 'list its targets');
     this.opts.log.info({ edge: this.describe, remoteService: health.service }, 'remote built-in edge ready');
   }
 
   async apply(routes: readonly RouteSpec[], split: SplitSpec | null): Promise<void> {
     try {
-      await this.call('PUT', '/v1/edge/routes', { routes, split }, 'change its routes');
-      this.applied = { routes, split };
+      const body: EdgeRoutesBody = { routes, split };
+      await this.call('PUT', PATHS.edgeRoutes, body, 'change its routes');
+      this.applied = body;
     } catch (err) {
       const unanswered = (err as EdgeError).details === NO_ANSWER;
       if (!unanswered || this.applied === null) throw err;
@@ -96,7 +103,7 @@ export class RemoteBuiltinEdge implements Edge {
       // controller still believes in back, so that what it serves is known.
       const back = await this.call(
         'PUT',
-        '/v1/edge/routes',
+        PATHS.edgeRoutes,
         this.applied,
         'take its previous routes back',
       ).then(
@@ -112,24 +119,18 @@ export class RemoteBuiltinEdge implements Edge {
 
   async drain(ids: readonly string[], timeoutMs: number): Promise<DrainResult[]> {
     // The drain itself may take timeoutMs there: the answer gets that much more time.
-    const r = await this.call<{ results: DrainResult[] }>(
-      'POST',
-      '/v1/edge/drain',
-      { ids, timeoutMs },
-      'drain targets',
-      timeoutMs,
-    );
+    const body: EdgeDrainBody = { ids, timeoutMs };
+    const r = await this.call<EdgeDrainAnswer>('POST', PATHS.edgeDrain, body, 'drain targets', timeoutMs);
     return r.results;
   }
 
   stats(ids: readonly string[]): Promise<StatsSnapshot> {
-    return this.call<StatsSnapshot>('POST', '/v1/edge/stats', { ids }, 'report its counters');
+    const body: EdgeStatsBody = { ids };
+    return this.call<EdgeStatsAnswer>('POST', PATHS.edgeStats, body, 'report its counters');
   }
 
   async view(): Promise<EdgeTargetView[]> {
-    return (
-      await this.call<{ targets: EdgeTargetView[] }>('GET', '/v1/edge/view', undefined, 'list its targets')
-    ).targets;
+    return (await this.call<EdgeViewAnswer>('GET', PATHS.edgeView, undefined, 'list its targets')).targets;
   }
 
   async close(): Promise<void> {
@@ -180,9 +181,9 @@ export class RemoteBuiltinEdge implements Edge {
       // not JSON: quoted below
     }
     if (status >= 400) {
-      const e = (data as { error?: { code?: string; message?: string } }).error;
+      const e = (data as Partial<ApiErrorBody>).error;
       const hint =
-        status === 404 && path.startsWith('/v1/edge/')
+        status === 404 && path.startsWith(EDGE_API_PREFIX)
           ? ' It is not an edge-only Baton: its config must have listen: and admin:, and neither app: nor targets:.'
           : status === 401
             ? ` Set ${this.tokenEnv} here to the admin token that Baton was started with (edge tokenEnv names the variable).`

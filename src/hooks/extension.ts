@@ -7,12 +7,12 @@
 import { formatDuration } from '../config/units.js';
 import type { BatonConfig } from '../config/schema.js';
 import { secretEnvNames, withoutSecrets } from '../config/secrets.js';
-import type { DeployExtension } from '../controller/controller.js';
+import type { DeployExtension } from '../controller/events.js';
 import type { DeploymentState, HistoryEntry } from '../controller/state.js';
 import { BatonError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { runShell, type ShellResult, type ShellRun } from './run.js';
-import type { HookConfig, HookName, HooksConfig } from './schema.js';
+import type { HookConfig, HookName, HooksConfig } from '../config/schema.js';
 
 /** Output lines of one hook run written to the daemon log; the rest is counted, not logged. */
 const MAX_LOGGED_LINES = 200;

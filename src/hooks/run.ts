@@ -2,6 +2,7 @@
 // timeout that kills the whole group (SIGTERM, then SIGKILL 2s later). Output lines are handed
 // to `onLine` as they come and the last ones kept for the failure message.
 import { spawn } from 'node:child_process';
+import { sleep } from '../util/sleep.js';
 
 const KILL_GRACE_MS = 2000;
 /** Once the shell exited, how long to wait for output still held by something it left running. */
@@ -98,8 +99,7 @@ export function runShell(command: string, o: ShellOptions): ShellRun {
       // The output pipes close when the last process holding them exits: wait a little for
       // the rest of the output, not for a background process the hook left running.
       const closed = new Promise<void>((r) => child.once('close', () => r()));
-      const grace = new Promise<void>((r) => setTimeout(r, OUTPUT_GRACE_MS));
-      void Promise.race([closed, grace]).then(() => {
+      void Promise.race([closed, sleep(OUTPUT_GRACE_MS)]).then(() => {
         child.stdout.destroy();
         child.stderr.destroy();
         // Stopped: whatever it left in the group goes too, at once.

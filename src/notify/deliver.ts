@@ -2,6 +2,7 @@
 // endpoint's Retry-After, up to 10s). Network errors, timeouts, 429 and 5xx are retried; other
 // answers are final. Errors never carry the URL (it is a secret): only what went wrong.
 import { request } from 'undici';
+import { sleep } from '../util/sleep.js';
 
 export const ATTEMPTS = 3;
 const BACKOFF_MS = [500, 2000];
@@ -90,16 +91,4 @@ function retryAfter(h: string | string[] | undefined): number | undefined {
   if (Number.isFinite(s)) return Math.max(0, s * 1000);
   const t = Date.parse(v);
   return Number.isNaN(t) ? undefined : Math.max(0, t - Date.now());
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

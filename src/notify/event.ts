@@ -1,9 +1,9 @@
 // What a notification says: one deploy event (started, a step, paused, the result) with the
 // deployment it belongs to. Built from the controller's progress events; both the Slack message
 // and the generic webhook's JSON are made from it.
-import type { ProgressEvent } from '../controller/controller.js';
+import type { ProgressEvent } from '../controller/events.js';
 import type { DeploymentState } from '../controller/state.js';
-import type { NotifyEventType } from './schema.js';
+import type { NotifyEventType } from '../config/schema.js';
 
 export interface Notification {
   readonly event: NotifyEventType;

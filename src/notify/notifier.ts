@@ -4,13 +4,13 @@
 // in order), bounded retries, and an endpoint that is down or slow is logged once per deploy.
 // URLs are secrets: logs show only their scheme and host.
 import type { BatonConfig } from '../config/schema.js';
-import type { DeployExtension, ProgressEvent } from '../controller/controller.js';
+import type { DeployExtension, ProgressEvent } from '../controller/events.js';
 import type { DeploymentState } from '../controller/state.js';
 import type { Logger } from '../log.js';
 import { DeliveryError, postJson } from './deliver.js';
-import { expandEnv, maskUrl } from './env.js';
+import { expandEnv, maskUrl } from '../config/env-refs.js';
 import { notificationOf, type Notification } from './event.js';
-import type { NotifyConfig, NotifyEventType } from './schema.js';
+import type { NotifyConfig, NotifyEventType } from '../config/schema.js';
 import { slackMessage } from './slack.js';
 
 /** Notifications waiting per endpoint beyond which new ones are dropped (an endpoint that hangs). */

@@ -3,7 +3,7 @@
 // a link to the dashboard. `text` is the fallback Slack shows in notifications.
 import { formatDuration } from '../config/units.js';
 import type { Notification } from './event.js';
-import type { NotifyEventType } from './schema.js';
+import type { NotifyEventType } from '../config/schema.js';
 
 export interface SlackOptions {
   readonly environment?: string | undefined;

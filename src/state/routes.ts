@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
-import type { RouteSpec } from '../edge/builtin/proxy.js';
+import type { RouteSpec } from '../edge/edge.js';
 import { writeFileAtomic } from './atomic.js';
 import { readStateFile } from './read.js';
 

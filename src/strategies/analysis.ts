@@ -3,30 +3,13 @@
 // p99) and, with `baseline`, with what stable answered over the same interval. Too few canary
 // requests is inconclusive and said so; `failureLimit` failed checks abort the canary.
 // Requests the client abandoned are no answers of the canary's: shown, never judged.
+import type { VerdictView as Verdict } from '../api/status.js';
 import type { AnalysisConfig } from '../config/schema.js';
-import { LATENCY_BUCKETS } from '../edge/builtin/stats.js';
+import { LATENCY_BUCKETS, type StatsSnapshot } from '../edge/edge.js';
 import { runCheck } from './checks.js';
 
-/** Summed counters of a set of targets at one moment. */
-export interface StatsSnapshot {
-  /** By class, as STATUS_CLASSES: 1xx, 2xx, 3xx, 4xx, 5xx, error. */
-  readonly byClass: readonly number[];
-  /** Per latency bucket (LATENCY_BUCKETS, then +Inf), not cumulative. */
-  readonly buckets: readonly number[];
-  /** Requests the client abandoned, in no class; absent when the edge does not count them. */
-  readonly clientAborts?: number;
-}
-
-export interface Verdict {
-  readonly at: string;
-  readonly result: 'pass' | 'fail' | 'inconclusive';
-  readonly requests: number;
-  readonly successRate: number | null;
-  readonly p99Ms: number | null;
-  /** Canary requests the client abandoned in the interval (not in `requests`); null: not counted. */
-  readonly clientAborts: number | null;
-  readonly reason: string;
-}
+/** One analysis check's outcome, as status and progress show it (a wire type). */
+export type { VerdictView as Verdict } from '../api/status.js';
 
 interface Window {
   readonly requests: number;

@@ -1,8 +1,8 @@
 // Blue-green: the whole new set starts beside the old one, all traffic switches in one swap,
 // the new set is watched for `verify`, then the old set is drained and kept `keepOld` for an
-// instant rollback.
-import { DeployFailure, reasonOf } from '../controller/errors.js';
-import type { Strategy } from './strategy.js';
+// instant rollback: switchBack, which `baton rollback` runs while the kept set still runs.
+import { messageOf } from '../errors.js';
+import { DeployFailure, type DeployContext, type Managed, type Strategy } from './strategy.js';
 
 export const blueGreen: Strategy = async (ctx, config) => {
   if (config.type !== 'blue-green') throw new Error('blue-green strategy with another config');
@@ -25,11 +25,11 @@ export const blueGreen: Strategy = async (ctx, config) => {
     }
     ctx.checkAborted();
   } catch (err) {
-    ctx.step('rolling-back', `switching back to ${ctx.previousVersion ?? 'nothing'}: ${reasonOf(err)}`);
+    ctx.step('rolling-back', `switching back to ${ctx.previousVersion ?? 'nothing'}: ${messageOf(err)}`);
     await ctx.route(old);
     await ctx.drain(fresh);
     await ctx.stop(fresh);
-    throw new DeployFailure(`${reasonOf(err)}; traffic switched back to ${ctx.previousVersion}`, true, err);
+    throw new DeployFailure(`${messageOf(err)}; traffic switched back to ${ctx.previousVersion}`, true, err);
   }
   ctx.step('draining', `draining ${old.length} old instance(s)`);
   await ctx.route(fresh);
@@ -41,3 +41,17 @@ export const blueGreen: Strategy = async (ctx, config) => {
     await ctx.stop(old);
   }
 };
+
+/** The kept blue-green set takes all traffic back at once; the current set becomes the kept one. */
+export async function switchBack(
+  ctx: DeployContext,
+  to: readonly Managed[],
+  keepOldMs: number,
+): Promise<void> {
+  const current = [...ctx.live()];
+  ctx.step('switching', `switching back to ${ctx.version}, still running: no restart`);
+  await ctx.route(to);
+  ctx.step('draining', `draining ${current.length} instance(s) of ${ctx.previousVersion}`);
+  await ctx.drain(current);
+  if (current.length) ctx.keepStandby(current, keepOldMs);
+}

@@ -3,10 +3,10 @@
 // running throughout. At the end, or on `baton promote`, the rest of the new set starts and
 // takes all traffic; on a failed analysis or `baton abort`, traffic goes back to stable.
 import type { MatchConfig, StrategyConfig } from '../config/schema.js';
-import { DeployFailure, reasonOf } from '../controller/errors.js';
-import type { SplitSpec } from '../edge/builtin/split.js';
+import { messageOf } from '../errors.js';
+import type { SplitSpec } from '../edge/edge.js';
 import { Analysis } from './analysis.js';
-import type { Managed, Strategy } from './strategy.js';
+import { DeployFailure, type Managed, type Strategy } from './strategy.js';
 
 type CanaryLike = Extract<StrategyConfig, { type: 'canary' | 'ab' }>;
 
@@ -74,14 +74,14 @@ export const canary: Strategy = async (ctx, config) => {
     await ctx.switched();
   } catch (err) {
     analysis?.stop();
-    ctx.step('rolling-back', `all traffic back to ${ctx.previousVersion}: ${reasonOf(err)}`);
+    ctx.step('rolling-back', `all traffic back to ${ctx.previousVersion}: ${messageOf(err)}`);
     // Once promotion routed the new set alone, stable is the set it retired.
     const back = retired.length ? retired : stableNow();
     await ctx.route(back);
     const fresh = [...canaries, ...rest];
     await ctx.drain(fresh);
     await ctx.stop(fresh);
-    throw new DeployFailure(`${reasonOf(err)}; all traffic back on ${ctx.previousVersion}`, true, err);
+    throw new DeployFailure(`${messageOf(err)}; all traffic back on ${ctx.previousVersion}`, true, err);
   }
   const old = retired;
   ctx.step('draining', `draining ${old.length} instance(s) of ${ctx.previousVersion}`);

@@ -1,7 +1,7 @@
 // Recreate: stop everything, then start the new version. It has downtime by design; it is the
 // baseline the zero-downtime strategies are measured against.
-import { DeployFailure, reasonOf } from '../controller/errors.js';
-import { startAlone, type Strategy } from './strategy.js';
+import { messageOf } from '../errors.js';
+import { DeployFailure, startAlone, type Strategy } from './strategy.js';
 
 export const recreate: Strategy = async (ctx) => {
   const old = [...ctx.live()];
@@ -14,8 +14,8 @@ export const recreate: Strategy = async (ctx) => {
     await startAlone(ctx, ctx.version);
   } catch (err) {
     if (!ctx.previousVersion) throw err;
-    ctx.step('rolling-back', `starting ${ctx.previousVersion} again: ${reasonOf(err)}`);
+    ctx.step('rolling-back', `starting ${ctx.previousVersion} again: ${messageOf(err)}`);
     await ctx.route(await ctx.start(ctx.app.instances, ctx.previousVersion));
-    throw new DeployFailure(`${reasonOf(err)}; ${ctx.previousVersion} started again`, true, err);
+    throw new DeployFailure(`${messageOf(err)}; ${ctx.previousVersion} started again`, true, err);
   }
 };

@@ -3,8 +3,8 @@
 // readiness and stay healthy `minReady` before the next. A failing batch rolls the updated
 // instances back to the previous version, the same way.
 import type { StrategyConfig } from '../config/schema.js';
-import { DeployFailure, reasonOf } from '../controller/errors.js';
-import { resolveCount, type DeployContext, type Managed, type Strategy } from './strategy.js';
+import { messageOf } from '../errors.js';
+import { DeployFailure, resolveCount, type DeployContext, type Managed, type Strategy } from './strategy.js';
 
 export const rolling: Strategy = async (ctx, config) => {
   if (config.type !== 'rolling') throw new Error('rolling strategy with another config');
@@ -15,9 +15,9 @@ export const rolling: Strategy = async (ctx, config) => {
     if (!ctx.previousVersion || !ctx.live().some((m) => m.instance.record.version === ctx.version)) {
       throw err; // nothing of the new version took traffic: the old release never noticed
     }
-    ctx.step('rolling-back', `rolling back to ${ctx.previousVersion}: ${reasonOf(err)}`);
+    ctx.step('rolling-back', `rolling back to ${ctx.previousVersion}: ${messageOf(err)}`);
     await roll(ctx, ctx.previousVersion, config, false);
-    throw new DeployFailure(`${reasonOf(err)}; rolled back to ${ctx.previousVersion}`, true, err);
+    throw new DeployFailure(`${messageOf(err)}; rolled back to ${ctx.previousVersion}`, true, err);
   }
 };
 

@@ -1,12 +1,36 @@
-// A deploy strategy moves traffic from the live instances to new ones through a DeployContext:
-// the controller's primitives for starting (health-gated), routing (one atomic swap), draining
-// and stopping instances. A strategy that fails after traffic moved puts it back itself and
-// throws a DeployFailure with rolledBack = true.
+// The strategy contract: a deploy strategy moves traffic from the live instances to new ones
+// through a DeployContext: the controller's primitives for starting (health-gated), routing (one
+// atomic swap), draining and stopping instances. A strategy that fails after traffic moved puts
+// it back itself and throws a DeployFailure with rolledBack = true. The controller implements
+// this file; nothing here imports the controller.
+import type { DeployStep } from '../api/deploy.js';
 import type { AppConfig, StrategyConfig } from '../config/schema.js';
-import type { DeployStep } from '../controller/state.js';
 import type { Instance } from '../drivers/driver.js';
-import type { SplitSpec } from '../edge/builtin/split.js';
-import type { StatsSnapshot, Verdict } from './analysis.js';
+import type { SplitSpec, StatsSnapshot } from '../edge/edge.js';
+import { BatonError } from '../errors.js';
+import type { Verdict } from './analysis.js';
+
+/** Steps a deployment passes through (persisted before each one starts): a wire type. */
+export type { DeployStep } from '../api/deploy.js';
+
+// How a deployment ends badly: failed before traffic moved (the old release never noticed), or
+// rolled back after it moved. Both carry the reason users see in the CLI, history and logs.
+
+export class DeployFailure extends BatonError {
+  constructor(
+    message: string,
+    readonly rolledBack: boolean,
+    cause?: unknown,
+  ) {
+    super('BATON_E_DEPLOY_FAILED', message, { cause });
+  }
+}
+
+export class DeployAborted extends BatonError {
+  constructor(by: string) {
+    super('BATON_E_DEPLOY_FAILED', `aborted by ${by}`);
+  }
+}
 
 /** A live instance the controller supervises. */
 export interface Managed {

@@ -9,36 +9,15 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { request } from 'undici';
-import type { HistoryEntry, ServiceState } from '../../src/controller/state.js';
+import type { HistoryAnswer, HistoryEntry, ProgressEvent } from '../../src/api/deploy.js';
+import type { StatusView } from '../../src/api/status.js';
+import type { ServiceState } from '../../src/controller/state.js';
 import { APP, waitFor } from './index.js';
 import { freePort, runBaton, startDaemon, writeFile, type DaemonProcess, type RunResult } from './cli.js';
 
-export interface StatusInstance {
-  readonly id: string;
-  readonly slot: number;
-  readonly version: string;
-  readonly host: string;
-  readonly port: number;
-  readonly pid: number;
-  readonly alive: boolean;
-  readonly health: string;
-}
-
-export interface StatusView {
-  readonly live: { version: string; instances: StatusInstance[] } | null;
-  readonly deployment: { id: string; version: string; step: string } | null;
-  readonly lastRecovery: string | null;
-  readonly orphans?: { id: string; version: string; host: string; port: number; pid: number }[];
-}
-
-export interface DeployEvent {
-  readonly time: string;
-  readonly kind: 'start' | 'step' | 'info' | 'done';
-  readonly deployId: string;
-  readonly step?: string;
-  readonly message: string;
-  readonly result?: string;
-}
+export type { StatusInstance, StatusView } from '../../src/api/status.js';
+/** One NDJSON line of a deploy's progress. */
+export type DeployEvent = ProgressEvent;
 
 export interface DeployRun extends RunResult {
   readonly events: DeployEvent[];
@@ -211,7 +190,7 @@ export class Service {
 
   async history(): Promise<HistoryEntry[]> {
     const res = await request(`http://127.0.0.1:${this.adminPort}/v1/history`, { reset: true });
-    return ((await res.body.json()) as { history: HistoryEntry[] }).history;
+    return ((await res.body.json()) as HistoryAnswer).history;
   }
 
   /** service.json as the daemon last persisted it. */

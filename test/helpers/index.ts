@@ -11,7 +11,8 @@ import { Agent, request } from 'undici';
 import { parseConfigText } from '../../src/config/load.js';
 import { BatonError } from '../../src/errors.js';
 import type { BatonConfig } from '../../src/config/schema.js';
-import { BuiltinProxy, type RouteSpec } from '../../src/edge/builtin/proxy.js';
+import { BuiltinProxy } from '../../src/edge/builtin/proxy.js';
+import type { RouteSpec } from '../../src/edge/edge.js';
 import { silentLogger } from '../../src/log.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

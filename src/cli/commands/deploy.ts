@@ -2,18 +2,21 @@
 // Exit 0 when the version is live; 10 when the deploy failed (the previous version serves).
 // Ctrl-C stops following, not the deploy: that runs in the daemon (`baton abort` stops it).
 import type { Command } from 'commander';
-import type { ProgressEvent } from '../../controller/controller.js';
+import { AdminClient } from '../../admin/client.js';
+import type { AbortAnswer, AbortBody, DeployBody, ProgressEvent, RollbackBody } from '../../api/deploy.js';
+import type { HealthAnswer } from '../../api/health.js';
+import { PATHS } from '../../api/paths.js';
 import { parseListen } from '../../config/address.js';
-import type { BatonConfig } from '../../config/schema.js';
+import { STRATEGY_TYPES, type BatonConfig, type StrategyType } from '../../config/schema.js';
 import { BatonError } from '../../errors.js';
 import { runLoad, type LoadResult } from '../../load/runner.js';
 import { summarize } from '../../load/summary.js';
-import { actorFromEnv, AdminClient } from '../client.js';
+import { actorFromEnv } from '../actor.js';
 import { readConfig, withConfig } from '../options.js';
 import { progressMode, renderEvent } from '../progress.js';
 
 /** What --strategy accepts (the daemon checks it too). */
-const STRATEGIES: readonly string[] = ['blue-green', 'rolling', 'recreate', 'canary', 'ab'];
+const STRATEGIES: readonly string[] = STRATEGY_TYPES;
 
 interface FollowOptions {
   config: string;
@@ -46,10 +49,14 @@ function checkManualPause(config: BatonConfig, strategy: string | undefined, all
   );
 }
 
-async function followDeploy(opts: FollowOptions, path: string, body: Record<string, unknown>): Promise<void> {
+type Follow =
+  | { readonly path: typeof PATHS.deploy; readonly body: DeployBody }
+  | { readonly path: typeof PATHS.rollback; readonly body: RollbackBody };
+
+async function followDeploy(opts: FollowOptions, follow: Follow): Promise<void> {
   const config = readConfig(opts);
-  if (path === '/v1/deploy') {
-    checkManualPause(config, body.strategy as string | undefined, opts.allowManualPause ?? false);
+  if (follow.path === PATHS.deploy) {
+    checkManualPause(config, follow.body.strategy, opts.allowManualPause ?? false);
   }
   const client = AdminClient.fromConfig(config);
   const mode = progressMode(opts.json);
@@ -63,7 +70,7 @@ async function followDeploy(opts: FollowOptions, path: string, body: Record<stri
   process.once('SIGINT', onInt);
   let last: ProgressEvent | undefined;
   try {
-    await client.stream<ProgressEvent>('POST', path, body, (e) => {
+    await client.stream<ProgressEvent>('POST', follow.path, follow.body, (e) => {
       last = e;
       process.stdout.write(renderEvent(e, mode));
     });
@@ -105,8 +112,9 @@ async function startVerifyLoad(
     );
   }
   // Where the proxy really listens, from the daemon (the config may say port 0).
-  const { listen } = await client.call<{ listen: string }>('GET', '/v1/health');
-  const a = parseListen(listen);
+  const { listen } = await client.call<HealthAnswer>('GET', PATHS.health);
+  // null: nginx / HAProxy own the listen address, not Baton's proxy.
+  const a = listen === null ? undefined : parseListen(listen);
   if (a?.kind !== 'tcp')
     throw new BatonError('BATON_E_USAGE', `--verify-load needs a TCP listen address, not ${listen}`);
   const host = a.host === '0.0.0.0' ? '127.0.0.1' : a.host === '::' ? '::1' : a.host;
@@ -148,11 +156,14 @@ export function registerDeploy(program: Command): void {
           `unknown strategy "${opts.strategy}" (--strategy): use ${STRATEGIES.join(', ')}; nothing was deployed`,
         );
       }
-      await followDeploy(opts, '/v1/deploy', {
-        version: opts.version,
-        ...(opts.strategy ? { strategy: opts.strategy } : {}),
-        ...(opts.force ? { force: true } : {}),
-        actor: actorFromEnv(),
+      await followDeploy(opts, {
+        path: PATHS.deploy,
+        body: {
+          version: opts.version,
+          ...(opts.strategy ? { strategy: opts.strategy as StrategyType } : {}),
+          ...(opts.force ? { force: true } : {}),
+          actor: actorFromEnv(),
+        },
       });
     });
 
@@ -161,9 +172,9 @@ export function registerDeploy(program: Command): void {
     .option('--to <version>', 'a specific earlier version')
     .option('--json', 'print progress as JSON lines')
     .action(async (opts: FollowOptions & { to?: string }) => {
-      await followDeploy(opts, '/v1/rollback', {
-        ...(opts.to ? { to: opts.to } : {}),
-        actor: actorFromEnv(),
+      await followDeploy(opts, {
+        path: PATHS.rollback,
+        body: { ...(opts.to ? { to: opts.to } : {}), actor: actorFromEnv() },
       });
     });
 
@@ -172,9 +183,8 @@ export function registerDeploy(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: FollowOptions) => {
       const client = AdminClient.fromConfig(readConfig(opts));
-      const r = await client.call<{ aborting: string; version: string }>('POST', '/v1/abort', {
-        actor: actorFromEnv(),
-      });
+      const body: AbortBody = { actor: actorFromEnv() };
+      const r = await client.call<AbortAnswer>('POST', PATHS.abort, body);
       if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
       else process.stdout.write(`aborting the deploy of ${r.version} (${r.aborting}); it rolls back\n`);
     });

@@ -2,9 +2,10 @@
 // keeps the freeze across restarts; `baton deploy --force` goes through it, and rollbacks always
 // run.
 import type { Command } from 'commander';
-import type { Freeze } from '../../controller/freeze.js';
-import type { GateState } from '../../controller/gate.js';
-import { actorFromEnv, AdminClient } from '../client.js';
+import { AdminClient } from '../../admin/client.js';
+import type { Freeze, FreezeAnswer, FreezeBody, UnfreezeAnswer, UnfreezeBody } from '../../api/freeze.js';
+import { PATHS } from '../../api/paths.js';
+import { actorFromEnv } from '../actor.js';
 import { printJson, readConfig, withConfig } from '../options.js';
 
 function describe(f: Freeze): string {
@@ -20,11 +21,8 @@ export function registerFreeze(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { config: string; reason: string; json?: boolean }) => {
       const config = readConfig(opts);
-      const r = await AdminClient.fromConfig(config).call<{ freeze: Freeze; replaced: Freeze | null }>(
-        'POST',
-        '/v1/freeze',
-        { reason: opts.reason, actor: actorFromEnv() },
-      );
+      const body: FreezeBody = { reason: opts.reason, actor: actorFromEnv() };
+      const r = await AdminClient.fromConfig(config).call<FreezeAnswer>('POST', PATHS.freeze, body);
       if (opts.json) return printJson(r);
       let out = `deploys of ${config.service} are frozen ${describe(r.freeze)}\n`;
       if (r.replaced) out += `(this replaces the freeze ${describe(r.replaced)})\n`;
@@ -38,10 +36,8 @@ export function registerFreeze(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { config: string; json?: boolean }) => {
       const config = readConfig(opts);
-      const r = await AdminClient.fromConfig(config).call<{
-        unfrozen: Freeze | null;
-        window: GateState['window'];
-      }>('DELETE', '/v1/freeze', { actor: actorFromEnv() });
+      const body: UnfreezeBody = { actor: actorFromEnv() };
+      const r = await AdminClient.fromConfig(config).call<UnfreezeAnswer>('DELETE', PATHS.freeze, body);
       if (opts.json) return printJson(r);
       let out = r.unfrozen
         ? `deploys of ${config.service} are no longer frozen (the freeze was ${describe(r.unfrozen)})\n`

@@ -1,9 +1,10 @@
 // `baton logs`: the last lines of instances' logs, read where each instance runs (this machine,
 // or its host over SSH), through the daemon, which knows where every instance is.
 import type { Command } from 'commander';
-import type { InstanceLog } from '../../controller/controller.js';
+import { AdminClient } from '../../admin/client.js';
+import type { LogsAnswer } from '../../api/logs.js';
+import { logsPath } from '../../api/paths.js';
 import { BatonError } from '../../errors.js';
-import { AdminClient } from '../client.js';
 import { printJson, readConfig, withConfig } from '../options.js';
 
 interface Opts {
@@ -29,13 +30,9 @@ export function registerLogs(program: Command): void {
           `--lines must be a whole number from 1 to 10000, not ${opts.lines}`,
         );
       }
-      const query = new URLSearchParams({
-        lines: String(lines),
-        ...(select !== undefined ? { select } : {}),
-      });
-      const r = await AdminClient.fromConfig(readConfig(opts)).call<{ logs: InstanceLog[] }>(
+      const r = await AdminClient.fromConfig(readConfig(opts)).call<LogsAnswer>(
         'GET',
-        `/v1/logs?${query.toString()}`,
+        logsPath(lines, select),
       );
       if (opts.json) return printJson(r);
       const out: string[] = [];

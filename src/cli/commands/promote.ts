@@ -1,6 +1,9 @@
 // `baton promote [--step]`, `baton pause`, `baton resume`: steer a running canary.
 import type { Command } from 'commander';
-import { actorFromEnv, AdminClient } from '../client.js';
+import { AdminClient } from '../../admin/client.js';
+import type { PauseAnswer, PromoteAnswer, PromoteBody, ResumeAnswer } from '../../api/deploy.js';
+import { PATHS } from '../../api/paths.js';
+import { actorFromEnv } from '../actor.js';
 import { printJson, readConfig, withConfig } from '../options.js';
 
 export function registerPromote(program: Command): void {
@@ -9,13 +12,11 @@ export function registerPromote(program: Command): void {
     .option('--step', 'go on to the next step only')
     .option('--json', 'print JSON')
     .action(async (opts: { config: string; step?: boolean; json?: boolean }) => {
-      const r = await AdminClient.fromConfig(readConfig(opts)).call<{ version: string }>(
+      const body: PromoteBody = { step: opts.step ?? false, actor: actorFromEnv() };
+      const r = await AdminClient.fromConfig(readConfig(opts)).call<PromoteAnswer>(
         'POST',
-        '/v1/promote',
-        {
-          step: opts.step ?? false,
-          actor: actorFromEnv(),
-        },
+        PATHS.promote,
+        body,
       );
       if (opts.json) printJson(r);
       else process.stdout.write(`${r.version}: ${opts.step ? 'on to the next step' : 'promoting to 100%'}\n`);
@@ -29,9 +30,9 @@ export function registerPromote(program: Command): void {
       .description(what)
       .option('--json', 'print JSON')
       .action(async (opts: { config: string; json?: boolean }) => {
-        const r = await AdminClient.fromConfig(readConfig(opts)).call<{ version: string }>(
+        const r = await AdminClient.fromConfig(readConfig(opts)).call<PauseAnswer | ResumeAnswer>(
           'POST',
-          `/v1/${name}`,
+          PATHS[name],
           {},
         );
         if (opts.json) printJson(r);

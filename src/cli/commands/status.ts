@@ -1,43 +1,11 @@
 // `baton status` and `baton history`: what runs now, and what was deployed when, by whom.
 import type { Command } from 'commander';
-import type { GateState } from '../../controller/gate.js';
-import type { HistoryEntry } from '../../controller/state.js';
-import { AdminClient } from '../client.js';
+import { AdminClient } from '../../admin/client.js';
+import type { HistoryAnswer } from '../../api/deploy.js';
+import type { FreezeView } from '../../api/freeze.js';
+import { historyPath, PATHS } from '../../api/paths.js';
+import type { StatusView } from '../../api/status.js';
 import { printJson, readConfig, withConfig } from '../options.js';
-
-interface StatusView {
-  service: string;
-  live: {
-    version: string;
-    instances: {
-      id: string;
-      /** Where it runs: 127.0.0.1, or a host's address (hosts:). */
-      host?: string;
-      port: number;
-      pid: number;
-      alive: boolean;
-      health: string;
-      inflight: number;
-      requests?: number;
-      /** Requests their client abandoned; null when the edge does not count them. */
-      clientAborts?: number | null;
-      crashLoop: boolean;
-    }[];
-  } | null;
-  standby: { version: string; stopAt: string } | null;
-  deployment: {
-    id: string;
-    version: string;
-    strategy: string;
-    step: string;
-    detail: string;
-    actor: string;
-    elapsedMs: number;
-  } | null;
-  lastRecovery: string | null;
-  /** Instances whose stop failed (host unreachable), retried until gone. */
-  orphans?: { id: string; version: string; host: string; port: number; pid: number }[];
-}
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -59,9 +27,9 @@ export function registerStatus(program: Command): void {
     .action(async (opts: { config: string; json?: boolean }) => {
       const client = AdminClient.fromConfig(readConfig(opts));
       const [s, gate] = await Promise.all([
-        client.call<StatusView>('GET', '/v1/status'),
+        client.call<StatusView>('GET', PATHS.status),
         // The freeze and the deploy windows (none from an older daemon).
-        client.call<GateState>('GET', '/v1/freeze').catch(() => null),
+        client.call<FreezeView>('GET', PATHS.freeze).catch(() => null),
       ]);
       if (opts.json) return printJson(gate ? { ...s, freeze: gate.freeze, window: gate.window } : s);
       let out = `service  ${s.service}\nlive     ${s.live ? s.live.version : '(nothing deployed yet: baton deploy --version V)'}\n`;
@@ -103,9 +71,9 @@ export function registerStatus(program: Command): void {
     .option('--limit <n>', 'how many', '20')
     .option('--json', 'print JSON')
     .action(async (opts: { config: string; json?: boolean; limit: string }) => {
-      const r = await AdminClient.fromConfig(readConfig(opts)).call<{ history: HistoryEntry[] }>(
+      const r = await AdminClient.fromConfig(readConfig(opts)).call<HistoryAnswer>(
         'GET',
-        `/v1/history?limit=${encodeURIComponent(opts.limit)}`,
+        historyPath(opts.limit),
       );
       if (opts.json) return printJson(r);
       if (!r.history.length) return void process.stdout.write('no deploys yet\n');

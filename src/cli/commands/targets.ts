@@ -1,8 +1,9 @@
 // `baton targets`: look at and change the proxy's targets through the admin API.
 import type { Command } from 'commander';
-import type { TargetView } from '../../edge/builtin/proxy.js';
+import { AdminClient } from '../../admin/client.js';
+import { PATHS, targetPath } from '../../api/paths.js';
+import type { AddTargetBody, DrainResult, TargetsAnswer, TargetView, WeightBody } from '../../api/targets.js';
 import { BatonError } from '../../errors.js';
-import { AdminClient } from '../client.js';
 import { printJson, readConfig, withConfig } from '../options.js';
 
 interface Opts {
@@ -45,7 +46,7 @@ export function registerTargets(program: Command): void {
     .description('list targets with state, health, weight and in-flight requests')
     .option('--json', 'print JSON')
     .action(async (opts: Opts) => {
-      const r = await client(opts).call<{ targets: TargetView[] }>('GET', '/v1/targets');
+      const r = await client(opts).call<TargetsAnswer>('GET', PATHS.targets);
       if (opts.json) printJson(r);
       else printTable(r.targets);
     });
@@ -55,10 +56,8 @@ export function registerTargets(program: Command): void {
     .option('--weight <n>', 'weight', '1')
     .option('--json', 'print JSON')
     .action(async (address: string, opts: Opts & { weight: string }) => {
-      const r = await client(opts).call('POST', '/v1/targets', {
-        address,
-        weight: intArg('--weight', opts.weight),
-      });
+      const body: AddTargetBody = { address, weight: intArg('--weight', opts.weight) };
+      const r = await client(opts).call<TargetView>('POST', PATHS.targets, body);
       if (opts.json) printJson(r);
       else process.stdout.write(`added ${address}\n`);
     });
@@ -66,9 +65,8 @@ export function registerTargets(program: Command): void {
   withConfig(targets.command('weight <target> <weight>'))
     .description('set a target weight (0 keeps it in the table with no new traffic)')
     .action(async (target: string, weight: string, opts: Opts) => {
-      await client(opts).call('PATCH', `/v1/targets/${encodeURIComponent(target)}`, {
-        weight: intArg('weight', weight),
-      });
+      const body: WeightBody = { weight: intArg('weight', weight) };
+      await client(opts).call<TargetView>('PATCH', targetPath(target), body);
       process.stdout.write(`${target}: weight ${weight}\n`);
     });
 
@@ -82,9 +80,8 @@ export function registerTargets(program: Command): void {
       .option('--timeout <duration>', 'how long to wait for in-flight requests (drain, remove)')
       .option('--json', 'print JSON')
       .action(async (target: string, opts: Opts & { timeout?: string }) => {
-        const q = opts.timeout ? `?timeout=${encodeURIComponent(opts.timeout)}` : '';
-        const path = `/v1/targets/${encodeURIComponent(target)}${verb ? `/${verb}` : ''}${q}`;
-        const r = await client(opts).call(method, path);
+        const path = targetPath(target, verb || undefined, opts.timeout);
+        const r = await client(opts).call<DrainResult | TargetView>(method, path);
         if (opts.json) printJson(r);
         else process.stdout.write(`${target}: ${name === 'undrain' ? 'back in rotation' : `${name}ed`}\n`);
       });

@@ -19,7 +19,7 @@ import type {
   StartSpec,
   StopOptions,
 } from '../driver.js';
-import { fillCommand, splitCommand } from './command.js';
+import { fillCommand, splitCommand } from '../../process/command.js';
 import { identify, identityOf, running, sameProcess } from './proc.js';
 
 export { pidAlive } from './proc.js';

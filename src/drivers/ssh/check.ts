@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AppConfig } from '../../config/schema.js';
 import { messageOf } from '../../errors.js';
-import { fillCommand, splitCommand } from '../local/command.js';
+import { fillCommand, splitCommand } from '../../process/command.js';
 import { shPath, shQuote } from './quote.js';
 import { parsePorts, portsScript } from './scripts.js';
 import { destinationOf, SshHostError, SshTransport, type SshHost } from './transport.js';

@@ -10,22 +10,19 @@
 // The id is <service>-<version>-<host name>-<port>; the record's `host` is the host's address
 // (what the edges route to), its `logFile` the absolute remote path.
 //
-// Liveness: one monitor per host polls all its instances in one multiplexed ssh call. An
-// instance is gone only when the host answered and the process is not there; while a host
-// cannot be reached its instances stay alive() (unknown is not dead): the edges' health checks
-// take them out of rotation. The exit code of a remote process is not known (code null).
+// Beside this file: where a new instance goes (placement.ts), the instance object
+// (instance.ts), its liveness, one monitor per host (monitor.ts), the remote shell scripts
+// (scripts.ts) and the ssh calls (transport.ts).
 //
 // Identity: a pid alone may be another process's by now (the host rebooted, pids wrapped). The
 // start token is also the instance's BATON_INSTANCE_ID, and its start time and the host's boot
 // id are recorded; every remote script checks them (`ours` in scripts.ts) before it counts a
 // process as the instance or signals it. One that is not is reported gone, never signalled.
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import type { AppConfig } from '../../config/schema.js';
-import { BatonError, messageOf } from '../../errors.js';
+import { BatonError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type {
-  ExitInfo,
   Instance,
   InstanceDriver,
   InstanceRecord,
@@ -33,29 +30,13 @@ import type {
   StartSpec,
   StopOptions,
 } from '../driver.js';
-import { checkVersion, fillCommand, splitCommand } from '../local/command.js';
+import { checkVersion, fillCommand, splitCommand } from '../../process/command.js';
 import { shPath, shQuote } from './quote.js';
-import {
-  parsePoll,
-  parsePorts,
-  parseStart,
-  parseStop,
-  identityWords,
-  pollScript,
-  portsScript,
-  startScript,
-  stopScript,
-  tailScript,
-  type Cleanup,
-} from './scripts.js';
-import {
-  destinationOf,
-  HOST_ERROR_CODE,
-  lastLines,
-  SshHostError,
-  SshTransport,
-  type SshHost,
-} from './transport.js';
+import { SshInstance, TAIL_AFTER_START_MS } from './instance.js';
+import { HostMonitors } from './monitor.js';
+import { place } from './placement.js';
+import { parseStart, parseStop, identityWords, startScript, stopScript, tailScript } from './scripts.js';
+import { destinationOf, lastLines, SshHostError, SshTransport, type SshHost } from './transport.js';
 
 export { SshHostError, type SshHost, type SshFailure } from './transport.js';
 export { shQuote, shJoin } from './quote.js';
@@ -88,76 +69,15 @@ export interface SshDriverOptions {
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** Ports asked about per host and allocation (the /dev/tcp fallback tries each). */
-const MAX_CANDIDATES = 64;
-/** How long after its start an instance's log tail rides along with each poll. */
-const TAIL_AFTER_START_MS = 5000;
-
-/** A remote instance: alive until a host that answers says it is gone. */
-export class SshInstance implements Instance {
-  readonly exited: Promise<ExitInfo>;
-  private exitInfo: ExitInfo | null = null;
-  private resolveExited!: (info: ExitInfo) => void;
-  /** The last log tail fetched (at start-up, while it gets ready, when seen gone, at stop). */
-  tailText = '';
-  /** A stop is in progress: the monitor leaves it to the stop. */
-  stopping = false;
-
-  constructor(
-    readonly record: InstanceRecord,
-    readonly host: SshHost,
-    /** Until then, each poll fetches its log tail too (its readiness window). */
-    public tailUntil: number,
-  ) {
-    this.exited = new Promise<ExitInfo>((r) => (this.resolveExited = r));
-  }
-
-  alive(): boolean {
-    return this.exitInfo === null;
-  }
-
-  /** The last lines fetched from the remote log (logTail is sync; SshDriver.fetchLog reads it). */
-  logTail(lines = 20): string {
-    return this.tailText === '' ? '' : lastLines(this.tailText, lines);
-  }
-
-  /** The remote pid file, next to the log: <dir>/run/<id>.pid. */
-  get pidFile(): string {
-    return pidFileOf(this.record);
-  }
-
-  markExited(info: ExitInfo): void {
-    if (this.exitInfo) return;
-    this.exitInfo = info;
-    this.resolveExited(info);
-  }
-}
-
-function pidFileOf(r: InstanceRecord): string {
-  return path.posix.join(path.posix.dirname(path.posix.dirname(r.logFile)), 'run', `${r.id}.pid`);
-}
-
-interface Monitor {
-  readonly host: SshHost;
-  readonly instances: Set<SshInstance>;
-  /** Starts that failed and may still have run: killed on the next contact (by token). */
-  readonly cleanups: Map<string, Cleanup>;
-  timer: NodeJS.Timeout | null;
-  busy: boolean;
-  /** Set while the host does not answer (logged once). */
-  failing: string | null;
-}
-
 export class SshDriver implements InstanceDriver {
   private readonly words: string[];
   private readonly ports: { from: number; to: number };
   private readonly transport: SshTransport;
-  private readonly monitors = new Map<string, Monitor>();
+  private readonly monitors: HostMonitors;
   private readonly log: Logger;
   /** Baton's folder on each host, as given (~/ allowed). */
   readonly remoteDir: string;
   private readonly commandTimeoutMs: number;
-  private readonly pollMs: number;
   private closed = false;
 
   constructor(
@@ -190,7 +110,6 @@ export class SshDriver implements InstanceDriver {
     this.log = opts.log;
     this.remoteDir = opts.remoteDir ?? `~/.baton/${opts.service}`;
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 10_000;
-    this.pollMs = opts.pollIntervalMs ?? 1000;
     this.transport = new SshTransport({
       stateDir: opts.stateDir,
       sshOptions: opts.sshOptions,
@@ -198,6 +117,12 @@ export class SshDriver implements InstanceDriver {
       maxPerHost: opts.maxPerHost,
       sshBinary: opts.sshBinary,
       env: opts.env,
+    });
+    this.monitors = new HostMonitors({
+      transport: this.transport,
+      log: this.log,
+      pollMs: opts.pollIntervalMs ?? 1000,
+      timeoutMs: this.quickMs,
     });
   }
 
@@ -223,65 +148,8 @@ export class SshDriver implements InstanceDriver {
     version?: string,
     onHosts?: readonly string[],
   ): Promise<Placement> {
-    const count = (host: SshHost, v?: string): number =>
-      running.filter((r) => r.host === host.address && (v === undefined || r.version === v)).length;
-    // Fewest instances of this version first (a new set spreads over the hosts, whatever the
-    // old set left where), then fewest in all; the order of `hosts` breaks ties.
-    const order = this.hosts
-      .filter((h) => onHosts === undefined || onHosts.includes(h.name))
-      .map((h, i) => ({ h, i, mine: version === undefined ? 0 : count(h, version), all: count(h) }))
-      .sort((a, b) => a.mine - b.mine || a.all - b.all || a.i - b.i)
-      .map((x) => x.h);
-    const failures: SshHostError[] = [];
-    const full: string[] = [];
-    const { from, to } = this.ports;
-    for (const host of order) {
-      const taken = new Set(running.filter((r) => r.host === host.address).map((r) => r.port));
-      const candidates: number[] = [];
-      for (let p = from; p <= to && candidates.length < MAX_CANDIDATES; p++)
-        if (!taken.has(p)) candidates.push(p);
-      if (candidates.length === 0) {
-        full.push(`${host.name}: all ${to - from + 1} used by Baton`);
-        continue;
-      }
-      let used: Set<number> | null;
-      try {
-        const { stdout } = await this.transport.run(host, portsScript(candidates), {
-          timeoutMs: this.quickMs,
-          what: 'list listening ports',
-        });
-        used = parsePorts(stdout);
-      } catch (err) {
-        if (!(err instanceof SshHostError)) throw err;
-        this.log.warn(
-          { host: host.name, error: err.message },
-          'cannot place an instance on this host; trying the next',
-        );
-        failures.push(err);
-        continue;
-      }
-      if (used === null) {
-        this.log.warn(
-          { host: host.name },
-          'neither ss nor bash on this host: cannot tell which ports are free, taking the first unused by Baton',
-        );
-      }
-      const port = candidates.find((p) => !used?.has(p));
-      if (port !== undefined) return { host: host.address, port };
-      full.push(`${host.name}: ${taken.size} used by Baton, ${candidates.length} by other processes`);
-    }
-    if (failures.length === 1 && full.length === 0) throw failures[0]!;
-    if (failures.length > 0) {
-      throw new BatonError(
-        HOST_ERROR_CODE,
-        `no host can take a new instance:\n${[...failures.map((f) => `- ${f.message}`), ...full.map((f) => `- ${f} (app.ports ${from}-${to})`)].join('\n')}`,
-        { details: { hosts: failures.map((f) => ({ host: f.host.name, kind: f.kind })) } },
-      );
-    }
-    throw new BatonError(
-      'BATON_E_CONFLICT',
-      `no free port left in app.ports ${from}-${to} on any host (${full.join('; ')}). Widen the range, add hosts or stop what holds them.`,
-    );
+    const { hosts, ports, transport, log } = this;
+    return place({ hosts, ports, transport, timeoutMs: this.quickMs, log }, running, version, onHosts);
   }
 
   // --- start -----------------------------------------------------------------------------------
@@ -325,9 +193,7 @@ export class SshDriver implements InstanceDriver {
     } catch (err) {
       if (err instanceof SshHostError && err.kind !== 'auth' && err.kind !== 'hostkey') {
         // It may have run anyway (a lost answer, a late start): kill it on the next contact.
-        const m = this.monitor(host);
-        m.cleanups.set(token, { pidFileWord: `${dir}/run/${shQuote(`${id}.pid`)}`, token });
-        this.schedule(m);
+        this.monitors.cleanupLater(host, token, { pidFileWord: `${dir}/run/${shQuote(`${id}.pid`)}`, token });
       }
       throw err;
     }
@@ -382,90 +248,7 @@ export class SshDriver implements InstanceDriver {
    */
   watch(instance: Instance): void {
     if (!(instance instanceof SshInstance) || !instance.alive() || this.closed) return;
-    const m = this.monitor(instance.host);
-    m.instances.add(instance);
-    this.schedule(m);
-  }
-
-  private monitor(host: SshHost): Monitor {
-    let m = this.monitors.get(host.name);
-    if (!m) {
-      m = { host, instances: new Set(), cleanups: new Map(), timer: null, busy: false, failing: null };
-      this.monitors.set(host.name, m);
-    }
-    return m;
-  }
-
-  private schedule(m: Monitor): void {
-    if (this.closed || m.timer || m.busy) return;
-    if (m.instances.size === 0 && m.cleanups.size === 0) return;
-    m.timer = setTimeout(() => {
-      m.timer = null;
-      void this.poll(m);
-    }, this.pollMs);
-    m.timer.unref();
-  }
-
-  private async poll(m: Monitor): Promise<void> {
-    const watched = [...m.instances].filter((i) => {
-      if (!i.alive()) m.instances.delete(i);
-      return i.alive() && !i.stopping;
-    });
-    const cleanups = [...m.cleanups.values()];
-    if (this.closed || (watched.length === 0 && cleanups.length === 0)) return;
-    m.busy = true;
-    try {
-      const now = Date.now();
-      const script = pollScript(
-        watched.map((i) => ({
-          pid: i.record.pid,
-          logFile: i.record.logFile,
-          pidFile: i.pidFile,
-          tail: now < i.tailUntil,
-          identity: identityWords(i.record),
-        })),
-        cleanups,
-      );
-      const { stdout } = await this.transport.run(m.host, script, {
-        timeoutMs: this.quickMs,
-        what: 'check instances',
-      });
-      if (m.failing) {
-        this.log.info({ host: m.host.name }, 'host answers again');
-        m.failing = null;
-      }
-      const r = parsePoll(stdout);
-      for (const i of watched) {
-        const pid = i.record.pid;
-        const tail = r.tails.get(pid);
-        if (tail !== undefined) i.tailText = tail;
-        if (r.gone.has(pid) && !i.stopping) {
-          const lost = r.lost.get(pid);
-          if (lost !== undefined) {
-            this.log.warn(
-              { instance: i.record.id, host: m.host.name, pid, reason: lost },
-              'instance gone: its pid is another process now, which Baton leaves alone',
-            );
-          }
-          m.instances.delete(i);
-          i.markExited({ code: null, signal: null });
-        }
-      }
-      for (const token of r.cleaned) m.cleanups.delete(token);
-    } catch (err) {
-      if (this.closed) return;
-      const message = messageOf(err);
-      if (m.failing === null) {
-        this.log.warn(
-          { host: m.host.name, instances: watched.map((i) => i.record.id), error: message },
-          'cannot check the instances of this host: they count as running until it answers (health checks decide their traffic)',
-        );
-      }
-      m.failing = message;
-    } finally {
-      m.busy = false;
-      this.schedule(m);
-    }
+    this.monitors.watch(instance);
   }
 
   // --- stop ------------------------------------------------------------------------------------
@@ -527,7 +310,7 @@ export class SshDriver implements InstanceDriver {
     }
     const forced = result === 'forced' || result === 'stuck';
     inst.markExited({ code: null, signal: forced ? 'SIGKILL' : null });
-    this.monitors.get(inst.host.name)?.instances.delete(inst);
+    this.monitors.forget(inst);
     return { forced };
   }
 
@@ -549,10 +332,7 @@ export class SshDriver implements InstanceDriver {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const m of this.monitors.values()) {
-      if (m.timer) clearTimeout(m.timer);
-      m.timer = null;
-    }
+    this.monitors.close();
     await this.transport.close();
   }
 

@@ -1,9 +1,17 @@
 // The built-in proxy as an Edge: a route change is one atomic swap of the route table, so it is
 // in effect as soon as apply() returns; draining watches the proxy's own in-flight counts.
-import type { Edge, EdgeCapabilities, EdgeTargetView, StatsSnapshot } from '../edge.js';
-import type { BuiltinProxy, DrainResult, RouteSpec } from './proxy.js';
-import type { SplitSpec } from './split.js';
-import { LATENCY_BUCKETS, STATUS_CLASSES } from './stats.js';
+import {
+  LATENCY_BUCKETS,
+  STATUS_CLASSES,
+  type DrainResult,
+  type Edge,
+  type EdgeCapabilities,
+  type EdgeTargetView,
+  type RouteSpec,
+  type SplitSpec,
+  type StatsSnapshot,
+} from '../edge.js';
+import type { BuiltinProxy } from './proxy.js';
 
 /** What Baton's proxy can do, here or on another machine (src/edge/remote.ts). */
 export const BUILTIN_CAPABILITIES: EdgeCapabilities = {

@@ -1,8 +1,8 @@
 // /metrics in the Prometheus text format: the proxy's per-target counters (kept as plain
 // numbers on the hot path, read only here) and prom-client's process metrics.
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { LATENCY_BUCKETS, STATUS_CLASSES } from '../edge.js';
 import type { BuiltinProxy } from './proxy.js';
-import { LATENCY_BUCKETS, STATUS_CLASSES } from './stats.js';
 
 export class ProxyMetrics {
   private readonly registry = new Registry();

@@ -1,20 +1,27 @@
 // The built-in reverse proxy: one HTTP/1.1 listener, a route-table reference swapped whole on
 // every change, and the operations the controller and admin API use to change it (add, remove,
 // weight, drain, switch). The listener is never restarted by a change.
+//
+// Split by responsibility: the listener and the request entry here (the hot path), what the
+// proxy answers itself in answers.ts, route-table changes and drains in route-changes.ts,
+// upgrades in tunnel.ts.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { BalanceConfig, HealthConfig, ProxyConfig } from '../../config/schema.js';
 import { formatAddress, type ListenAddress } from '../../config/address.js';
 import { BatonError } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import { targetId, type DrainResult, type RouteSpec, type SplitSpec } from '../edge.js';
+import { answerHere, answerUpgrade, BodyLimit, onClientError, onConnectMethod, tooLarge } from './answers.js';
 import { byClient, Exchange, type ExchangeHost, type FinishedRequest } from './exchange.js';
-import { CONNECT_REFUSED, TrustedProxies, upstreamRequestHeaders, type ProxyAnswer } from './headers.js';
+import { TrustedProxies, upstreamRequestHeaders } from './headers.js';
 import { HealthChecker } from './health.js';
-import { RouteTable, type RouteEntry } from './route-table.js';
-import { Target, type PoolOptions, type TargetSpec } from './target.js';
-import { Split, type LaneDecision, type SplitSpec } from './split.js';
+import { RouteChanges, routesOf, specOf, type Known } from './route-changes.js';
+import { RouteTable } from './route-table.js';
+import type { PoolOptions, Target } from './target.js';
+import type { LaneDecision } from './split.js';
 import { openTunnel, type TunnelHost } from './tunnel.js';
 
 export interface BuiltinProxyOptions {
@@ -43,28 +50,6 @@ export interface AccessLogEntry {
   readonly failure?: string;
 }
 
-/** A target as the route table should have it; everything but the address has a default. */
-export interface RouteSpec {
-  readonly host: string;
-  readonly port: number;
-  readonly weight: number;
-  readonly backup?: boolean;
-  readonly version?: string;
-  readonly maxFails?: number;
-  readonly failTimeoutMs?: number;
-  readonly slowStartMs?: number;
-  /** On the canary side of the split given with it to setRoutes. */
-  readonly canary?: boolean;
-}
-
-export interface DrainResult {
-  readonly id: string;
-  readonly drained: boolean;
-  readonly waitedMs: number;
-  /** Requests still in flight when the timeout hit (0 when drained). */
-  readonly inflightLeft: number;
-}
-
 export interface TargetView {
   readonly id: string;
   readonly version: string;
@@ -81,22 +66,13 @@ export interface TargetView {
   readonly clientAborts: number;
 }
 
-interface Known {
-  readonly target: Target;
-  weight: number;
-  backup: boolean;
-}
-
-const DEFAULT_MAX_FAILS = 1;
-const DEFAULT_FAIL_TIMEOUT_MS = 10_000;
-
 export class BuiltinProxy implements ExchangeHost, TunnelHost {
   readonly maxAttempts: number;
   readonly retryTimeoutMs: number;
   readonly clientBodyTimeoutMs: number;
   readonly clientSendTimeoutMs: number;
   private table: RouteTable;
-  private readonly known = new Map<string, Known>();
+  private readonly known: RouteChanges;
   private readonly server: http.Server;
   private readonly trusted: TrustedProxies;
   private readonly underscores: boolean;
@@ -123,6 +99,7 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
       idleTimeoutMs: p.upstreamIdleTimeout,
     };
     this.table = new RouteTable(0, [], opts.balance);
+    this.known = new RouteChanges(this.poolOptions, p.slowStart, p.drainTimeout, opts.onChange);
     this.health = opts.healthCheck ? new HealthChecker(opts.healthCheck, opts.log) : null;
     this.server = http.createServer(
       {
@@ -328,17 +305,7 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
       return;
     }
     const h = upstreamRequestHeaders(req, this.trusted, false, true, this.underscores);
-    if (h.answer !== null) {
-      // Refused like any request, on the raw socket Node handed over; the connection ends.
-      const a = h.answer;
-      let text = `HTTP/1.1 ${a.status} ${a.statusText}\r\n`;
-      for (const [name, value] of Object.entries(a.headers))
-        if (name !== 'connection') text += `${name}: ${value}\r\n`;
-      socket.on('error', () => socket.destroy());
-      socket.end(`${text}connection: close\r\n\r\n${a.body}`);
-      socket.destroySoon();
-      return;
-    }
+    if (h.answer !== null) return answerUpgrade(socket, h.answer);
     openTunnel(this, req, socket, head, h.headers, h.requestId);
   };
 
@@ -357,42 +324,8 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
     routes: readonly RouteSpec[],
     split: SplitSpec | null = null,
   ): { added: Target[]; removed: Target[] } {
-    const now = Date.now();
-    const entries: RouteEntry[] = [];
-    const added: Target[] = [];
-    const ids = new Set<string>();
-    for (const r of routes) {
-      const id = targetId(r.host, r.port);
-      if (ids.has(id)) throw new BatonError('BATON_E_BAD_REQUEST', `target ${id} is listed twice`);
-      ids.add(id);
-      let k = this.known.get(id);
-      if (k === undefined || !sameSpec(k.target, r, this.opts.proxy.slowStart)) {
-        // New, or the same address with a new identity (another version on a reused port).
-        k = { target: this.newTarget(r, id, now), weight: r.weight, backup: r.backup ?? false };
-        this.known.set(id, k);
-        added.push(k.target);
-      } else if (k.target.state.kind !== 'active') {
-        // Back into rotation: a drained target gets a fresh pool (its old one is closed); a
-        // draining one keeps its pool, and its drain stops short of closing it.
-        if (k.target.state.kind === 'drained') k.target.reopen();
-        k.target.state = { kind: 'active', since: now };
-        k.target.rotationSince = now;
-        added.push(k.target);
-      }
-      k.weight = r.weight;
-      k.backup = r.backup ?? false;
-      entries.push({
-        target: k.target,
-        weight: r.weight,
-        backup: k.backup,
-        canary: split !== null && (r.canary ?? false),
-      });
-    }
-    const removed: Target[] = [];
-    for (const e of this.table.entries) if (!ids.has(e.target.spec.id)) removed.push(e.target);
-    this.table = this.table.with(entries, split ? new Split(split) : null);
-    for (const t of removed)
-      t.state = { kind: 'draining', since: now, deadline: now + this.opts.proxy.drainTimeout };
+    const { table, added, removed } = this.known.next(this.table, routes, split, Date.now());
+    this.table = table;
     for (const t of added) this.health?.start(t);
     for (const t of removed) this.health?.stop(t);
     this.opts.onChange?.();
@@ -403,39 +336,12 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
    * Waits until each target has no request in flight and no open tunnel (tunnels are asked
    * to close gracefully first), then closes its idle upstream connections.
    */
-  async drainTargets(
-    targets: readonly Target[],
-    timeoutMs = this.opts.proxy.drainTimeout,
-  ): Promise<DrainResult[]> {
-    return Promise.all(targets.map((t) => this.drainOne(t, timeoutMs)));
-  }
-
-  private async drainOne(t: Target, timeoutMs: number): Promise<DrainResult> {
-    const started = Date.now();
-    if (t.state.kind === 'active') {
-      throw new BatonError('BATON_E_CONFLICT', `target ${t.spec.id} is still in rotation; take it out first`);
-    }
-    for (const tunnel of t.tunnels) tunnel.close();
-    const ac = new AbortController();
-    const idle = await Promise.race([
-      t.whenIdle().then(() => true),
-      delay(timeoutMs, false, { signal: ac.signal }).catch(() => false),
-    ]);
-    ac.abort();
-    // Put back into rotation meanwhile: it keeps its pool.
-    if (t.state.kind !== 'draining') {
-      return { id: t.spec.id, drained: false, waitedMs: Date.now() - started, inflightLeft: t.inflight };
-    }
-    t.state = { kind: 'drained', since: Date.now(), timedOut: !idle };
-    // Close idle keep-alive sockets now; with requests left, close after they finish.
-    if (idle) await t.pool.close().catch(() => undefined);
-    else void t.pool.close().catch(() => undefined);
-    this.opts.onChange?.();
-    return { id: t.spec.id, drained: idle, waitedMs: Date.now() - started, inflightLeft: t.inflight };
+  drainTargets(targets: readonly Target[], timeoutMs = this.opts.proxy.drainTimeout): Promise<DrainResult[]> {
+    return this.known.drain(targets, timeoutMs);
   }
 
   addTarget(spec: RouteSpec): Target {
-    const id = targetId(spec.host, spec.port);
+    const id = targetId(spec);
     if (this.table.find(id)) throw new BatonError('BATON_E_CONFLICT', `target ${id} is already in rotation`);
     const { added } = this.setRoutes([...this.currentRoutes(), spec], this.split);
     return added[0]!;
@@ -444,7 +350,7 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
   setWeight(id: string, weight: number): void {
     this.requireInRotation(id);
     this.setRoutes(
-      this.currentRoutes().map((r) => (targetId(r.host, r.port) === id ? { ...r, weight } : r)),
+      this.currentRoutes().map((r) => (targetId(r) === id ? { ...r, weight } : r)),
       this.split,
     );
   }
@@ -454,7 +360,7 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
     const k = this.requireKnown(id);
     if (k.target.state.kind === 'active') {
       this.setRoutes(
-        this.currentRoutes().filter((r) => targetId(r.host, r.port) !== id),
+        this.currentRoutes().filter((r) => targetId(r) !== id),
         this.split,
       );
     }
@@ -486,18 +392,11 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
 
   /** Targets out of rotation but still known (drained or draining), with their last weight. */
   drainedRoutes(): RouteSpec[] {
-    return [...this.known.values()]
-      .filter((k) => k.target.state.kind !== 'active')
-      .map((k) => ({ ...specOf(k.target), weight: k.weight, backup: k.backup }));
+    return this.known.drainedRoutes();
   }
 
   currentRoutes(): RouteSpec[] {
-    return this.table.entries.map((e) => ({
-      ...specOf(e.target),
-      weight: e.weight,
-      backup: e.backup,
-      canary: e.canary,
-    }));
+    return routesOf(this.table);
   }
 
   /** Every known target, in rotation or not, for the admin API and the state file. */
@@ -537,124 +436,4 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
       throw new BatonError('BATON_E_NOT_FOUND', `target ${id} is not in rotation; see GET /v1/targets`);
     }
   }
-
-  private newTarget(r: RouteSpec, id: string, now: number): Target {
-    const spec: TargetSpec = {
-      id,
-      host: r.host,
-      port: r.port,
-      maxFails: r.maxFails ?? DEFAULT_MAX_FAILS,
-      failTimeoutMs: r.failTimeoutMs ?? DEFAULT_FAIL_TIMEOUT_MS,
-      slowStartMs: r.slowStartMs ?? this.opts.proxy.slowStart,
-      version: r.version ?? '',
-    };
-    return new Target(spec, this.poolOptions, now);
-  }
-}
-
-export function targetId(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-function sameSpec(t: Target, r: RouteSpec, defaultSlowStart: number): boolean {
-  const s = t.spec;
-  return (
-    s.version === (r.version ?? '') &&
-    s.maxFails === (r.maxFails ?? DEFAULT_MAX_FAILS) &&
-    s.failTimeoutMs === (r.failTimeoutMs ?? DEFAULT_FAIL_TIMEOUT_MS) &&
-    s.slowStartMs === (r.slowStartMs ?? defaultSlowStart)
-  );
-}
-
-function specOf(t: Target): RouteSpec {
-  const s = t.spec;
-  return {
-    host: s.host,
-    port: s.port,
-    weight: 0,
-    version: s.version,
-    maxFails: s.maxFails,
-    failTimeoutMs: s.failTimeoutMs,
-    slowStartMs: s.slowStartMs,
-  };
-}
-
-/** A request refused (or, for `OPTIONS *`, answered) by the proxy: never forwarded. */
-function answerHere(res: ServerResponse, a: ProxyAnswer): void {
-  res.writeHead(a.status, a.statusText, a.headers);
-  res.end(a.body);
-}
-
-/** CONNECT (authority-form): Node hands over the raw socket; answer and close it. */
-function onConnectMethod(_req: IncomingMessage, socket: Socket): void {
-  const a = CONNECT_REFUSED;
-  let head = `HTTP/1.1 ${a.status} ${a.statusText}\r\n`;
-  for (const [name, value] of Object.entries(a.headers)) head += `${name}: ${value}\r\n`;
-  socket.on('error', () => socket.destroy());
-  socket.end(`${head}\r\n${a.body}`);
-}
-
-function tooLarge(res: ServerResponse, max: number): void {
-  const body = `request body larger than ${max} bytes (baton)\n`;
-  res.writeHead(413, 'Content Too Large', {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    connection: 'close',
-  });
-  res.end(body);
-}
-
-/** Counts a chunked request body and fails it once it passes the limit. */
-class BodyLimit extends Transform {
-  private seen = 0;
-  constructor(private readonly max: number) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.seen += chunk.length;
-    if (this.seen > this.max) {
-      const err = Object.assign(new Error(`request body larger than ${this.max} bytes`), {
-        code: 'BATON_E_BODY_TOO_LARGE',
-      });
-      cb(err);
-      return;
-    }
-    cb(null, chunk);
-  }
-}
-
-const CLIENT_ERROR_STATUS: Record<string, string> = {
-  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: '413 Content Too Large',
-  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
-};
-
-/** Malformed or too-slow requests: answered here, never forwarded. */
-function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  const s = socket as Socket & { _httpMessage?: ServerResponse | null; batonErrorLater?: true };
-  const current = s._httpMessage;
-  if (err.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  if (current?.req.complete && err.code?.startsWith('HPE_')) {
-    // Bad bytes pipelined behind a whole request whose answer is still under way (or sent after
-    // its `Connection: close`): an error head now would read as that request's answer. Let it
-    // go out whole, then answer this (unless that answer closed the connection).
-    if (s.batonErrorLater) return;
-    s.batonErrorLater = true;
-    current.once('close', () => onClientError(err, socket));
-    return;
-  }
-  // A response already under way on this socket cannot be followed by an error head.
-  if (current?.headersSent) {
-    socket.destroy();
-    return;
-  }
-  const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? '400 Bad Request';
-  const body = `${status.slice(4)} (baton)\n`;
-  socket.end(
-    `HTTP/1.1 ${status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
-  );
-  socket.destroySoon?.();
 }

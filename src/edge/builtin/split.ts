@@ -5,27 +5,13 @@
 // 10% to 50% only moves buckets 1000..4999 over, and nobody flips back.
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIPv6 } from 'node:net';
+import type { MatchSpec, SplitSpec } from '../edge.js';
 import { cookieValue } from './balancers/hash.js';
 import { unmapped } from './headers.js';
 
 export const BATON_COOKIE = 'baton_canary';
 const BUCKETS = 10_000;
 const COOKIE_MAX_AGE_S = 7 * 24 * 3600;
-
-export type MatchSpec =
-  | { readonly header: string; readonly equals?: string; readonly prefix?: string; readonly regex?: string }
-  | { readonly cookie: string; readonly equals?: string; readonly prefix?: string; readonly regex?: string }
-  | { readonly ip: string };
-
-export type StickySpec = { readonly header: string } | { readonly cookie: string } | 'baton';
-
-export interface SplitSpec {
-  /** Share of traffic (0..100) for the canary, by sticky bucket. */
-  readonly canaryPercent: number;
-  /** Requests matching any of these go to the canary whatever the share. */
-  readonly rules: readonly MatchSpec[];
-  readonly sticky: StickySpec;
-}
 
 export interface LaneDecision {
   readonly canary: boolean;

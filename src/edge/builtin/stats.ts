@@ -1,16 +1,9 @@
 // Per-target request counters and a fixed-bucket latency histogram. Plain numbers on the hot
 // path; /metrics and canary analysis read them when asked. A request the client abandoned is
 // no answer of the target's: it is counted apart (clientAborts), never as a status class.
+import { LATENCY_BUCKETS, STATUS_CLASSES } from '../edge.js';
 
-/** Upper bounds (seconds) of the latency buckets, as Prometheus `le` labels. */
-export const LATENCY_BUCKETS = [
-  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-] as const;
 const BUCKETS_MS = LATENCY_BUCKETS.map((s) => s * 1000);
-
-/** Status classes counted per target: 1xx..5xx, and "error" for requests with no upstream answer. */
-export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'error'] as const;
-export type StatusClass = (typeof STATUS_CLASSES)[number];
 
 export class TargetStats {
   /** Indexed like STATUS_CLASSES. */

@@ -17,8 +17,10 @@
 // once (`UP 1/2`) before any check, and its last check result is the slot's previous target's.
 // So a new target's slot is readied at weight 0 and forced down (`set server health down`): it
 // is UP again only once a real check passed, and only then gets its weight.
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+//
+// This file is the Edge: the apply sequence (prepare, wait up, weigh, drain, confirm, or put
+// back), drains, counters and the server-state file. Which slot takes which route is slots.ts;
+// addresses and weights are routes.ts.
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EdgeConfig } from '../../config/schema.js';
@@ -26,8 +28,6 @@ import { messageOf } from '../../errors.js';
 import { writeFileAtomic } from '../../state/atomic.js';
 import {
   EdgeError,
-  splitWeights,
-  targetId,
   type DrainResult,
   type Edge,
   type EdgeCapabilities,
@@ -37,51 +37,23 @@ import {
   type SplitSpec,
   type StatsSnapshot,
 } from '../edge.js';
-import { HaproxyRuntime, parseSocketAddress, type ServerState, type ServerStat } from './runtime.js';
+import { wantedOf, type Wanted } from './routes.js';
+import { HaproxyRuntime, parseSocketAddress, type ServerState } from './runtime.js';
+import {
+  checkText,
+  OP_RUNNING,
+  OP_STOPPED,
+  planSlots,
+  slotNames,
+  slotsOf,
+  type Placement,
+  type Slot,
+  type SlotNames,
+} from './slots.js';
 
 type HaproxyConfig = Extract<EdgeConfig, { type: 'haproxy' }>;
 
-/** srv_op_state values. */
-const OP_STOPPED = 0;
-const OP_RUNNING = 2;
-/** srv_admin_state flags: forced, inherited or DNS maintenance (not CMAINT, `disabled` in the config). */
-const ADMIN_MAINT = 0x23;
-const ADMIN_DRAIN = 0x18;
-/** srv_check_state: health checks configured and enabled. */
-const CHECKS_ON = 0x2 | 0x4;
-/** HAProxy weights are 0..256; an equal weight of 10 leaves room for ratios. */
-const MAX_WEIGHT = 256;
-const BASE_WEIGHT = 10;
 const POLL_MS = 50;
-
-/** One server-template slot as HAProxy reports it. */
-interface Slot {
-  readonly name: string;
-  readonly backup: boolean;
-  readonly state: 'free' | 'routed' | 'draining';
-  /** `addr:port` as HAProxy has it, and the target id Baton knows it by. */
-  readonly key: string;
-  readonly id: string;
-  readonly opState: number;
-  readonly weight: number;
-  readonly checked: boolean;
-}
-
-/** A route as this edge places it. */
-interface Wanted {
-  readonly id: string;
-  readonly key: string;
-  readonly addr: string;
-  readonly port: number;
-  readonly weight: number;
-  readonly backup: boolean;
-  readonly version: string;
-}
-
-interface Placement {
-  readonly slot: Slot;
-  readonly want: Wanted;
-}
 
 type Undo = () => Promise<unknown>;
 
@@ -99,8 +71,7 @@ export class HaproxyEdge implements Edge {
 
   private readonly runtime: HaproxyRuntime;
   private readonly stateFile: string | null;
-  private readonly primaryName: RegExp;
-  private readonly backupName: RegExp;
+  private readonly names: SlotNames;
   /** Versions of the routes applied; adopted routes have none (''). */
   private readonly versions = new Map<string, string>();
   /** Target ids by HAProxy `addr:port`, for routes given by host name. */
@@ -113,9 +84,7 @@ export class HaproxyEdge implements Edge {
   ) {
     this.runtime = new HaproxyRuntime(parseSocketAddress(cfg.runtimeSocket, opts.baseDir), cfg.timeout);
     this.stateFile = cfg.stateFile === undefined ? null : path.resolve(opts.baseDir, cfg.stateFile);
-    const prefix = cfg.serverPrefix.replace(/[.]/g, '\\.');
-    this.primaryName = new RegExp(`^${prefix}(\\d+)$`);
-    this.backupName = new RegExp(`^${prefix}-backup(\\d+)$`);
+    this.names = slotNames(cfg.serverPrefix);
     this.describe = `haproxy (backend ${cfg.backend} via ${this.runtime.describe})`;
   }
 
@@ -149,7 +118,7 @@ export class HaproxyEdge implements Edge {
         ),
       );
     }
-    return this.serialize(async () => this.change(await this.wanted(routes, split)));
+    return this.serialize(async () => this.change(await wantedOf(routes, split)));
   }
 
   drain(ids: readonly string[], timeoutMs: number): Promise<DrainResult[]> {
@@ -210,37 +179,13 @@ export class HaproxyEdge implements Edge {
     return run;
   }
 
-  /** The routes as slots should hold them: resolved addresses and HAProxy weights. */
-  private async wanted(routes: readonly RouteSpec[], split: SplitSpec | null): Promise<Wanted[]> {
-    const weights = haproxyWeights(routes, split);
-    const wanted: Wanted[] = [];
-    for (const [i, r] of routes.entries()) {
-      const weight = weights[i];
-      // The empty side of a 0% / 100% split is out, as if not listed.
-      if (weight === null || weight === undefined) continue;
-      const addr = await resolve(r.host);
-      const key = targetId({ host: addr, port: r.port });
-      if (wanted.some((w) => w.key === key)) throw new EdgeError(`target ${targetId(r)} is listed twice`);
-      wanted.push({
-        id: targetId(r),
-        key,
-        addr,
-        port: r.port,
-        weight,
-        backup: r.backup ?? false,
-        version: r.version ?? '',
-      });
-    }
-    return wanted;
-  }
-
   /**
    * Brings the new targets up unseen (weight 0) and waits for their checks, then switches
    * weights and drains the removed ones. Whatever fails, what was changed is put back.
    */
   private async change(wanted: Wanted[]): Promise<void> {
     const slots = await this.readSlots();
-    const { place, keep, drain } = this.plan(slots, wanted);
+    const { place, keep, drain } = planSlots(slots, wanted, this.cfg);
     const undo: Undo[] = [];
     try {
       const placed: Placement[] = [];
@@ -268,47 +213,6 @@ export class HaproxyEdge implements Edge {
       );
     }
     await this.saveState();
-  }
-
-  /** Which slot each wanted target takes; refuses before any change when slots are short. */
-  private plan(
-    slots: readonly Slot[],
-    wanted: readonly Wanted[],
-  ): { place: Placement[]; keep: Placement[]; drain: Slot[] } {
-    const keep: Placement[] = [];
-    const toPlace: Wanted[] = [];
-    for (const want of wanted) {
-      const slot = slots.find((s) => s.state !== 'free' && s.key === want.key && s.backup === want.backup);
-      if (slot) keep.push({ slot, want });
-      else toPlace.push(want);
-    }
-    const place: Placement[] = [];
-    const wantedKeys = new Set(wanted.map((w) => w.key));
-    for (const backup of [false, true]) {
-      const need = toPlace.filter((w) => w.backup === backup);
-      // Free slots first; then slots still in drain whose target nobody wants: their drain timed
-      // out (long-lived WebSockets), so the controller has stopped or is stopping that target.
-      // Reusing the slot does not cut what is in flight: established sessions keep their server
-      // connection to the old address.
-      const usable = [
-        ...slots.filter((s) => s.state === 'free' && s.backup === backup),
-        ...slots.filter((s) => s.state === 'draining' && s.backup === backup && !wantedKeys.has(s.key)),
-      ];
-      if (need.length > usable.length) throw this.slotsShort(backup, need.length, usable.length, slots);
-      need.forEach((want, i) => place.push({ slot: usable[i]!, want }));
-    }
-    const kept = new Set(keep.map((p) => p.slot.name));
-    const drain = slots.filter((s) => s.state === 'routed' && !kept.has(s.name));
-    return { place, keep, drain };
-  }
-
-  private slotsShort(backup: boolean, need: number, free: number, slots: readonly Slot[]): EdgeError {
-    const name = backup ? `${this.cfg.serverPrefix}-backup` : this.cfg.serverPrefix;
-    const total = slots.filter((s) => s.backup === backup).length;
-    const line = `server-template ${name} 1-${total + need - free} 127.0.0.1:1 disabled check${backup ? ' backup' : ''}`;
-    return new EdgeError(
-      `backend ${this.cfg.backend} has ${free} free ${name}N slot(s) of ${total} but this change needs ${need}: make the template \`${line}\` in haproxy.cfg (free slots, and slots left in drain that no route wants, count)`,
-    );
   }
 
   /** Puts a new target in its free slot, out of maintenance but at weight 0 and forced down. */
@@ -446,24 +350,7 @@ export class HaproxyEdge implements Edge {
       }
       throw err;
     }
-    return servers.flatMap((s): Slot[] => {
-      const backup = this.backupName.test(s.name);
-      if (!backup && !this.primaryName.test(s.name)) return [];
-      const key = targetId({ host: s.addr, port: s.port });
-      const state = s.adminState & ADMIN_MAINT ? 'free' : s.adminState & ADMIN_DRAIN ? 'draining' : 'routed';
-      return [
-        {
-          name: s.name,
-          backup,
-          state,
-          key,
-          id: this.ids.get(key) ?? key,
-          opState: s.opState,
-          weight: s.weight,
-          checked: (s.checkState & CHECKS_ON) === CHECKS_ON,
-        },
-      ];
-    });
+    return slotsOf(servers, this.names, this.ids);
   }
 
   /** A `-backupN` slot that is not `backup` in haproxy.cfg would serve as a primary. */
@@ -496,43 +383,4 @@ export class HaproxyEdge implements Edge {
   private server(slot: Slot): string {
     return `${this.cfg.backend}/${slot.name}`;
   }
-}
-
-/**
- * HAProxy weights (0..256) per route, null for the empty side of a split. Without a split the
- * routes' own weights keep their ratios; with one, primaries split by canaryPercent and backups
- * keep the base weight.
- */
-export function haproxyWeights(routes: readonly RouteSpec[], split: SplitSpec | null): (number | null)[] {
-  const max = Math.max(1, ...routes.map((r) => r.weight));
-  const factor = Math.min(BASE_WEIGHT, MAX_WEIGHT / max);
-  const scaled = (r: RouteSpec): number => (r.weight === 0 ? 0 : Math.max(1, Math.round(r.weight * factor)));
-  if (!split) return routes.map(scaled);
-  const primaries = routes.filter((r) => !r.backup);
-  const canaries = primaries.filter((r) => r.canary).length;
-  const w = splitWeights(primaries.length - canaries, canaries, split.canaryPercent, MAX_WEIGHT);
-  return routes.map((r) => (r.backup ? BASE_WEIGHT : r.canary ? w.canary : w.stable));
-}
-
-/** HAProxy's runtime API takes IP addresses: a host name is looked up (IPv4 first). */
-async function resolve(host: string): Promise<string> {
-  if (isIP(host)) return host;
-  try {
-    const all = await lookup(host, { all: true });
-    return (all.find((a) => a.family === 4) ?? all[0])!.address;
-  } catch (err) {
-    throw new EdgeError(
-      `cannot resolve ${host} for HAProxy (its runtime API takes IP addresses): ${messageOf(err)}`,
-      {
-        cause: err,
-      },
-    );
-  }
-}
-
-function checkText(st: ServerStat | undefined): string {
-  if (!st) return 'not in show stat';
-  if (!st.checkStatus) return `${st.status}, no health check result yet`;
-  const detail = [st.checkCode, st.checkDesc].filter((s) => s !== '').join(' ');
-  return `${st.status}, health check ${st.checkStatus}${detail ? ` ${detail}` : ''}`;
 }

@@ -11,9 +11,9 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Agent } from 'undici';
 import type { EdgeConfig } from '../../config/schema.js';
-import { splitCommand } from '../../drivers/local/command.js';
 import { BatonError, messageOf } from '../../errors.js';
-import { healthAgent, probe } from '../builtin/health.js';
+import { healthAgent, probe } from '../../health/probe.js';
+import { splitCommand } from '../../process/command.js';
 import {
   EdgeError,
   targetId,

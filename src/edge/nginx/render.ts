@@ -6,8 +6,8 @@
 // - `map`/`geo` blocks ending in `$baton_<service>`, which names one of the two upstreams per
 //   request: `proxy_pass http://$baton_<service>;` is what makes A/B rules work.
 import type { BalanceConfig } from '../../config/schema.js';
-import { EdgeError, splitWeights, targetId, type RouteSpec, type SplitSpec } from '../edge.js';
-import type { MatchSpec } from '../builtin/split.js';
+import { EdgeError, targetId, type MatchSpec, type RouteSpec, type SplitSpec } from '../edge.js';
+import { splitWeights } from '../split-weights.js';
 
 /** Slow start moves a new target through 1/4, 2/4, 3/4 of its weight, then full weight. */
 export const RAMP_STEPS = 4;

@@ -1,13 +1,13 @@
 // The `hooks:` section of baton.yaml: the user's own shell lines run around a deploy. Each hook
-// is a command (a string, with the defaults) or { command, timeout, passEnv }.
+// is a command (a string, with the defaults) or { command, timeout, passEnv }; src/hooks/ runs them.
 import { z } from 'zod';
-import { durationRangeProblem, parseDuration } from '../config/units.js';
+import { DEFAULTS } from '../defaults.js';
+import { durationRangeProblem, parseDuration } from '../units.js';
 
 export const HOOK_NAMES = ['preDeploy', 'postSwitch', 'postDeploy', 'onFailure'] as const;
 export type HookName = (typeof HOOK_NAMES)[number];
 
-export const HOOK_DEFAULTS = { timeout: '60s' } as const;
-const DEFAULT_TIMEOUT_MS = parseDuration(HOOK_DEFAULTS.timeout)!;
+const DEFAULT_TIMEOUT_MS = parseDuration(DEFAULTS.hooks.timeout)!;
 
 /** A duration above zero, as the rest of baton.yaml writes them ("500ms", "30s", "1m30s"). */
 const timeout = z.union([z.string(), z.number()]).transform((v, ctx): number => {
@@ -43,7 +43,7 @@ export const hookSchema = z
       z.strictObject({
         /** Run by /bin/sh -c in the config file's folder; the version only ever comes in env. */
         command,
-        timeout: timeout.prefault(HOOK_DEFAULTS.timeout),
+        timeout: timeout.prefault(DEFAULTS.hooks.timeout),
         /**
          * Baton's secrets this hook keeps (e.g. [BATON_ADMIN_TOKEN] to call the admin API); the
          * others, and all of them when left out, are taken out of its environment

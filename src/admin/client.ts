@@ -1,9 +1,11 @@
-// The CLI's client of the daemon's admin API (TCP or unix socket, bearer token from the env).
+// A client of a daemon's admin API (TCP or unix socket, bearer token from the env): the CLI's,
+// and the demo's. Answers are typed with src/api/; an error answer becomes the BatonError it was.
 import { request, type Agent, type Dispatcher } from 'undici';
-import { adminEndpoint } from '../admin/endpoint.js';
+import type { ApiErrorBody } from '../api/error.js';
 import { formatAddress, type ListenAddress } from '../config/address.js';
 import type { BatonConfig } from '../config/schema.js';
-import { BatonError, type ErrorCode } from '../errors.js';
+import { BatonError } from '../errors.js';
+import { adminEndpoint } from './endpoint.js';
 
 export class AdminClient {
   private readonly origin: string;
@@ -105,30 +107,9 @@ function codeOf(err: unknown): string {
 }
 
 function errorFrom(status: number, data: unknown): BatonError {
-  const e = (data as { error?: { code?: ErrorCode; message?: string; details?: unknown } }).error;
+  // Something other than a Baton on that address may answer without an ApiErrorBody.
+  const e = (data as Partial<ApiErrorBody>).error;
   return new BatonError(e?.code ?? 'BATON_E_INTERNAL', e?.message ?? `admin API answered ${status}`, {
     details: e?.details,
   });
-}
-
-/** Who is deploying: BATON_ACTOR, else the CI's user, else the login name; and from where. */
-export function actorFromEnv(env: NodeJS.ProcessEnv = process.env): string {
-  const who =
-    env.BATON_ACTOR ||
-    env.GITHUB_ACTOR ||
-    env.GITLAB_USER_LOGIN ||
-    env.BUILD_USER_ID ||
-    env.USER ||
-    env.LOGNAME ||
-    'unknown';
-  const via = env.GITHUB_ACTIONS
-    ? `GitHub Actions${env.GITHUB_RUN_ID ? ` run ${env.GITHUB_RUN_ID}` : ''}`
-    : env.GITLAB_CI
-      ? `GitLab CI${env.CI_PIPELINE_ID ? ` pipeline ${env.CI_PIPELINE_ID}` : ''}`
-      : env.JENKINS_URL
-        ? `Jenkins${env.BUILD_TAG ? ` ${env.BUILD_TAG}` : ''}`
-        : env.CI
-          ? 'CI'
-          : '';
-  return via ? `${who} (${via})` : who;
 }

@@ -1,18 +1,13 @@
 // The `notify:` section of baton.yaml: a Slack incoming webhook and/or a generic JSON webhook,
 // and which deploy events go to them. URLs are secrets: they may come from environment variables
-// ($NAME, ${NAME}, or webhookEnv/urlEnv: NAME) and are never logged whole.
+// ($NAME, ${NAME}, or webhookEnv/urlEnv: NAME) and are never logged whole. src/notify/ sends them.
 import { z } from 'zod';
-import { durationRangeProblem, parseDuration } from '../config/units.js';
-import { ENV_NAME, isEnvRef, placeholdersFilled } from './env.js';
+import { DEFAULTS } from '../defaults.js';
+import { durationRangeProblem, parseDuration } from '../units.js';
+import { ENV_NAME, isEnvRef, placeholdersFilled } from '../env-refs.js';
 
 export const NOTIFY_EVENTS = ['started', 'step', 'paused', 'succeeded', 'failed', 'rolled-back'] as const;
 export type NotifyEventType = (typeof NOTIFY_EVENTS)[number];
-
-export const NOTIFY_DEFAULTS = {
-  events: ['started', 'paused', 'succeeded', 'failed', 'rolled-back'] as NotifyEventType[],
-  /** Per attempt; three attempts in all. */
-  timeout: '5s',
-} as const;
 
 /** An http(s) URL, or a reference to an environment variable that holds one. */
 const secretUrl = z.string().refine(
@@ -116,9 +111,9 @@ export const notifySchema = z.strictObject({
   events: z
     .array(z.enum(NOTIFY_EVENTS))
     .min(1, { message: `name at least one of: ${NOTIFY_EVENTS.join(', ')}` })
-    .prefault(NOTIFY_DEFAULTS.events),
+    .prefault([...DEFAULTS.notify.events]),
   /** How long one delivery attempt may take. */
-  timeout: timeout.prefault(NOTIFY_DEFAULTS.timeout),
+  timeout: timeout.prefault(DEFAULTS.notify.timeout),
 });
 
 export type SlackConfig = z.output<typeof slackSchema>;

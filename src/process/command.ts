@@ -1,7 +1,9 @@
 // app.command is split into words like a shell would split it, but no shell ever runs it:
 // no expansion, no globbing, no operators. {port}, {version}, {service} and {instance} are
 // filled in per word after splitting, so a value can never become a second word or a command.
-import { BatonError } from '../../errors.js';
+// The config check, both drivers (local, SSH), the controller and the nginx edge (edge.test,
+// edge.reload) use this one module, so a command or a version that passes one passes all.
+import { BatonError } from '../errors.js';
 
 const VERSION = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 

@@ -1,4 +1,4 @@
-// Deploy windows, the pure part: is a deploy allowed at an instant, and if not, why and from
+// Deploy windows, the check: is a deploy allowed at an instant, and if not, why and from
 // when. Windows are wall-clock stretches of the week in one time zone (src/config/windows.ts);
 // Intl.DateTimeFormat gives the wall clock of an instant in that zone, so offsets and daylight
 // saving time come from the platform's time zone data. No I/O.

@@ -1,0 +1,124 @@
+// The deploy endpoints: deploy, rollback and follow (progress as NDJSON, one ProgressEvent a
+// line, the last one `kind: 'done'`), abort, promote / pause / resume a canary, and history.
+// The one definition of these shapes: the controller (src/controller/events.ts, state.ts) and
+// the strategies (DeployStep) import them from here.
+import type { StrategyType } from '../config/schema.js';
+import type { InstanceRecord } from '../drivers/driver.js';
+
+/** Steps a deployment passes through; persisted before each one starts. */
+export type DeployStep =
+  | 'starting'
+  | 'verifying'
+  | 'switching'
+  | 'batch'
+  | 'draining'
+  | 'stopping'
+  | 'rolling-back'
+  | 'weight'
+  | 'paused'
+  | 'promoting'
+  | 'finishing';
+
+export type DeployResult = 'succeeded' | 'failed' | 'rolled-back';
+
+/** One past deploy (GET /v1/history, and the 'done' event of a deploy). */
+export interface HistoryEntry {
+  readonly id: string;
+  readonly version: string;
+  readonly previousVersion: string | null;
+  readonly strategy: StrategyType;
+  readonly actor: string;
+  readonly rollback: boolean;
+  readonly forced?: boolean;
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly durationMs: number;
+  readonly result: DeployResult;
+  readonly reason: string | null;
+}
+
+/** One NDJSON line of POST /v1/deploy, POST /v1/rollback and GET /v1/deploy/current. */
+export interface ProgressEvent {
+  readonly time: string;
+  readonly deployId: string;
+  readonly kind: 'start' | 'step' | 'info' | 'done';
+  readonly step?: DeployStep;
+  readonly message: string;
+  readonly elapsedMs: number;
+  /** On 'done'. */
+  readonly result?: DeployResult;
+  readonly entry?: HistoryEntry;
+}
+
+/** The deployment in progress, as the controller persists it. */
+export interface DeploymentView {
+  readonly id: string;
+  readonly version: string;
+  readonly previousVersion: string | null;
+  readonly strategy: StrategyType;
+  readonly actor: string;
+  readonly startedAt: string;
+  readonly rollback: boolean;
+  readonly forced?: boolean;
+  readonly step: DeployStep;
+  readonly detail: string;
+  /** The live instances when it started: the release to go back to after a crash. */
+  readonly replacing?: readonly InstanceRecord[];
+  /** Every instance this deployment started. */
+  readonly started: readonly InstanceRecord[];
+}
+
+/** POST /v1/deploy. */
+export interface DeployBody {
+  readonly version: string;
+  readonly strategy?: StrategyType;
+  readonly actor?: string;
+  /** Deploy outside the deploy windows or through a freeze (recorded in history). */
+  readonly force?: boolean;
+}
+
+/** POST /v1/rollback: to the previous release, or to `to` (a version that once succeeded). */
+export interface RollbackBody {
+  readonly to?: string;
+  readonly actor?: string;
+}
+
+/** POST /v1/abort. */
+export interface AbortBody {
+  readonly actor?: string;
+}
+
+export interface AbortAnswer {
+  /** The deployment's id. */
+  readonly aborting: string;
+  readonly version: string;
+}
+
+/** POST /v1/promote: to 100% now, or (`step`) only past the current pause. */
+export interface PromoteBody {
+  readonly step?: boolean;
+  readonly actor?: string;
+}
+
+export interface PromoteAnswer {
+  readonly promoting: string;
+  readonly version: string;
+  readonly step: boolean;
+}
+
+/** POST /v1/pause (no body). */
+export interface PauseAnswer {
+  readonly paused: string;
+  readonly version: string;
+}
+
+/** POST /v1/resume (no body). */
+export interface ResumeAnswer {
+  readonly resumed: string;
+  readonly version: string;
+}
+
+/** GET /v1/history?limit=20: newest first. */
+export interface HistoryAnswer {
+  readonly history: HistoryEntry[];
+}

@@ -1,0 +1,101 @@
+// The edge: and edges: sections of baton.yaml: where client traffic comes in. Baton's own proxy
+// (the default) or another Baton's, or the user's nginx / HAProxy.
+import { z } from 'zod';
+import { DEFAULTS, EDGE_DEFAULTS } from '../defaults.js';
+import { commandLine, fail, listenAddress, positiveDuration } from './values.js';
+
+/**
+ * An ssh destination: [user@]host[:port] (IPv6 in brackets), or a Host alias of ~/.ssh/config.
+ * The name shown in messages is the text as written.
+ */
+const sshDestination = z
+  .string()
+  .transform((v, ctx): { name: string; address: string; user?: string; port?: number } => {
+    const m = /^(?:([^@\s]+)@)?(\[[0-9a-fA-F:.]+\]|[^@:\s[\]]+)(?::(\d{1,5}))?$/.exec(v);
+    const port = m?.[3] === undefined ? undefined : Number(m[3]);
+    if (
+      !m ||
+      v.startsWith('-') ||
+      (m[1] ?? '').startsWith('-') ||
+      (port !== undefined && (port < 1 || port > 65535))
+    ) {
+      return fail(
+        ctx,
+        `"${v}" is not an ssh destination: write [user@]host[:port], e.g. deploy@10.0.0.2 or lb-1`,
+      );
+    }
+    const address = m[2]!.replace(/^\[(.*)\]$/, '$1');
+    return { name: v, address, ...(m[1] ? { user: m[1] } : {}), ...(port !== undefined ? { port } : {}) };
+  });
+
+/**
+ * Where client traffic comes in: Baton's own proxy (default) or another Baton's, or the user's
+ * nginx / HAProxy.
+ */
+export const edgeSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('builtin'),
+    /**
+     * The admin address of an edge-only Baton on another machine (listen: and admin:, no app:
+     * nor targets:); none: this daemon's own proxy.
+     */
+    admin: listenAddress.optional(),
+    /** Deadline of each call to that Baton (a drain gets its own timeout on top). */
+    timeout: positiveDuration.prefault(DEFAULTS.edge.timeout),
+    /** The environment variable holding that Baton's admin token. */
+    tokenEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'an environment variable name, e.g. BATON_EDGE_TOKEN' })
+      .prefault(DEFAULTS.edge.tokenEnv),
+  }),
+  z
+    .strictObject({
+      type: z.literal('nginx'),
+      /** The one file Baton writes: the service's upstream block, included by the user's nginx.conf. */
+      upstreamFile: z
+        .string()
+        .min(1, { message: 'the upstream file Baton owns, e.g. /etc/nginx/conf.d/web.upstream.conf' }),
+      /** Checks the whole config after the file is written; on failure the file is put back. */
+      test: commandLine.prefault(EDGE_DEFAULTS.nginx.test),
+      reload: commandLine.prefault(EDGE_DEFAULTS.nginx.reload),
+      /** nginx's pid file: a reload is confirmed by new workers, old ones are awaited before a drain ends. */
+      pidFile: z.string().min(1).prefault(EDGE_DEFAULTS.nginx.pidFile),
+      reloadTimeout: positiveDuration.prefault(EDGE_DEFAULTS.nginx.reloadTimeout),
+      /** `keepalive` idle connections per worker to the upstream (0: none). */
+      keepalive: z.number().int().min(0).max(10_000).prefault(EDGE_DEFAULTS.nginx.keepalive),
+      /**
+       * nginx on another machine, reached over SSH (with ssh: options): [user@]host[:port], or a
+       * Host of ~/.ssh/config. Its paths are that machine's, written absolute.
+       */
+      host: sshDestination.optional(),
+    })
+    .superRefine((e, ctx) => {
+      if (e.host === undefined) return;
+      for (const key of ['upstreamFile', 'pidFile'] as const) {
+        if (!e[key].startsWith('/')) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `with host: ${e.host.name}, an absolute path on that machine (e.g. /etc/nginx/conf.d/web.upstream.conf)`,
+          });
+        }
+      }
+    }),
+  z.strictObject({
+    type: z.literal('haproxy'),
+    /** The stats socket with `level admin`: unix:/path or host:port. */
+    runtimeSocket: z.string().min(1, { message: 'the admin socket, e.g. /run/haproxy/admin.sock' }),
+    /** The backend whose servers Baton drives (its server-template slots). */
+    backend: z.string().regex(/^[A-Za-z0-9_.:-]+$/, { message: 'a backend name from haproxy.cfg, e.g. web' }),
+    /** The server-template prefix in that backend (`server-template baton 1-10 ...`). */
+    serverPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/)
+      .prefault(EDGE_DEFAULTS.haproxy.serverPrefix),
+    /** Written after every change (`show servers state`) so a reload keeps the routes. */
+    stateFile: z.string().min(1).optional(),
+    timeout: positiveDuration.prefault(EDGE_DEFAULTS.haproxy.timeout),
+  }),
+]);
+
+export type EdgeConfig = z.output<typeof edgeSchema>;

@@ -1,0 +1,119 @@
+// Start-up after a daemon (re)start: back to one complete, healthy release from the state
+// file, adopting the instances that still run (identity-checked, never by pid alone), starting
+// the missing ones, and stopping every other recorded process: no orphan survives a restart.
+import type { BatonConfig } from '../config/schema.js';
+import type { Instance, InstanceDriver, InstanceRecord } from '../drivers/driver.js';
+import { messageOf } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Managed } from '../strategies/strategy.js';
+import type { Fleet } from './fleet.js';
+import { historyEntry, type Persistence } from './persist.js';
+
+/** What recovery works with. */
+export interface RecoveryHost {
+  /** The config and driver in effect (read at each use, as a SIGHUP may replace them). */
+  config(): BatonConfig;
+  driver(): InstanceDriver;
+  readonly log: Logger;
+  readonly fleet: Fleet;
+  readonly persist: Persistence;
+}
+
+/**
+ * Brings the service back to one complete, healthy release after a (re)start: the live one,
+ * or the one a crashed deployment started from. Instances still running are adopted when
+ * healthy; the missing ones are started; every other recorded process is stopped.
+ */
+export async function recover(host: RecoveryHost): Promise<void> {
+  const { log, fleet, persist } = host;
+  const app = (): NonNullable<BatonConfig['app']> => host.config().app!;
+  const st = persist.state;
+  // A recorded pid that another process holds now (a reboot, a pid wrap) is not ours: never
+  // signalled, its record dropped (and the instance replaced, as a dead one is).
+  const lost = new Map<string, string>();
+  const adopt = (r: InstanceRecord): Instance | null =>
+    host.driver().adopt(r, (reason) => {
+      if (lost.has(r.id)) return;
+      lost.set(r.id, reason);
+      log.warn(
+        { instance: r.id, host: r.host, pid: r.pid, reason },
+        'recorded instance lost: its pid is another process now, left alone; not adopted',
+      );
+    });
+  for (const r of st.orphans ?? []) {
+    const instance = adopt(r);
+    if (instance) fleet.orphans.set(r.id, instance);
+  }
+  fleet.scheduleOrphans();
+  // By id, not pid: pids of different hosts collide.
+  const records = new Map<string, InstanceRecord>();
+  for (const r of [
+    ...(st.live?.instances ?? []),
+    ...(st.standby?.instances ?? []),
+    // The set it was replacing: once traffic moved, `live` no longer lists it.
+    ...(st.deployment?.replacing ?? []),
+    ...(st.deployment?.started ?? []),
+  ]) {
+    records.set(r.id, r);
+  }
+  let version = st.live?.version ?? null;
+  let note: string | null = null;
+  if (st.deployment) {
+    const d = st.deployment;
+    const completed = d.step === 'finishing';
+    version = completed ? d.version : d.previousVersion;
+    note = `the daemon stopped during the deploy of ${d.version} (step ${d.step}); ${
+      completed
+        ? `${d.version} had taken all traffic and stays live`
+        : version
+          ? `back on ${version}`
+          : 'nothing was live before it'
+    }`;
+    persist.appendHistory(historyEntry(d, completed ? 'succeeded' : 'rolled-back', completed ? null : note));
+    log.warn({ deployment: d.id }, note);
+  }
+  const keep: Managed[] = [];
+  if (version !== null) {
+    for (const r of records.values()) {
+      if (r.version !== version || keep.length >= app().instances) continue;
+      const instance = adopt(r);
+      if (instance && (await fleet.readyNow(instance)))
+        keep.push({ instance, slot: keep.length + 1, stopping: false });
+    }
+  }
+  const adopted = new Set(keep.map((m) => m.instance.record.id));
+  // Everything recorded and not kept is stopped: no orphan survives a restart.
+  // One whose host does not answer is an orphan, stopped once it does.
+  await fleet.stopAll(
+    [...records.values()]
+      .filter((r) => !adopted.has(r.id))
+      .map((r) => adopt(r))
+      .filter((i) => i !== null)
+      .map((instance) => ({ instance, slot: 0, stopping: false })),
+  );
+  st.deployment = null;
+  st.standby = null;
+  const lostNotes = [...lost].map(([id, reason]) => `instance ${id} lost: ${reason}; not signalled`);
+  st.lastRecovery =
+    note === null && lostNotes.length === 0 ? null : [note, ...lostNotes].filter(Boolean).join('; ');
+  if (version !== null && keep.length < app().instances) {
+    try {
+      keep.push(...(await fleet.startReady(app().instances - keep.length, version, keep)));
+    } catch (err) {
+      // Serve with what was adopted rather than nothing; the error says why not all.
+      log.error(
+        { version, instances: keep.length, error: messageOf(err) },
+        'could not start the missing instances of the live release',
+      );
+    }
+  }
+  // Back in the route table: the built-in proxy of a fresh process starts with none, and an
+  // nginx / HAProxy edge may still list instances that are gone now.
+  fleet.live = keep;
+  await fleet.routeLive();
+  fleet.setLive(version, keep);
+  for (const m of keep) fleet.supervise(m);
+  if (version !== null) {
+    log.info({ version, adopted: adopted.size, instances: keep.length }, 'release restored');
+  }
+}
