@@ -186,8 +186,10 @@ describe('a full disk under stateDir never wedges the daemon', () => {
     if (!s) return;
     const { svc, disk, traffic } = s;
     await svc.deployApi('1.0.1');
-    // keepOld 0s: the rollback deploys 1.0.0 again, slow to get ready.
-    svc.setFlags({ '1.0.0': ['--start-delay', '3000'] });
+    // keepOld 0s: the rollback deploys 1.0.0 again, slow to get ready: slower than the abort
+    // takes to arrive on a loaded machine, since once ready, an instance writing its first log
+    // line to the full disk dies, and the rollback would end on its own before the abort.
+    svc.setFlags({ '1.0.0': ['--start-delay', '15000'] });
     const rolling = runBaton(t, ['rollback', '-c', svc.file, '--json'], { timeout: 30_000 });
     await waitFor(() => svc.state().deployment?.started.length === 2, {
       timeout: 10_000,
