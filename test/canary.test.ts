@@ -373,7 +373,7 @@ describe('canary deploys', () => {
       t3 - t0 >= 4000 + (resumeStart - pauseEnd) - 300,
       `the timed pause ended ${t3 - t0}ms after it began, held ${resumeStart - pauseEnd}ms (started ${pauseStart - t0}ms in)`,
     );
-    ok(await baton(t, svc, ['promote']), 'baton promote');
+    ok(await baton(t, svc, ['promote', '--full']), 'baton promote --full');
     const run = await deploying;
     ok(run, 'the canary deploy');
     assert.deepEqual(stepsOf(run), [

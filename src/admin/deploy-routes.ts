@@ -32,9 +32,15 @@ const rollbackBody = z.strictObject({
   actor: z.string().max(200).optional(),
 }) satisfies z.ZodType<RollbackBody>;
 const promoteBody = z.strictObject({
+  full: z.boolean().optional(),
   step: z.boolean().optional(),
   actor: z.string().max(200).optional(),
 }) satisfies z.ZodType<PromoteBody>;
+/** Whether a promote body asks for 100% now (default: the next step); contradicting itself: null. */
+function promotesFull(body: PromoteBody): boolean | null {
+  if (body.full !== undefined && body.step !== undefined && body.full === body.step) return null;
+  return body.full ?? (body.step === undefined ? false : !body.step);
+}
 const abortBody = z.strictObject({ actor: z.string().max(200).optional() }) satisfies z.ZodType<AbortBody>;
 
 type Running = ReturnType<Controller['deploy']>;
@@ -84,8 +90,15 @@ export function registerDeployRoutes(
 
   admin.route<PromoteAnswer>('POST', PATHS.promote, async (r) => {
     const body = await r.body(promoteBody);
-    const d = controller.promote(body.step ?? false);
-    return { json: { promoting: d.id, version: d.version, step: body.step ?? false } };
+    const full = promotesFull(body);
+    if (full === null) {
+      throw new BatonError(
+        'BATON_E_BAD_REQUEST',
+        `promote body says both full: ${body.full} and step: ${body.step}; send { full: true } for 100% now, or {} for the next step`,
+      );
+    }
+    const d = controller.promote(!full);
+    return { json: { promoting: d.id, version: d.version, full, step: !full } };
   });
 
   admin.route<PauseAnswer>('POST', PATHS.pause, () => {

@@ -94,8 +94,13 @@ export interface AbortAnswer {
   readonly version: string;
 }
 
-/** POST /v1/promote: to 100% now, or (`step`) only past the current pause. */
+/**
+ * POST /v1/promote: on to the canary's next step (the default, as Argo Rollouts' `promote`), or
+ * (`full`) to 100% now. `step` is the older form: `step: false` alone still means full.
+ */
 export interface PromoteBody {
+  readonly full?: boolean;
+  /** Deprecated: `full` says it (true: the next step only, the default; false: full). */
   readonly step?: boolean;
   readonly actor?: string;
 }
@@ -103,6 +108,9 @@ export interface PromoteBody {
 export interface PromoteAnswer {
   readonly promoting: string;
   readonly version: string;
+  /** To 100% now (else on to the next step). */
+  readonly full: boolean;
+  /** = !full, for older clients. */
   readonly step: boolean;
 }
 

@@ -11,4 +11,9 @@ export interface HealthAnswer {
   readonly edge: EdgeKind;
   /** The proxy's bound address (the config may say port 0); null when nginx / HAProxy own it. */
   readonly listen: string | null;
+  /**
+   * Where clients send requests: the edge's `url:` (the first edge that has one), else the
+   * built-in proxy's bound address (loopback for a wildcard); null for nginx / HAProxy without it.
+   */
+  readonly url: string | null;
 }

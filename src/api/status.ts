@@ -36,17 +36,41 @@ export interface VerdictView {
   readonly reason: string;
 }
 
-/** A canary's split so far, and every analysis. */
-export interface CanaryView {
+/** One side of a canary split: its version and its share of the traffic the rules leave. */
+export interface CanarySide {
+  readonly version: string;
   readonly percent: number;
+}
+
+/**
+ * A canary (or A/B test) in progress. `deployment.step` is the deploy state machine's step
+ * ('weight', 'paused': a pause step waiting, for its time or for `baton promote`, ...); this is
+ * where the canary stands within its own steps, and what comes next.
+ */
+export interface CanaryView {
+  /** The version live until promotion, and its share. */
+  readonly stable: CanarySide;
+  /** The new version, and its share (the setWeight in effect). */
+  readonly canary: CanarySide;
+  /** The canary's share (= canary.percent). */
+  readonly percent: number;
+  /** Requests these match go to the canary whatever the share (setHeaderRoute, ab's match). */
   readonly rules: SplitSpec['rules'];
+  /** The strategy step in progress, 1-based, of `total`; null outside the steps (promoting...). */
+  readonly step: { readonly index: number; readonly total: number } | null;
+  /** Held by `baton pause` (a pause step's time does not run), not a pause step waiting. */
+  readonly paused: boolean;
+  /** Every analysis so far, oldest first. */
   readonly verdicts: readonly VerdictView[];
+  /** What happens next, and the command that makes it happen now, in words. */
+  readonly next: string;
 }
 
 export interface StatusDeployment extends DeploymentView {
   readonly elapsedMs: number;
-  /** Held by `baton pause`. */
+  /** Held by `baton pause` (= canary.paused). */
   readonly paused: boolean;
+  /** Once the canary's split is in place, until the deploy ends. */
   readonly canary: CanaryView | null;
 }
 
@@ -61,6 +85,10 @@ export interface OrphanView {
 
 export interface StatusView {
   readonly service: string;
+  /**
+   * The live release: during a canary, the stable version (live until promotion), its
+   * instances and the canary's (each with its own `version`).
+   */
   readonly live: { readonly version: string; readonly instances: readonly StatusInstance[] } | null;
   /** The previous blue-green set, kept running until `stopAt` for an instant rollback. */
   readonly standby: {

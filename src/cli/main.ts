@@ -1,7 +1,8 @@
 // The `baton` command line. Each command lives in commands/ and is a thin layer: it parses
 // flags and calls a library function or the daemon's admin API.
 import { Command, CommanderError } from 'commander';
-import { isBatonError } from '../errors.js';
+import type { ApiError, ApiErrorBody } from '../api/error.js';
+import { isBatonError, messageOf } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDeploy } from './commands/deploy.js';
@@ -14,6 +15,7 @@ import { registerStatus } from './commands/status.js';
 import { registerTargets } from './commands/targets.js';
 import { registerUp } from './commands/up.js';
 import { registerValidate } from './commands/validate.js';
+import { jsonRequested } from './options.js';
 
 export function buildProgram(): Command {
   const program = new Command('baton')
@@ -39,23 +41,35 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // With --json a failure is also one JSON line on stdout, where the script reads the answer;
+  // the text line stays on stderr for the person reading the CI log.
+  const json = jsonRequested(argv);
   try {
     await buildProgram().parseAsync(argv);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (err) {
     if (err instanceof CommanderError) {
-      // --help and --version end here too, with exit code 0.
-      return err.exitCode === 0 ? 0 : 2;
+      // --help and --version end here too, with exit code 0. Commander printed the message.
+      if (err.exitCode === 0) return 0;
+      if (json) printErrorJson({ code: 'BATON_E_USAGE', message: err.message.replace(/^error: /, '') });
+      return 2;
     }
     if (isBatonError(err)) {
+      if (json) printErrorJson(err.toJSON());
       process.stderr.write(`baton: ${err.message}\n`);
       return err.exitCode;
     }
+    if (json) printErrorJson({ code: 'BATON_E_INTERNAL', message: `unexpected error: ${messageOf(err)}` });
     process.stderr.write(
       `baton: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     );
     return 1;
   }
+}
+
+function printErrorJson(error: ApiError): void {
+  const body: ApiErrorBody = { error };
+  process.stdout.write(`${JSON.stringify(body)}\n`);
 }
 
 const code = await main(process.argv);

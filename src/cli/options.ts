@@ -18,3 +18,12 @@ export function readConfig(opts: { config?: string; env?: string }): BatonConfig
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
+
+/**
+ * Whether the command line asks for JSON output: `--json` before any `--`. Read from argv, not
+ * the parsed options, so that a flag commander refuses is answered in JSON too.
+ */
+export function jsonRequested(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return argv.slice(2, end < 0 ? undefined : end).includes('--json');
+}

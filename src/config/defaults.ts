@@ -8,6 +8,7 @@ export const DEFAULTS = {
   /** Only IP literals, loopback names and the admin address's own host. */
   adminHosts: [],
   weight: 1,
+  // Of each target (targets:) and each app instance (app.maxFails, app.failTimeout).
   maxFails: 1, // as nginx's max_fails
   failTimeout: '10s', // as nginx's fail_timeout
   health: {
@@ -27,6 +28,12 @@ export const DEFAULTS = {
     stopTimeout: '30s',
     slowStart: '0s',
   },
+  /**
+   * Not a config key: an instance whose health check answers 404, 405 or 410 this many times in
+   * a row fails readiness at once. The app does not serve `health.path` (with GET): waiting out
+   * readyTimeout would not change that answer.
+   */
+  healthPathMissingChecks: 5,
   warmup: { paths: ['/'], count: 10, concurrency: 2, timeout: '5s' },
   strategy: {
     type: 'blue-green',

@@ -55,6 +55,7 @@ export function deployContext(running: Running, emit: Emit, host: ContextHost): 
             d.started.push(record);
             persist.persistStep(running);
           },
+          progress: (message) => emit({ kind: 'info', message }),
         },
         onHosts,
       );
@@ -77,8 +78,8 @@ export function deployContext(running: Running, emit: Emit, host: ContextHost): 
       // The edge first: should it refuse the change, nothing moved and `live` stays as it was.
       await edge.apply(
         [
-          ...instances.map((m) => routeOf(m, app.slowStart)),
-          ...fallback.map((m) => ({ ...routeOf(m, app.slowStart), backup: true })),
+          ...instances.map((m) => routeOf(m, app)),
+          ...fallback.map((m) => ({ ...routeOf(m, app), backup: true })),
         ],
         null,
       );

@@ -299,7 +299,7 @@ export class Deployments {
     return back;
   }
 
-  /** `baton promote [--step]`: the canary goes to 100% now (or past its current pause). */
+  /** `baton promote [--full]`: the canary goes on to its next step (or, not `step`, to 100% now). */
   promote(step: boolean): DeploymentState {
     const r = this.requireRunning();
     r.control.promote = step ? 'step' : 'full';

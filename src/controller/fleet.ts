@@ -10,7 +10,7 @@ import { BatonError, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Managed } from '../strategies/strategy.js';
 import { sleep } from '../util/sleep.js';
-import { readyNow, verifyHealthy, waitReady } from './readiness.js';
+import { readyNow, verifyHealthy, waitAllReady } from './readiness.js';
 import type { DeploymentState, ServiceState } from './state.js';
 
 /** Restart backoff for crashed instances: 1s doubling to 30s; 5 crashes in a minute is a loop. */
@@ -40,6 +40,8 @@ export interface StartingDeploy {
   readonly signal: AbortSignal;
   /** Records (and persists) an instance it started; throwing stops those started so far. */
   started(record: InstanceRecord): void;
+  /** A line saying how the wait for readiness goes (every READY_PROGRESS_MS, see readiness.ts). */
+  progress(message: string): void;
 }
 
 /** A canary split and the instances on its canary side. */
@@ -91,7 +93,10 @@ export class Fleet {
     return readyNow(instance, this.app);
   }
 
-  /** Starts `count` instances and waits until each is ready; on any failure stops them all. */
+  /**
+   * Starts `count` instances and waits until each is ready; on any failure stops them all. How
+   * the wait goes is the deploy's progress, or (recovery, a restart) the daemon's log.
+   */
   async startReady(
     count: number,
     version: string,
@@ -126,7 +131,12 @@ export class Fleet {
         started.push({ instance, slot, stopping: false });
         deploy?.started(instance.record);
       }
-      await Promise.all(started.map((m) => waitReady(m.instance, this.app, deploy?.signal)));
+      await waitAllReady(
+        started.map((m) => m.instance),
+        this.app,
+        deploy ? (message) => deploy.progress(message) : (message) => this.log.info({ version }, message),
+        deploy?.signal,
+      );
       return started;
     } catch (err) {
       await this.stopAll(started);
@@ -320,7 +330,7 @@ export class Fleet {
 
   applyRoutes(instances: readonly Managed[], split: LiveSplit | null): Promise<void> {
     return this.host.edge.apply(
-      instances.map((m) => ({ ...routeOf(m, this.app.slowStart), canary: split?.canary.has(m) ?? false })),
+      instances.map((m) => ({ ...routeOf(m, this.app), canary: split?.canary.has(m) ?? false })),
       split?.spec ?? null,
     );
   }
@@ -359,7 +369,19 @@ export function targetIdOf(i: Instance): string {
   return targetId(i.record);
 }
 
-export function routeOf(m: Managed, slowStartMs = 0): RouteSpec {
+/** An instance as the edge routes it, with the app's slow start and passive health (app.maxFails...). */
+export function routeOf(
+  m: Managed,
+  app: Pick<NonNullable<BatonConfig['app']>, 'slowStart' | 'maxFails' | 'failTimeout'>,
+): RouteSpec {
   const r = m.instance.record;
-  return { host: r.host, port: r.port, weight: 1, version: r.version, slowStartMs };
+  return {
+    host: r.host,
+    port: r.port,
+    weight: 1,
+    version: r.version,
+    slowStartMs: app.slowStart,
+    maxFails: app.maxFails,
+    failTimeoutMs: app.failTimeout,
+  };
 }

@@ -2,13 +2,13 @@
 // instance as the edge sees it, the kept set, the orphans, the deploy in progress; and the log
 // tails of the instances asked for, read where each runs.
 import type { InstanceLog } from '../api/logs.js';
-import type { StatusView } from '../api/status.js';
+import type { CanaryView, StatusView } from '../api/status.js';
 import type { InstanceDriver } from '../drivers/driver.js';
 import type { Edge } from '../edge/edge.js';
 import { BatonError, messageOf } from '../errors.js';
 import { targetIdOf, type Fleet } from './fleet.js';
 import type { Running } from './running.js';
-import type { ServiceState } from './state.js';
+import type { DeploymentState, ServiceState } from './state.js';
 
 /** What the views read. */
 export interface ViewHost {
@@ -25,11 +25,11 @@ export async function statusView(host: ViewHost): Promise<StatusView> {
   const { fleet, state } = host;
   const views = new Map((await host.edge.view().catch(() => [])).map((v) => [v.id, v]));
   const running = host.running();
-  const d = running?.deployment ?? null;
   return {
     service: host.service,
     live: state.live && {
-      version: state.live.version,
+      // During a canary the state names the release being deployed; stable serves until promotion.
+      version: (running && fleet.split && stableVersion(running, fleet)) || state.live.version,
       instances: fleet.live.map((m) => {
         const r = m.instance.record;
         const v = views.get(targetIdOf(m.instance));
@@ -58,14 +58,61 @@ export async function statusView(host: ViewHost): Promise<StatusView> {
       port: r.port,
       pid: r.pid,
     })),
-    deployment: d && {
-      ...d,
-      elapsedMs: Date.now() - Date.parse(d.startedAt),
-      paused: running?.control.paused ?? false,
-      canary: running?.canary ?? null,
+    deployment: running && {
+      ...running.deployment,
+      elapsedMs: Date.now() - Date.parse(running.deployment.startedAt),
+      paused: running.control.paused,
+      canary: canaryView(running, fleet, state),
     },
     lastRecovery: state.lastRecovery,
   };
+}
+
+/** The version of a canary split's stable side. */
+function stableVersion(running: Running, fleet: Fleet): string | null {
+  const split = fleet.split;
+  const stable = split && fleet.live.find((m) => !split.canary.has(m));
+  return stable?.instance.record.version ?? running.deployment.previousVersion;
+}
+
+/** The canary strategy's details start with its position: "step 3/6: ...". */
+const POSITION = /^step (\d+)\/(\d+): /;
+
+/** A canary in progress: both sides and their shares, its step, its verdicts, what comes next. */
+function canaryView(running: Running, fleet: Fleet, state: ServiceState): CanaryView | null {
+  const c = running.canary;
+  if (!c) return null;
+  const d = running.deployment;
+  const stable = stableVersion(running, fleet) ?? state.live?.version ?? '';
+  // The split ends at promotion (all to the new set) or on the way back (all to stable).
+  const share = fleet.split ? c.percent : d.step === 'rolling-back' ? 0 : 100;
+  const m = POSITION.exec(d.detail);
+  const step = m ? { index: Number(m[1]), total: Number(m[2]) } : null;
+  const paused = running.control.paused;
+  return {
+    stable: { version: stable, percent: 100 - share },
+    canary: { version: d.version, percent: share },
+    percent: c.percent,
+    rules: c.rules,
+    step,
+    paused,
+    verdicts: c.verdicts,
+    next: nextAction(d, step, paused, stable),
+  };
+}
+
+function nextAction(d: DeploymentState, step: CanaryView['step'], paused: boolean, stable: string): string {
+  if (d.step === 'rolling-back') return `going back: all traffic to ${stable}`;
+  if (d.step === 'promoting' || d.step === 'draining' || d.step === 'stopping' || d.step === 'finishing')
+    return `promoted: ${d.version} takes all traffic, then ${stable} is drained and stopped`;
+  if (paused) return 'held by `baton pause`: `baton resume` goes on';
+  if (!step) return `the canary steps start; \`baton abort\` goes back to ${stable}`;
+  const after = step.index < step.total ? `step ${step.index + 1}/${step.total}` : 'promotion to 100%';
+  const full = step.index < step.total ? '; `baton promote --full` goes to 100% now' : '';
+  if (d.step !== 'paused') return `${after} next`;
+  return d.detail.includes('until `baton promote`')
+    ? `waiting for \`baton promote\` (then ${after})${full}`
+    : `${after} once this pause ends; \`baton promote\` goes on now${full}`;
 }
 
 /**

@@ -8,7 +8,7 @@ import { registerDeployRoutes } from '../admin/deploy-routes.js';
 import { registerFreezeRoutes } from '../admin/freeze-routes.js';
 import { registerEdgeRoutes } from '../admin/edge-routes.js';
 import { registerProxyRoutes } from '../admin/proxy-routes.js';
-import { formatAddress } from '../config/address.js';
+import { formatAddress, type ListenAddress } from '../config/address.js';
 import { instanceBaseEnv } from '../config/secrets.js';
 import { Controller } from '../controller/controller.js';
 import { FreezeStore } from '../controller/freeze.js';
@@ -64,6 +64,19 @@ function driverFor(config: BatonConfig, log: Logger): InstanceDriver {
     env: instanceBaseEnv(config),
     ...(config.ssh.remoteDir ? { remoteDir: config.ssh.remoteDir } : {}),
   });
+}
+
+/**
+ * Where clients send requests (GET /v1/health): the first edge's `url:`, else the built-in proxy's
+ * bound address, a wildcard one reached on loopback; null when nginx / HAProxy have no `url:`.
+ */
+function clientUrl(config: BatonConfig, proxy: BuiltinProxy | null): string | null {
+  const configured = (config.edges ?? [config.edge]).find((e) => e.url !== undefined)?.url;
+  if (configured !== undefined) return configured;
+  const a: ListenAddress | undefined = proxy?.address();
+  if (a?.kind !== 'tcp') return null;
+  const host = a.host === '0.0.0.0' ? '127.0.0.1' : a.host === '::' ? '::1' : a.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${a.port}/`;
 }
 
 export class Daemon {
@@ -178,6 +191,7 @@ export class Daemon {
           edge: this.edge.kind,
           // The bound address (the config may say port 0); nginx / HAProxy own theirs.
           listen: this.proxy ? formatAddress(this.proxy.address()) : null,
+          url: clientUrl(this.config, this.proxy),
         },
       }));
       // Status answers at once; deploys wait until the live release is restored.

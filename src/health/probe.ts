@@ -45,14 +45,15 @@ export async function probe(
 }
 
 /**
- * One health probe, and whether the target answered at all: a wrong status comes from a
- * process that still serves, a refused or timed-out connection from one (or a host) that does not.
+ * One health probe, and whether the target answered at all (with which status): a wrong status
+ * comes from a process that still serves, a refused or timed-out connection from one (or a host)
+ * that does not.
  */
 export async function probeTarget(
   origin: string,
   cfg: Pick<HealthConfig, 'path' | 'timeout' | 'expectStatus'>,
   dispatcher?: Agent,
-): Promise<{ failure: string | null; answered: boolean }> {
+): Promise<{ failure: string | null; answered: boolean; status: number | null }> {
   try {
     const res = await request(origin + cfg.path, {
       method: 'GET',
@@ -66,12 +67,13 @@ export async function probeTarget(
     const failure = statusMatches(res.statusCode, cfg.expectStatus)
       ? null
       : `GET ${cfg.path} answered ${res.statusCode}, expected ${String(cfg.expectStatus)}`;
-    return { failure, answered: true };
+    return { failure, answered: true, status: res.statusCode };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     return {
       failure: `GET ${cfg.path} failed: ${e.code ?? e.name}${e.message ? ` (${e.message})` : ''}`,
       answered: false,
+      status: null,
     };
   }
 }

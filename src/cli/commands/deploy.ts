@@ -6,7 +6,6 @@ import { AdminClient } from '../../admin/client.js';
 import type { AbortAnswer, AbortBody, DeployBody, ProgressEvent, RollbackBody } from '../../api/deploy.js';
 import type { HealthAnswer } from '../../api/health.js';
 import { PATHS } from '../../api/paths.js';
-import { parseListen } from '../../config/address.js';
 import { STRATEGY_TYPES, type BatonConfig, type StrategyType } from '../../config/schema.js';
 import { BatonError } from '../../errors.js';
 import { runLoad, type LoadResult } from '../../load/runner.js';
@@ -99,7 +98,7 @@ async function followDeploy(opts: FollowOptions, follow: Follow): Promise<void> 
   }
 }
 
-/** `--verify-load RATE`: constant-rate GETs through the proxy for the whole deploy. */
+/** `--verify-load RATE`: constant-rate GETs through the edge for the whole deploy. */
 async function startVerifyLoad(
   client: AdminClient,
   rateText: string,
@@ -111,14 +110,21 @@ async function startVerifyLoad(
       `--verify-load takes requests per second, e.g. 100, not "${rateText}"`,
     );
   }
-  // Where the proxy really listens, from the daemon (the config may say port 0).
-  const { listen } = await client.call<HealthAnswer>('GET', PATHS.health);
-  // null: nginx / HAProxy own the listen address, not Baton's proxy.
-  const a = listen === null ? undefined : parseListen(listen);
-  if (a?.kind !== 'tcp')
-    throw new BatonError('BATON_E_USAGE', `--verify-load needs a TCP listen address, not ${listen}`);
-  const host = a.host === '0.0.0.0' ? '127.0.0.1' : a.host === '::' ? '::1' : a.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${a.port}/`;
+  // Where clients connect, from the daemon: edge.url, or its proxy's bound address (port 0).
+  const { url, edge, listen } = await client.call<HealthAnswer>('GET', PATHS.health);
+  // Falsy too from a daemon older than `url`.
+  if (!url) {
+    const why = listen
+      ? `the proxy listens on ${listen}, not a TCP port`
+      : edge === 'multi'
+        ? 'the edges own the client port'
+        : `the ${edge} edge owns the client port`;
+    throw new BatonError(
+      'BATON_E_USAGE',
+      `--verify-load sends its requests where clients connect, and Baton does not know where that is: ${why}. ` +
+        'Set edge.url in baton.yaml (e.g. url: http://127.0.0.1:80/; with edges:, on one of them), then reload `baton up` (SIGHUP). Nothing was deployed.',
+    );
+  }
   const ac = new AbortController();
   const run = runLoad({ url, rate, durationMs: 24 * 3_600_000, signal: ac.signal, timeoutMs: 10_000 });
   return {
@@ -142,7 +148,7 @@ export function registerDeploy(program: Command): void {
     .option('--json', 'print progress as JSON lines')
     .option(
       '--verify-load <rate>',
-      'send this many GET/s through the proxy during the deploy; any failure fails the verdict',
+      'send this many GET/s where clients connect (edge.url with nginx / HAProxy) during the deploy; any failure fails the verdict',
     )
     .option('--force', 'deploy outside the deploy windows or through a freeze (recorded in history)')
     .option(

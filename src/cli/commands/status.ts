@@ -4,7 +4,7 @@ import { AdminClient } from '../../admin/client.js';
 import type { HistoryAnswer } from '../../api/deploy.js';
 import type { FreezeView } from '../../api/freeze.js';
 import { historyPath, PATHS } from '../../api/paths.js';
-import type { StatusView } from '../../api/status.js';
+import type { CanaryView, StatusView, VerdictView } from '../../api/status.js';
 import { printJson, readConfig, withConfig } from '../options.js';
 
 function table(rows: string[][]): string {
@@ -20,9 +20,30 @@ function table(rows: string[][]): string {
     .join('');
 }
 
+/** Verdicts printed in full; `--json` has them all. */
+const VERDICTS_SHOWN = 5;
+
+/** A canary in progress: both sides, the step, the analysis, what comes next. */
+function canaryLines(c: CanaryView): string {
+  const rules = c.rules.length ? ` (and requests matching its ${c.rules.length} rule(s))` : '';
+  let out = `stable   ${c.stable.version} ${c.stable.percent}%\ncanary   ${c.canary.version} ${c.canary.percent}%${rules}\n`;
+  if (c.step)
+    out += `step     ${c.step.index}/${c.step.total}${c.paused ? ' (held by `baton pause`)' : ''}\n`;
+  if (!c.verdicts.length) out += 'analysis no verdict (none configured, or its first interval not over)\n';
+  else {
+    const count = (r: VerdictView['result']): number => c.verdicts.filter((v) => v.result === r).length;
+    const earlier = c.verdicts.length - VERDICTS_SHOWN;
+    out += `analysis ${c.verdicts.length} verdict(s): ${count('pass')} pass, ${count('fail')} fail, ${count('inconclusive')} inconclusive${earlier > 0 ? ` (the last ${VERDICTS_SHOWN}; --json has all)` : ''}\n`;
+    for (const v of c.verdicts.slice(-VERDICTS_SHOWN)) out += `verdict  ${v.at} ${v.result}: ${v.reason}\n`;
+  }
+  return `${out}next     ${c.next}\n`;
+}
+
 export function registerStatus(program: Command): void {
   withConfig(program.command('status'))
-    .description('the live version, its instances, and the deploy in progress')
+    .description(
+      'the live version, its instances, and the deploy in progress (a canary: both sides with their shares, its step, every verdict, what comes next)',
+    )
     .option('--json', 'print JSON')
     .action(async (opts: { config: string; json?: boolean }) => {
       const client = AdminClient.fromConfig(readConfig(opts));
@@ -32,12 +53,19 @@ export function registerStatus(program: Command): void {
         client.call<FreezeView>('GET', PATHS.freeze).catch(() => null),
       ]);
       if (opts.json) return printJson(gate ? { ...s, freeze: gate.freeze, window: gate.window } : s);
-      let out = `service  ${s.service}\nlive     ${s.live ? s.live.version : '(nothing deployed yet: baton deploy --version V)'}\n`;
+      const canary = s.deployment?.canary;
+      // During a canary the stable version is live; it says until when.
+      const until =
+        canary && canary.stable.percent > 0 && s.live?.version === canary.stable.version
+          ? ` (stable until ${canary.canary.version} is promoted)`
+          : '';
+      let out = `service  ${s.service}\nlive     ${s.live ? s.live.version + until : '(nothing deployed yet: baton deploy --version V)'}\n`;
       if (s.standby)
         out += `standby  ${s.standby.version} (kept until ${s.standby.stopAt} for instant rollback)\n`;
       if (s.deployment) {
         const d = s.deployment;
         out += `deploy   ${d.version} (${d.strategy}) by ${d.actor}: ${d.step}, ${(d.elapsedMs / 1000).toFixed(1)}s, ${d.detail}\n`;
+        if (d.canary) out += canaryLines(d.canary);
       }
       if (s.lastRecovery) out += `recovery ${s.lastRecovery}\n`;
       for (const o of s.orphans ?? []) {

@@ -51,6 +51,12 @@ export const appSchema = z.strictObject({
     .optional(),
   /** Weight ramp of a new instance as it enters rotation (next to instances already serving). */
   slowStart: duration.prefault(DEFAULTS.app.slowStart),
+  /**
+   * Passive health of each instance, as a target's (targets:) and nginx's max_fails /
+   * fail_timeout: this many failed requests within failTimeout take it out for failTimeout.
+   */
+  maxFails: z.number().int().min(0).prefault(DEFAULTS.maxFails),
+  failTimeout: positiveDuration.prefault(DEFAULTS.failTimeout),
 });
 
 export type AppConfig = z.output<typeof appSchema>;

@@ -29,6 +29,25 @@ const sshDestination = z
   });
 
 /**
+ * Where clients send requests through the edge (what `baton deploy --verify-load` loads). nginx
+ * and HAProxy own their listener, so only the config can say it.
+ */
+const clientUrl = z.string().superRefine((v, ctx) => {
+  let u: URL | undefined;
+  try {
+    u = new URL(v);
+  } catch {
+    u = undefined;
+  }
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${v}" is not an http(s) URL: write where clients connect, e.g. http://127.0.0.1:80/`,
+    });
+  }
+});
+
+/**
  * Where client traffic comes in: Baton's own proxy (default) or another Baton's, or the user's
  * nginx / HAProxy.
  */
@@ -47,6 +66,8 @@ export const edgeSchema = z.discriminatedUnion('type', [
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'an environment variable name, e.g. BATON_EDGE_TOKEN' })
       .prefault(DEFAULTS.edge.tokenEnv),
+    /** Where clients connect; default: from listen (this daemon's proxy). */
+    url: clientUrl.optional(),
   }),
   z
     .strictObject({
@@ -68,6 +89,8 @@ export const edgeSchema = z.discriminatedUnion('type', [
        * Host of ~/.ssh/config. Its paths are that machine's, written absolute.
        */
       host: sshDestination.optional(),
+      /** Where clients connect to nginx, e.g. http://127.0.0.1:80/ (for --verify-load). */
+      url: clientUrl.optional(),
     })
     .superRefine((e, ctx) => {
       if (e.host === undefined) return;
@@ -95,6 +118,8 @@ export const edgeSchema = z.discriminatedUnion('type', [
     /** Written after every change (`show servers state`) so a reload keeps the routes. */
     stateFile: z.string().min(1).optional(),
     timeout: positiveDuration.prefault(EDGE_DEFAULTS.haproxy.timeout),
+    /** Where clients connect to HAProxy, e.g. http://127.0.0.1:80/ (for --verify-load). */
+    url: clientUrl.optional(),
   }),
 ]);
 

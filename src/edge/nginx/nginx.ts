@@ -7,12 +7,15 @@
 // Open-source nginx has neither active health checks nor slow start, so Baton does both: each
 // change of health or of a slow-start step is one more render + test + reload. Every render
 // goes through one queue, so an apply and a health change never interleave.
+//
+// Every reload closes the idle keep-alive connections of clients, so a render that nginx
+// already serves is no reload, and backup routes (a blue-green switch keeps the old set as
+// backup while the new one is watched) stay out of the file while Baton's health checks see a
+// primary up: taking them out afterwards then changes nothing, and one switch is one reload.
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Agent } from 'undici';
 import type { EdgeConfig } from '../../config/schema.js';
 import { BatonError, messageOf } from '../../errors.js';
-import { healthAgent, probe } from '../../health/probe.js';
 import { splitCommand } from '../../process/command.js';
 import {
   EdgeError,
@@ -26,6 +29,7 @@ import {
   type SplitSpec,
   type StatsSnapshot,
 } from '../edge.js';
+import { NginxHealthChecks } from './health.js';
 import { HostFileError, LocalNginxHost, type NginxHost, type NginxWorker } from './host.js';
 import { fileHeader, parseGeneration, RAMP_STEPS, renderUpstream } from './render.js';
 
@@ -37,13 +41,6 @@ const CONFIRM_POLL_MS = 20;
 const DRAIN_POLL_MS = 50;
 /** Lines of nginx's output (or error log) quoted in an error. */
 const OUTPUT_LINES = 10;
-
-interface Tracker {
-  health: 'unknown' | 'healthy' | 'unhealthy';
-  /** > 0: consecutive passes; < 0: consecutive failures. */
-  streak: number;
-  timer: NodeJS.Timeout | null;
-}
 
 interface Ramp {
   /** Quarters of the target's weight now (1..RAMP_STEPS-1). */
@@ -75,13 +72,15 @@ export class NginxEdge implements Edge {
   private split: SplitSpec | null = null;
   /** The last file body nginx confirmed (without the header); a refresh that changes nothing is skipped. */
   private lastBody: string | null = null;
+  /** The targets in that file (backups held out are not): what a reload takes out is drained. */
+  private rendered: ReadonlySet<string> = new Set();
   private generation = 0;
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly trackers = new Map<string, Tracker>();
   private readonly ramps = new Map<string, Ramp>();
   /** Workers that served a target before the reload that took it out: drain() awaits them. */
   private readonly removed = new Map<string, NginxWorker[]>();
-  private readonly agent: Agent | null;
+  /** Baton's own checks of the primaries, when the app has a health check. */
+  private readonly health: NginxHealthChecks | null;
   private warnedSticky = false;
   private closed = false;
 
@@ -98,13 +97,14 @@ export class NginxEdge implements Edge {
     this.describe = `nginx${host.where} (${this.file})`;
     this.testCmd = commandWords(cfg.test, 'test');
     this.reloadCmd = commandWords(cfg.reload, 'reload');
-    const h = opts.health;
-    this.agent = h ? healthAgent(h) : null;
+    this.health = opts.health
+      ? new NginxHealthChecks(opts.health, opts.log, () => void this.serialize(() => this.refresh('health')))
+      : null;
   }
 
   /**
-   * Checks nginx can be driven: its binaries, the file's folder, a running master. Writes
-   * nothing; health checks start with the first apply(), when there are targets.
+   * Checks nginx can be driven: its binaries, the file's folder, a running master. Writes only
+   * a missing upstream file (see placeholder()); health checks start with the first apply().
    */
   async start(): Promise<void> {
     try {
@@ -119,7 +119,13 @@ export class NginxEdge implements Edge {
         }
       }
       await this.host.writableDir(path.dirname(this.file));
-      await this.master();
+      const wrote = await this.placeholder();
+      await this.master().catch((err: unknown) => {
+        if (wrote && err instanceof EdgeError) {
+          throw new EdgeError(`${err.message} The upstream file ${this.file} is in place now.`);
+        }
+        throw err;
+      });
     } catch (err) {
       throw this.edgeError(err);
     }
@@ -137,13 +143,13 @@ export class NginxEdge implements Edge {
         : [];
       const ramp = new Map([...this.rampLevels()].filter(([id]) => ids.has(id)));
       for (const r of fresh) ramp.set(targetId(r), 1);
-      const oldWorkers = await this.publish({ routes, split, ramp });
+      const d: Desired = { routes, split, ramp };
+      // What nginx serves already (the old set left as backup, now dropped): no reload.
+      if (this.render(d) !== this.lastBody) await this.publish(d);
       this.routes = routes;
       this.split = split;
-      for (const id of before) if (!ids.has(id)) this.removed.set(id, oldWorkers);
-      for (const id of ids) this.removed.delete(id);
       this.syncRamps(ids, fresh);
-      this.syncHealth(routes);
+      this.health?.sync(new Set(routes.filter((r) => !r.backup).map(targetId)));
     });
   }
 
@@ -177,7 +183,7 @@ export class NginxEdge implements Edge {
         version: r.version ?? '',
         weight: r.weight,
         backup: r.backup ?? false,
-        health: this.trackers.get(id)?.health ?? 'unknown',
+        health: this.health?.healthOf(id) ?? 'unknown',
         inflight: null,
         requests: null,
       };
@@ -186,12 +192,10 @@ export class NginxEdge implements Edge {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const t of this.trackers.values()) if (t.timer) clearTimeout(t.timer);
     for (const r of this.ramps.values()) if (r.timer) clearTimeout(r.timer);
-    this.trackers.clear();
     this.ramps.clear();
+    await this.health?.close();
     await this.queue;
-    await this.agent?.close();
     await this.host.close();
   }
 
@@ -203,18 +207,20 @@ export class NginxEdge implements Edge {
 
   /**
    * Writes the file for `d`, has nginx test it, reloads and confirms. On any failure the
-   * previous file is back (and nginx on it) before the EdgeError is thrown. Resolves with the
-   * workers of the generation before this one.
+   * previous file is back (and nginx on it) before the EdgeError is thrown. The targets it
+   * takes out of the file are drained by the workers of the generation before this one.
    */
-  private async publish(d: Desired): Promise<NginxWorker[]> {
+  private async publish(d: Desired): Promise<void> {
     try {
-      return await this.publishOnce(d);
+      await this.publishOnce(d);
     } catch (err) {
+      // What nginx serves is the previous file, or (lost while confirming) not known.
+      this.lastBody = null;
       throw this.edgeError(err);
     }
   }
 
-  private async publishOnce(d: Desired): Promise<NginxWorker[]> {
+  private async publishOnce(d: Desired): Promise<void> {
     const master = await this.master(); // before touching anything
     const body = this.render(d);
     const previous = await this.readFile();
@@ -260,8 +266,11 @@ export class NginxEdge implements Edge {
       );
     }
     this.lastBody = body;
-    this.opts.log.info({ file: this.file, generation, routes: d.routes.length }, 'nginx reloaded');
-    return old;
+    const shown = new Set(this.shown(d.routes).map(targetId));
+    for (const id of this.rendered) if (!shown.has(id)) this.removed.set(id, old);
+    for (const id of shown) this.removed.delete(id);
+    this.rendered = shown;
+    this.opts.log.info({ file: this.file, generation, routes: shown.size }, 'nginx reloaded');
   }
 
   /** Polls until a new-generation worker runs and no older one still accepts connections. */
@@ -312,13 +321,40 @@ export class NginxEdge implements Edge {
   private render(d: Desired): string {
     return renderUpstream({
       service: this.opts.service,
-      routes: d.routes,
+      routes: this.shown(d.routes),
       split: d.split,
       balance: this.opts.balance,
       keepalive: this.cfg.keepalive,
       down: this.unhealthy(),
       ramp: d.ramp,
     });
+  }
+
+  /**
+   * The routes the file holds. With Baton's health checks on, backups only while no primary can
+   * take requests (all failing, weight 0, or none): a health change brings them in, one reload.
+   * Without them nginx's own `backup` is all there is, so they are always in.
+   */
+  private shown(routes: readonly RouteSpec[]): readonly RouteSpec[] {
+    if (!this.health || !routes.some((r) => r.backup)) return routes;
+    const down = this.health.unhealthy();
+    const up = routes.some((r) => !r.backup && r.weight > 0 && !down.has(targetId(r)));
+    return up ? routes.filter((r) => !r.backup) : routes;
+  }
+
+  /**
+   * An upstream file that nginx loads (one `down` placeholder server) where there is none yet,
+   * so that the user's nginx.conf can include it before the first deploy. True when written.
+   */
+  private async placeholder(): Promise<boolean> {
+    if ((await this.readFile()) !== null) return false;
+    const empty = this.render({ routes: [], split: null, ramp: new Map() });
+    await this.writeFile(fileHeader(this.opts.service, 0, new Date()) + '\n' + empty);
+    this.opts.log.info(
+      { file: this.file },
+      `nginx upstream file was missing: wrote one with no target (upstream ${this.opts.service} answers 502) for nginx to load until the first deploy`,
+    );
+    return true;
   }
 
   /** The master's pid from the pid file, checked against /proc (a stale file can name a reused pid). */
@@ -383,7 +419,7 @@ export class NginxEdge implements Edge {
   }
 
   private unhealthy(): Set<string> {
-    return new Set([...this.trackers].filter(([, t]) => t.health === 'unhealthy').map(([id]) => id));
+    return this.health?.unhealthy() ?? new Set();
   }
 
   private warnBatonSticky(split: SplitSpec | null): void {
@@ -425,52 +461,6 @@ export class NginxEdge implements Edge {
     };
     ramp.timer = setTimeout(step, stepMs).unref();
     this.ramps.set(id, ramp);
-  }
-
-  // --- active health checks: every routed, non-backup target ------------------------------
-
-  private syncHealth(routes: readonly RouteSpec[]): void {
-    if (!this.opts.health || this.closed) return;
-    const ids = new Set(routes.filter((r) => !r.backup).map(targetId));
-    for (const [id, t] of this.trackers) {
-      if (ids.has(id)) continue;
-      if (t.timer) clearTimeout(t.timer);
-      this.trackers.delete(id);
-    }
-    for (const id of ids) if (!this.trackers.has(id)) this.startTracker(id);
-  }
-
-  private startTracker(id: string): void {
-    const tracker: Tracker = { health: 'unknown', streak: 0, timer: null };
-    const tick = (): void => {
-      void this.check(id, tracker).finally(() => {
-        if (this.trackers.get(id) === tracker)
-          tracker.timer = setTimeout(tick, this.opts.health!.interval).unref();
-      });
-    };
-    tracker.timer = setTimeout(tick, 0).unref();
-    this.trackers.set(id, tracker);
-  }
-
-  private async check(id: string, t: Tracker): Promise<void> {
-    const cfg = this.opts.health!;
-    const failure = await probe(`http://${id}`, cfg, this.agent ?? undefined);
-    if (this.trackers.get(id) !== t) return;
-    t.streak = failure === null ? Math.max(t.streak, 0) + 1 : Math.min(t.streak, 0) - 1;
-    if (failure === null && t.health !== 'healthy' && t.streak >= cfg.healthyThreshold) {
-      const back = t.health === 'unhealthy';
-      t.health = 'healthy';
-      if (!back) return;
-      this.opts.log.info({ target: id }, 'target is healthy again; back in the nginx upstream');
-      void this.serialize(() => this.refresh('health'));
-    } else if (failure !== null && t.health !== 'unhealthy' && -t.streak >= cfg.unhealthyThreshold) {
-      t.health = 'unhealthy';
-      this.opts.log.warn(
-        { target: id, reason: failure },
-        'target is unhealthy; marked down in the nginx upstream',
-      );
-      void this.serialize(() => this.refresh('health'));
-    }
   }
 }
 

@@ -5,15 +5,18 @@
 // - `upstream <service>_canary` while a split has canary routes, for A/B rules;
 // - `map`/`geo` blocks ending in `$baton_<service>`, which names one of the two upstreams per
 //   request: `proxy_pass http://$baton_<service>;` is what makes A/B rules work.
+import { DEFAULTS } from '../../config/defaults.js';
 import type { BalanceConfig } from '../../config/schema.js';
+import { parseDuration } from '../../config/units.js';
 import { EdgeError, targetId, type MatchSpec, type RouteSpec, type SplitSpec } from '../edge.js';
 import { splitWeights } from '../split-weights.js';
 
 /** Slow start moves a new target through 1/4, 2/4, 3/4 of its weight, then full weight. */
 export const RAMP_STEPS = 4;
 
-const DEFAULT_MAX_FAILS = 1;
-const DEFAULT_FAIL_TIMEOUT_MS = 10_000;
+/** A route without its own (none from app: or targets:, which fill them in) gets the config's defaults. */
+const DEFAULT_MAX_FAILS: number = DEFAULTS.maxFails;
+const DEFAULT_FAIL_TIMEOUT_MS = parseDuration(DEFAULTS.failTimeout) ?? 10_000;
 const INDENT = '    ';
 
 export interface UpstreamState {
