@@ -150,9 +150,10 @@ export class Service {
     const r = await runBaton(this.t, ['deploy', '-c', this.file, '--version', version, '--json', ...args], {
       timeout,
     });
+    // Progress events only: a refused deploy prints its `{"error": ...}` line there too.
     const events = r.stdout
       .split('\n')
-      .filter((l) => l.startsWith('{'))
+      .filter((l) => l.startsWith('{') && !l.startsWith('{"error":'))
       .map((l) => JSON.parse(l) as DeployEvent);
     return { ...r, events, done: events.find((e) => e.kind === 'done') };
   }
