@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { isSea } from 'node:sea';
 import { fileURLToPath } from 'node:url';
 import { AdminClient } from '../admin/client.js';
 import type { DeployBody, ProgressEvent } from '../api/deploy.js';
@@ -16,7 +17,8 @@ import { BatonError } from '../errors.js';
 import { renderReport } from '../load/report.js';
 import { runLoad, type LiveCounters, type LoadResult } from '../load/runner.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+// The single executable has no import.meta.url (nor a node to run the example app with).
+const ROOT = isSea() ? '' : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const APP = path.join(ROOT, 'examples/app/app.js');
 const BIN = path.join(ROOT, 'bin/baton.js');
 
@@ -98,6 +100,13 @@ function quoteWord(w: string): string {
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
+  if (isSea()) {
+    // The demo runs its example app with node: the single executable cannot be that node.
+    throw new BatonError(
+      'BATON_E_USAGE',
+      '`baton demo` needs Node.js and the package (it runs examples/app/app.js with node); the single executable cannot run it. Install with `npm install -g baton-deploy` or run `npx baton demo` in a checkout.',
+    );
+  }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'baton-demo-'));
   const [listen, admin] = [await freePort(), await freePort()];
   const configFile = path.join(dir, 'baton.yaml');

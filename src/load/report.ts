@@ -3,12 +3,16 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { getAsset, isSea } from 'node:sea';
 import { FAILURE_KINDS, type LoadResult } from './runner.js';
 
-const require = createRequire(import.meta.url);
+/** The single executable's asset name for Chart.js (scripts/build-binary.js embeds it). */
+export const CHART_ASSET = 'chart.umd.min.js';
 
 function chartJs(): string {
+  if (isSea()) return getAsset(CHART_ASSET, 'utf8');
   // The UMD build sits next to the CommonJS entry (the package exports no path to it).
+  const require = createRequire(import.meta.url);
   return readFileSync(path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.min.js'), 'utf8');
 }
 
