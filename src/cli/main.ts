@@ -6,6 +6,7 @@ import { isBatonError, messageOf } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDeploy } from './commands/deploy.js';
+import { registerFollow } from './commands/follow.js';
 import { registerFreeze } from './commands/freeze.js';
 import { registerHosts } from './commands/hosts.js';
 import { registerLoad } from './commands/load.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerUp(program);
   registerDeploy(program);
+  registerFollow(program);
   registerFreeze(program);
   registerStatus(program);
   registerPromote(program);

@@ -1,10 +1,13 @@
 // `baton status` and `baton history`: what runs now, and what was deployed when, by whom.
+// `baton status --watch` asks again every --interval until Ctrl-C or until stdout closes.
 import type { Command } from 'commander';
 import { AdminClient } from '../../admin/client.js';
 import type { HistoryAnswer } from '../../api/deploy.js';
 import type { FreezeView } from '../../api/freeze.js';
 import { historyPath, PATHS } from '../../api/paths.js';
 import type { CanaryView, StatusView, VerdictView } from '../../api/status.js';
+import { durationRangeProblem, parseDuration } from '../../config/units.js';
+import { BatonError, isBatonError } from '../../errors.js';
 import { printJson, readConfig, withConfig } from '../options.js';
 
 function table(rows: string[][]): string {
@@ -39,59 +42,147 @@ function canaryLines(c: CanaryView): string {
   return `${out}next     ${c.next}\n`;
 }
 
+interface StatusOpts {
+  config: string;
+  env?: string;
+  json?: boolean;
+  watch?: boolean;
+  interval: string;
+}
+
+const WATCH_INTERVAL_DEFAULT = '2s';
+/** Faster than this, --watch would mostly load the daemon. */
+const WATCH_INTERVAL_MIN_MS = 100;
+
+function watchInterval(text: string): number {
+  const ms = parseDuration(text);
+  const problem =
+    ms === undefined
+      ? `"${text}" is not a duration`
+      : ms < WATCH_INTERVAL_MIN_MS
+        ? `"${text}" is shorter than ${WATCH_INTERVAL_MIN_MS}ms`
+        : durationRangeProblem(text, ms, 1);
+  if (problem !== undefined || ms === undefined) {
+    throw new BatonError('BATON_E_USAGE', `--interval: ${problem}; write e.g. --interval 2s`);
+  }
+  return ms;
+}
+
+/**
+ * Redraws the status every `intervalMs` on a terminal; elsewhere (a pipe, a CI log) one block
+ * per interval, a blank line between, or with --json one JSON line each. A daemon that does not
+ * answer is a line of its own, and the watch goes on (it may be restarting). Ends with exit 0 on
+ * SIGINT, or when stdout closes (EPIPE: `| head`).
+ */
+async function watchStatus(client: AdminClient, json: boolean, intervalMs: number): Promise<void> {
+  const tty = process.stdout.isTTY === true && !json;
+  let stopped = false;
+  let wake = (): void => {};
+  const stop = (): void => {
+    stopped = true;
+    wake();
+  };
+  process.once('SIGINT', stop);
+  process.stdout.on('error', stop);
+  try {
+    for (let first = true; !stopped; first = false) {
+      let text: string;
+      try {
+        text = await statusText(client, json, true);
+      } catch (err) {
+        if (!isBatonError(err)) throw err;
+        text = json ? `${JSON.stringify({ error: err.toJSON() })}\n` : `baton: ${err.message}\n`;
+      }
+      if (stopped) break;
+      const header = `every ${formatInterval(intervalMs)}: baton status, ${new Date().toISOString()}\n\n`;
+      // \x1b[H\x1b[2J: cursor home, clear the screen.
+      if (tty) process.stdout.write(`\x1b[H\x1b[2J${header}${text}`);
+      else process.stdout.write(json ? text : `${first ? '' : '\n'}${header}${text}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, intervalMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  } finally {
+    process.off('SIGINT', stop);
+    process.stdout.off('error', stop);
+  }
+}
+
+function formatInterval(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/** What `baton status` prints (`--json`: the view; `watching`, on one line). */
+async function statusText(client: AdminClient, json: boolean, watching = false): Promise<string> {
+  const [s, gate] = await Promise.all([
+    client.call<StatusView>('GET', PATHS.status),
+    // The freeze and the deploy windows (none from an older daemon).
+    client.call<FreezeView>('GET', PATHS.freeze).catch(() => null),
+  ]);
+  if (json) {
+    const view = gate ? { ...s, freeze: gate.freeze, window: gate.window } : s;
+    return `${JSON.stringify(view, null, watching ? undefined : 2)}\n`;
+  }
+  const canary = s.deployment?.canary;
+  // During a canary the stable version is live; it says until when.
+  const until =
+    canary && canary.stable.percent > 0 && s.live?.version === canary.stable.version
+      ? ` (stable until ${canary.canary.version} is promoted)`
+      : '';
+  let out = `service  ${s.service}\nlive     ${s.live ? s.live.version + until : '(nothing deployed yet: baton deploy --version V)'}\n`;
+  if (s.standby)
+    out += `standby  ${s.standby.version} (kept until ${s.standby.stopAt} for instant rollback)\n`;
+  if (s.deployment) {
+    const d = s.deployment;
+    out += `deploy   ${d.version} (${d.strategy}) by ${d.actor}: ${d.step}, ${(d.elapsedMs / 1000).toFixed(1)}s, ${d.detail}\n`;
+    if (d.canary) out += canaryLines(d.canary);
+  }
+  if (s.lastRecovery) out += `recovery ${s.lastRecovery}\n`;
+  for (const o of s.orphans ?? []) {
+    out += `orphan   ${o.id} on ${o.host}:${o.port} (pid ${o.pid}): could not be stopped, its host out of reach; stopped once it answers\n`;
+  }
+  const f = gate?.freeze;
+  if (f) out += `frozen   by ${f.actor} since ${f.since}: "${f.reason}" (\`baton unfreeze\` lifts it)\n`;
+  const w = gate?.window;
+  if (w && !w.open) out += `window   closed: ${w.reason}; the next allowed time is ${w.nextOpenLocal}\n`;
+  if (s.live?.instances.length) {
+    const rows = [['INSTANCE', 'ADDRESS', 'PID', 'HEALTH', 'IN-FLIGHT', 'REQUESTS', 'CLIENT-ABORTS']];
+    for (const i of s.live.instances) {
+      const health = !i.alive ? 'exited' : i.crashLoop ? `${i.health} (crash loop)` : i.health;
+      rows.push([
+        i.id,
+        `${i.host ?? '127.0.0.1'}:${i.port}`,
+        String(i.pid),
+        health,
+        String(i.inflight),
+        String(i.requests ?? '-'),
+        String(i.clientAborts ?? '-'),
+      ]);
+    }
+    out += `\n${table(rows)}`;
+  }
+  return out;
+}
+
 export function registerStatus(program: Command): void {
   withConfig(program.command('status'))
     .description(
       'the live version, its instances, and the deploy in progress (a canary: both sides with their shares, its step, every verdict, what comes next)',
     )
     .option('--json', 'print JSON')
-    .action(async (opts: { config: string; json?: boolean }) => {
+    .option(
+      '-w, --watch',
+      'redraw every --interval until Ctrl-C (without a terminal: one block per interval, a blank line between; with --json: one JSON line each)',
+    )
+    .option('--interval <duration>', 'how often --watch asks the daemon', WATCH_INTERVAL_DEFAULT)
+    .action(async (opts: StatusOpts) => {
       const client = AdminClient.fromConfig(readConfig(opts));
-      const [s, gate] = await Promise.all([
-        client.call<StatusView>('GET', PATHS.status),
-        // The freeze and the deploy windows (none from an older daemon).
-        client.call<FreezeView>('GET', PATHS.freeze).catch(() => null),
-      ]);
-      if (opts.json) return printJson(gate ? { ...s, freeze: gate.freeze, window: gate.window } : s);
-      const canary = s.deployment?.canary;
-      // During a canary the stable version is live; it says until when.
-      const until =
-        canary && canary.stable.percent > 0 && s.live?.version === canary.stable.version
-          ? ` (stable until ${canary.canary.version} is promoted)`
-          : '';
-      let out = `service  ${s.service}\nlive     ${s.live ? s.live.version + until : '(nothing deployed yet: baton deploy --version V)'}\n`;
-      if (s.standby)
-        out += `standby  ${s.standby.version} (kept until ${s.standby.stopAt} for instant rollback)\n`;
-      if (s.deployment) {
-        const d = s.deployment;
-        out += `deploy   ${d.version} (${d.strategy}) by ${d.actor}: ${d.step}, ${(d.elapsedMs / 1000).toFixed(1)}s, ${d.detail}\n`;
-        if (d.canary) out += canaryLines(d.canary);
-      }
-      if (s.lastRecovery) out += `recovery ${s.lastRecovery}\n`;
-      for (const o of s.orphans ?? []) {
-        out += `orphan   ${o.id} on ${o.host}:${o.port} (pid ${o.pid}): could not be stopped, its host out of reach; stopped once it answers\n`;
-      }
-      const f = gate?.freeze;
-      if (f) out += `frozen   by ${f.actor} since ${f.since}: "${f.reason}" (\`baton unfreeze\` lifts it)\n`;
-      const w = gate?.window;
-      if (w && !w.open) out += `window   closed: ${w.reason}; the next allowed time is ${w.nextOpenLocal}\n`;
-      if (s.live?.instances.length) {
-        const rows = [['INSTANCE', 'ADDRESS', 'PID', 'HEALTH', 'IN-FLIGHT', 'REQUESTS', 'CLIENT-ABORTS']];
-        for (const i of s.live.instances) {
-          const health = !i.alive ? 'exited' : i.crashLoop ? `${i.health} (crash loop)` : i.health;
-          rows.push([
-            i.id,
-            `${i.host ?? '127.0.0.1'}:${i.port}`,
-            String(i.pid),
-            health,
-            String(i.inflight),
-            String(i.requests ?? '-'),
-            String(i.clientAborts ?? '-'),
-          ]);
-        }
-        out += `\n${table(rows)}`;
-      }
-      process.stdout.write(out);
+      if (opts.watch) return watchStatus(client, opts.json ?? false, watchInterval(opts.interval));
+      process.stdout.write(await statusText(client, opts.json ?? false));
     });
 
   withConfig(program.command('history'))
