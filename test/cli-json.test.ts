@@ -93,6 +93,7 @@ describe('baton validate --json', () => {
       service: 'web',
       environment: null,
       environments: ['staging'],
+      warnings: [],
     });
     assert.equal(r.stderr, '');
   });

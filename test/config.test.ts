@@ -320,7 +320,7 @@ describe('hosts config', () => {
     const hosts =
       'hosts:\n  - { name: w1, address: 10.0.0.11, user: deploy }\n  - { name: w2, address: 10.0.0.12 }\n';
     const c = config(
-      `service: web\nlisten: 127.0.0.1:0\n${hosts}app:\n  command: run --port {port}\n  ports: 8081-8082\n  instancesPerHost: 2\n`,
+      `service: web\nlisten: 127.0.0.1:0\n${hosts}app:\n  command: run --port {port}\n  ports: 8081-8084\n  instancesPerHost: 2\n`,
     );
     assert.equal(c.app?.instances, 4);
     assert.deepEqual(c.ssh, { options: [], connectTimeout: 5000 });

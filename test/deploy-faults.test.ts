@@ -4,6 +4,7 @@
 // failed version running.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { request } from 'undici';
@@ -135,21 +136,29 @@ describe('deploy faults', () => {
   });
 
   it('fails a deploy when app.ports has no free port left for the new set', async (t) => {
-    // Two free neighbouring ports: 1.0.0 takes both; blue-green needs two more beside them.
+    // Four free neighbouring ports (a range too small for blue-green's two sets is a config
+    // error): 1.0.0 takes the first two, another process holds the other two.
     const from = await waitFor(
       async () => {
         const p = await freePort();
-        return p < 65535 && (await portFree(p + 1)) ? p : 0;
+        if (p >= 65533) return 0;
+        for (let i = 1; i < 4; i++) if (!(await portFree(p + i))) return 0;
+        return p;
       },
-      { what: 'two free neighbouring ports' },
+      { what: 'four free neighbouring ports' },
     );
-    const { svc, oldPids } = await serving(t, { app: [`  ports: ${from}-${from + 1}`] });
+    const { svc, oldPids } = await serving(t, { app: [`  ports: ${from}-${from + 3}`] });
     const st = await svc.status();
     assert.deepEqual(st.live?.instances.map((i) => i.port).sort(), [from, from + 1]);
+    for (const port of [from + 2, from + 3]) {
+      const holder = net.createServer();
+      await new Promise<void>((resolve) => holder.listen(port, '127.0.0.1', resolve));
+      t.after(() => new Promise<void>((resolve) => holder.close(() => resolve())));
+    }
 
     const r = await svc.deploy('1.0.1');
     const msg = failed(r, 'failed');
-    assert.match(msg, new RegExp(`no free port left in app\\.ports ${from}-${from + 1}`));
+    assert.match(msg, new RegExp(`no free port left in app\\.ports ${from}-${from + 3}`));
     assert.match(msg, /Widen the range/);
     await previousStillServes(svc, oldPids, '1.0.1');
   });

@@ -6,6 +6,7 @@
 // other folder but process/ (the command-line split), so every folder may import it.
 import { z } from 'zod';
 import { DEFAULTS } from './defaults.js';
+import { peakInstances } from './ports.js';
 import { adminHostsSchema } from './schema/admin.js';
 import { appSchema } from './schema/app.js';
 import { edgeSchema } from './schema/edges.js';
@@ -187,6 +188,22 @@ export const configSchema = z
         path: ['app', 'instancesPerHost'],
         message: 'instancesPerHost needs hosts: (else use instances)',
       });
+    }
+    if (c.app?.ports) {
+      // Per host with hosts: (instances are spread over them).
+      const perHost = c.hosts
+        ? (c.app.instancesPerHost ?? Math.ceil(c.app.instances / c.hosts.length))
+        : c.app.instances;
+      const { need, why } = peakInstances(c.strategy, perHost);
+      const { from, to } = c.app.ports;
+      const have = to - from + 1;
+      if (have < need) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['app', 'ports'],
+          message: `${from}-${to} has ${have} port(s) but a deploy needs ${need}${c.hosts ? ' on each host' : ''} (${why}): widen it, e.g. ports: ${from}-${from + need - 1}`,
+        });
+      }
     }
     if (!c.hosts && c.strategy.type === 'canary' && c.strategy.hosts) {
       ctx.addIssue({

@@ -79,6 +79,51 @@ function clientUrl(config: BatonConfig, proxy: BuiltinProxy | null): string | nu
   return `http://${host.includes(':') ? `[${host}]` : host}:${a.port}/`;
 }
 
+/**
+ * Keys a SIGHUP cannot apply: the listeners, the edges and their connections, the proxy built
+ * from them, and where state lives are set up once at start. Everything else (app, strategy,
+ * hosts, ssh, targets, windows, hooks, notify, adminHosts) is read anew.
+ */
+const RESTART_KEYS = [
+  'service',
+  'listen',
+  'admin',
+  'edge',
+  'edges',
+  'proxy',
+  'balance',
+  'healthCheck',
+  'stateDir',
+] as const;
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The keys of RESTART_KEYS that differ (`proxy.clientHeaderTimeout` for a section's key). */
+export function restartNeeded(old: BatonConfig, next: BatonConfig): string[] {
+  const changed: string[] = [];
+  for (const key of RESTART_KEYS) {
+    const a: unknown = key === 'stateDir' ? old.stateDirPath : old[key];
+    const b: unknown = key === 'stateDir' ? next.stateDirPath : next[key];
+    if (JSON.stringify(a) === JSON.stringify(b)) continue;
+    // Sections are named by their changed keys; an address (listen, admin) as a whole.
+    if (key === 'listen' || key === 'admin' || !isObject(a) || !isObject(b)) {
+      changed.push(key);
+      continue;
+    }
+    for (const sub of new Set([...Object.keys(a), ...Object.keys(b)]))
+      if (JSON.stringify(a[sub]) !== JSON.stringify(b[sub])) changed.push(`${key}.${sub}`);
+  }
+  return changed;
+}
+
+/** `next`, with the running values of the keys a restart would be needed for. */
+function keepingRunning(old: BatonConfig, next: BatonConfig): BatonConfig {
+  const kept: Record<string, unknown> = { stateDirPath: old.stateDirPath };
+  for (const key of RESTART_KEYS) kept[key] = old[key];
+  return Object.freeze({ ...next, ...kept });
+}
+
 export class Daemon {
   /** The built-in proxy; null when nginx or HAProxy is the edge. */
   readonly proxy: BuiltinProxy | null;
@@ -230,9 +275,18 @@ export class Daemon {
 
   /**
    * SIGHUP. Static mode: apply a changed `targets` list. App mode: the new app settings and
-   * strategy apply from the next deploy. The listener and admin address stay as they are.
+   * strategy apply from the next deploy. The keys of RESTART_KEYS (listeners, edges, proxy,
+   * state folder) keep their running values, with a warning naming the ones that changed.
    */
-  async reload(next: BatonConfig): Promise<void> {
+  async reload(changed: BatonConfig): Promise<void> {
+    const unapplied = restartNeeded(this.config, changed);
+    if (unapplied.length) {
+      this.log.warn(
+        { notApplied: unapplied },
+        `config changes NOT applied: ${unapplied.join(', ')} need a restart of baton up; running on the old values for them`,
+      );
+    }
+    const next = unapplied.length ? keepingRunning(this.config, changed) : changed;
     if (this.controller) {
       if (!next.app) {
         this.log.error('reload refused: the new config has no app section; keeping the running config');

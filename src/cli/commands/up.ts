@@ -1,6 +1,7 @@
 // `baton up`: run the daemon in the foreground (systemd-friendly: logs to stdout, SIGTERM
 // stops gracefully, SIGHUP re-reads the config).
 import type { Command } from 'commander';
+import { configWarnings } from '../../config/warnings.js';
 import { messageOf } from '../../errors.js';
 import { readConfig, withConfig } from '../options.js';
 
@@ -20,6 +21,8 @@ export function registerUp(program: Command): void {
       // its files, before any port is opened or instance touched.
       checkState(config);
       const log = createLogger({ level: opts.logLevel });
+      // The warnings `baton validate` prints; the daemon runs anyway.
+      for (const w of configWarnings(config)) log.warn(w);
       const daemon = await Daemon.start(config, log);
       try {
         await new Promise<void>((resolve, reject) => {
@@ -36,9 +39,9 @@ export function registerUp(program: Command): void {
           process.once('SIGINT', () => stop('SIGINT'));
           process.on('SIGHUP', () => {
             try {
-              void daemon
-                .reload(readConfig(opts))
-                .catch((err: unknown) => log.error({ err }, 'reload failed'));
+              const next = readConfig(opts);
+              for (const w of configWarnings(next)) log.warn(w);
+              void daemon.reload(next).catch((err: unknown) => log.error({ err }, 'reload failed'));
             } catch (err) {
               // A broken file on reload keeps the running config: nothing changes.
               log.error({ error: messageOf(err) }, 'config reload refused; keeping the running config');

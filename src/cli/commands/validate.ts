@@ -1,10 +1,12 @@
 // `baton validate`: check a config file without running anything (CI, pre-commit). Without
 // --env, every environment in the file is checked too. With --json: {"ok":true,...}, or
-// {"ok":false,"problems":[...]} and exit 2.
+// {"ok":false,"problems":[...]} and exit 2. Warnings (config/warnings.ts, the ones `baton up`
+// logs) are printed to stderr, or listed as `warnings`, and the exit stays 0.
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { ConfigProblem } from '../../config/load.js';
 import { configJsonSchema } from '../../config/schema.js';
+import { configWarnings } from '../../config/warnings.js';
 import { isBatonError } from '../../errors.js';
 import { DEFAULT_CONFIG, printJson, readConfig, withConfig } from '../options.js';
 
@@ -27,9 +29,13 @@ export function registerValidate(program: Command): void {
       try {
         const config = readConfig(opts);
         const envs = checking === null ? Object.keys(config.environments ?? {}) : [];
+        const warnings = configWarnings(config);
         for (const env of envs) {
           checking = env;
-          readConfig({ ...opts, env });
+          // An environment's own warnings only (the file's apply to it too, said once).
+          for (const w of configWarnings(readConfig({ ...opts, env })))
+            if (!warnings.includes(w) && !warnings.includes(`environment ${env}: ${w}`))
+              warnings.push(`environment ${env}: ${w}`);
         }
         if (opts.json) {
           return printJson({
@@ -38,8 +44,10 @@ export function registerValidate(program: Command): void {
             service: config.service,
             environment: config.environment,
             environments: envs,
+            warnings,
           });
         }
+        for (const w of warnings) process.stderr.write(`baton: warning: ${w}\n`);
         const which = config.environment
           ? `, environment ${config.environment}`
           : envs.length
