@@ -4,7 +4,7 @@ import type { DrainResult } from '../edge/edge.js';
 
 export type { DrainResult };
 
-/** One target as the built-in proxy sees it (src/edge/builtin/proxy.ts, TargetView). */
+/** One target as the built-in proxy sees it (src/edge/builtin/proxy.ts builds it). */
 export interface TargetView {
   readonly id: string;
   readonly version: string;

@@ -2,28 +2,16 @@
 // (`windows:` in baton.yaml) or while deploys are frozen (`baton freeze`), saying why and from
 // when deploys are allowed again. `--force` goes through (the history entry says forced: true);
 // a rollback always goes through: it is the way out of a bad release.
+import type { FreezeView as GateState } from '../api/freeze.js';
 import type { WindowsConfig } from '../config/windows.js';
 import { BatonError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DeployExtension, DeployRequest } from './events.js';
-import type { Freeze, FreezeStore } from './freeze.js';
+import type { FreezeStore } from './freeze.js';
 import { checkWindow, formatInZone } from './window-check.js';
 
-/** What GET /v1/freeze answers: the freeze, and the deploy windows right now. */
-export interface GateState {
-  readonly freeze: Freeze | null;
-  /** Null when no windows are configured (deploys any time). */
-  readonly window: {
-    readonly timezone: string;
-    readonly allow: string[] | null;
-    readonly deny: string[];
-    readonly open: boolean;
-    /** When closed: which window closes it, and when it opens (ISO and in the zone). */
-    readonly reason?: string;
-    readonly nextOpen?: string;
-    readonly nextOpenLocal?: string;
-  } | null;
-}
+/** What GET /v1/freeze answers: the freeze, and the deploy windows right now (the wire type). */
+export type { FreezeView as GateState } from '../api/freeze.js';
 
 export class DeployGate implements DeployExtension {
   /**

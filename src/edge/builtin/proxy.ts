@@ -5,6 +5,7 @@
 // Split by responsibility: the listener and the request entry here (the hot path), what the
 // proxy answers itself in answers.ts, route-table changes and drains in route-changes.ts,
 // upgrades in tunnel.ts.
+import type { TargetView } from '../../api/targets.js';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -50,21 +51,8 @@ export interface AccessLogEntry {
   readonly failure?: string;
 }
 
-export interface TargetView {
-  readonly id: string;
-  readonly version: string;
-  readonly weight: number;
-  readonly effectiveWeight: number;
-  readonly backup: boolean;
-  readonly state: 'active' | 'draining' | 'drained';
-  readonly health: string;
-  readonly passiveDownUntil: string | null;
-  readonly inflight: number;
-  readonly tunnels: number;
-  readonly requests: number;
-  /** Requests the client abandoned (or stalled on) before the answer was complete. */
-  readonly clientAborts: number;
-}
+/** One target as GET /v1/targets shows it: the wire type. */
+export type { TargetView } from '../../api/targets.js';
 
 export class BuiltinProxy implements ExchangeHost, TunnelHost {
   readonly maxAttempts: number;
