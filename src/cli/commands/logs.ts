@@ -3,6 +3,7 @@
 // again every second and prints the lines that are new per instance (see newLines). There is
 // no --since: the instances' log lines carry no time of their own (the app writes them as they
 // are), so "newer than 10m" could not be answered honestly.
+import { repeatUntilStopped } from '../repeat.js';
 import type { Command } from 'commander';
 import { AdminClient } from '../../admin/client.js';
 import type { InstanceLog, LogsAnswer } from '../../api/logs.js';
@@ -72,14 +73,6 @@ async function followLogs(
   lines: number,
   json: boolean,
 ): Promise<void> {
-  let stopped = false;
-  let wake = (): void => {};
-  const stop = (): void => {
-    stopped = true;
-    wake();
-  };
-  process.once('SIGINT', stop);
-  process.stdout.on('error', stop);
   const seen = new Map<string, { lines: string[]; error?: string }>();
   let lastShown: string | null = null;
   let lastProblem: string | null = null;
@@ -98,57 +91,45 @@ async function followLogs(
       `${head}${note !== undefined ? `(${note})\n` : ''}${out.map((x) => `${x}\n`).join('')}`,
     );
   };
-  try {
-    for (let first = true; !stopped; first = false) {
-      let r: LogsAnswer | null = null;
-      try {
-        r = await client.call<LogsAnswer>('GET', logsPath(Math.max(FOLLOW_WINDOW, lines), select));
-        lastProblem = null;
-      } catch (err) {
-        // A wrong selection is an error at the start; later, the instances may just be between
-        // two releases, or the daemon restarting: say so once, and go on asking.
-        if (first || !isBatonError(err)) throw err;
-        if (err.message !== lastProblem) process.stderr.write(`baton: ${err.message} (still following)\n`);
-        lastProblem = err.message;
-      }
-      if (stopped) break;
-      // No answer this time: what was seen stays, so nothing is printed twice once it answers.
-      const now = new Set<string>(r ? [] : seen.keys());
-      for (const l of r?.logs ?? []) {
-        now.add(l.id);
-        const before = seen.get(l.id);
-        if (l.error !== undefined) {
-          if (before?.error !== l.error) print(l, [], `cannot read it: ${l.error}`);
-          seen.set(l.id, { lines: before?.lines ?? [], error: l.error });
-          continue;
-        }
-        const next = linesOf(l);
-        if (!before) print(l, first ? next.slice(-lines) : next, first && !next.length ? 'empty' : undefined);
-        else {
-          const d = newLines(before.lines, next);
-          print(
-            l,
-            d.lines,
-            d.gap
-              ? 'lines may be missing here: the log grew by more than the window, or was rotated'
-              : undefined,
-          );
-        }
-        seen.set(l.id, { lines: next });
-      }
-      for (const id of seen.keys()) if (!now.has(id)) seen.delete(id);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, FOLLOW_POLL_MS);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+  await repeatUntilStopped(FOLLOW_POLL_MS, async (first, stopped) => {
+    let r: LogsAnswer | null = null;
+    try {
+      r = await client.call<LogsAnswer>('GET', logsPath(Math.max(FOLLOW_WINDOW, lines), select));
+      lastProblem = null;
+    } catch (err) {
+      // A wrong selection is an error at the start; later, the instances may just be between
+      // two releases, or the daemon restarting: say so once, and go on asking.
+      if (first || !isBatonError(err)) throw err;
+      if (err.message !== lastProblem) process.stderr.write(`baton: ${err.message} (still following)\n`);
+      lastProblem = err.message;
     }
-  } finally {
-    process.off('SIGINT', stop);
-    process.stdout.off('error', stop);
-  }
+    if (stopped()) return;
+    // No answer this time: what was seen stays, so nothing is printed twice once it answers.
+    const now = new Set<string>(r ? [] : seen.keys());
+    for (const l of r?.logs ?? []) {
+      now.add(l.id);
+      const before = seen.get(l.id);
+      if (l.error !== undefined) {
+        if (before?.error !== l.error) print(l, [], `cannot read it: ${l.error}`);
+        seen.set(l.id, { lines: before?.lines ?? [], error: l.error });
+        continue;
+      }
+      const next = linesOf(l);
+      if (!before) print(l, first ? next.slice(-lines) : next, first && !next.length ? 'empty' : undefined);
+      else {
+        const d = newLines(before.lines, next);
+        print(
+          l,
+          d.lines,
+          d.gap
+            ? 'lines may be missing here: the log grew by more than the window, or was rotated'
+            : undefined,
+        );
+      }
+      seen.set(l.id, { lines: next });
+    }
+    for (const id of seen.keys()) if (!now.has(id)) seen.delete(id);
+  });
 }
 
 export function registerLogs(program: Command): void {

@@ -1,5 +1,6 @@
 // `baton status` and `baton history`: what runs now, and what was deployed when, by whom.
 // `baton status --watch` asks again every --interval until Ctrl-C or until stdout closes.
+import { repeatUntilStopped } from '../repeat.js';
 import type { Command } from 'commander';
 import { AdminClient } from '../../admin/client.js';
 import type { HistoryAnswer } from '../../api/deploy.js';
@@ -76,40 +77,20 @@ function watchInterval(text: string): number {
  */
 async function watchStatus(client: AdminClient, json: boolean, intervalMs: number): Promise<void> {
   const tty = process.stdout.isTTY === true && !json;
-  let stopped = false;
-  let wake = (): void => {};
-  const stop = (): void => {
-    stopped = true;
-    wake();
-  };
-  process.once('SIGINT', stop);
-  process.stdout.on('error', stop);
-  try {
-    for (let first = true; !stopped; first = false) {
-      let text: string;
-      try {
-        text = await statusText(client, json, true);
-      } catch (err) {
-        if (!isBatonError(err)) throw err;
-        text = json ? `${JSON.stringify({ error: err.toJSON() })}\n` : `baton: ${err.message}\n`;
-      }
-      if (stopped) break;
-      const header = `every ${formatInterval(intervalMs)}: baton status, ${new Date().toISOString()}\n\n`;
-      // \x1b[H\x1b[2J: cursor home, clear the screen.
-      if (tty) process.stdout.write(`\x1b[H\x1b[2J${header}${text}`);
-      else process.stdout.write(json ? text : `${first ? '' : '\n'}${header}${text}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, intervalMs);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+  await repeatUntilStopped(intervalMs, async (first, stopped) => {
+    let text: string;
+    try {
+      text = await statusText(client, json, true);
+    } catch (err) {
+      if (!isBatonError(err)) throw err;
+      text = json ? `${JSON.stringify({ error: err.toJSON() })}\n` : `baton: ${err.message}\n`;
     }
-  } finally {
-    process.off('SIGINT', stop);
-    process.stdout.off('error', stop);
-  }
+    if (stopped()) return;
+    const header = `every ${formatInterval(intervalMs)}: baton status, ${new Date().toISOString()}\n\n`;
+    // \x1b[H\x1b[2J: cursor home, clear the screen.
+    if (tty) process.stdout.write(`\x1b[H\x1b[2J${header}${text}`);
+    else process.stdout.write(json ? text : `${first ? '' : '\n'}${header}${text}`);
+  });
 }
 
 function formatInterval(ms: number): string {
