@@ -107,7 +107,7 @@ describe('baton status and promote during a canary', () => {
     ok(text, 'baton status');
     const out = text.stdout;
     assert.match(out, /^live {5}1\.0\.3 \(stable until 2\.0\.0 is promoted\)$/m, out);
-    assert.match(out, /^deploy {3}2\.0\.0 \(canary\) by \S+: paused, [\d.]+s, step 2\/6: paused until/m, out);
+    assert.match(out, /^deploy {3}2\.0\.0 \(canary\) by .+?: paused, [\d.]+s, step 2\/6: paused until/m, out);
     assert.match(out, /^stable {3}1\.0\.3 80%$/m, out);
     assert.match(out, /^canary {3}2\.0\.0 20%$/m, out);
     assert.match(out, /^step {5}2\/6$/m, out);
