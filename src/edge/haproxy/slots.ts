@@ -127,6 +127,10 @@ function slotsShort(
 export function checkText(st: ServerStat | undefined): string {
   if (!st) return 'not in show stat';
   if (!st.checkStatus) return `${st.status}, no health check result yet`;
-  const detail = [st.checkCode, st.checkDesc].filter((s) => s !== '').join(' ');
-  return `${st.status}, health check ${st.checkStatus}${detail ? ` ${detail}` : ''}`;
+  // "* " before the status: a check is running right now, and its code is not known yet (0).
+  const running = st.checkStatus.startsWith('* ');
+  const status = running ? st.checkStatus.slice(2) : st.checkStatus;
+  const code = running && st.checkCode === '0' ? '' : st.checkCode;
+  const detail = [code, st.checkDesc].filter((s) => s !== '').join(' ');
+  return `${st.status}, health check ${status}${detail ? ` ${detail}` : ''}${running ? ' (another check running)' : ''}`;
 }
