@@ -4,19 +4,29 @@
 //
 // Split by responsibility: the listener and the request entry here (the hot path), what the
 // proxy answers itself in answers.ts, route-table changes and drains in route-changes.ts,
-// upgrades in tunnel.ts.
+// upgrades in tunnel.ts, listening on a handed-over socket and retiring after a handover in
+// handover.ts.
 import type { TargetView } from '../../api/targets.js';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type net from 'node:net';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { BalanceConfig, HealthConfig, ProxyConfig } from '../../config/schema.js';
-import { formatAddress, type ListenAddress } from '../../config/address.js';
+import type { ListenAddress } from '../../config/address.js';
 import { BatonError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { targetId, type DrainResult, type RouteSpec, type SplitSpec } from '../edge.js';
 import { answerHere, answerUpgrade, BodyLimit, onClientError, onConnectMethod, tooLarge } from './answers.js';
 import { byClient, Exchange, type ExchangeHost, type FinishedRequest } from './exchange.js';
+import {
+  IDLE_GRACE_MS,
+  listenOn,
+  Retirement,
+  stopAccepting,
+  type ListenSource,
+  type RetireResult,
+} from './handover.js';
 import { TrustedProxies, upstreamRequestHeaders } from './headers.js';
 import { HealthChecker } from './health.js';
 import { RouteChanges, routesOf, specOf, type Known } from './route-changes.js';
@@ -51,6 +61,8 @@ export interface AccessLogEntry {
   readonly failure?: string;
 }
 
+export type { ListenSource, RetireResult } from './handover.js';
+
 /** One target as GET /v1/targets shows it: the wire type. */
 export type { TargetView } from '../../api/targets.js';
 
@@ -70,6 +82,9 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
   private readonly sockets = new Set<Socket>();
   private inflight = 0;
   private closing = false;
+  /** Set while retiring after a handover (see retire). */
+  private retirement: Retirement | null = null;
+  private retired: Promise<RetireResult> | null = null;
 
   constructor(private readonly opts: BuiltinProxyOptions) {
     const p = opts.proxy;
@@ -118,34 +133,59 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
 
   // --- lifecycle ---------------------------------------------------------------------------
 
-  async listen(): Promise<ListenAddress> {
-    const a = this.opts.listen;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        const why =
-          err.code === 'EADDRINUSE'
-            ? 'the address is in use (another proxy or app listens there?)'
-            : err.message;
-        reject(
-          new BatonError('BATON_E_LISTEN', `cannot listen on ${formatAddress(a)}: ${why}`, { cause: err }),
-        );
-      };
-      this.server.once('error', onError);
-      const done = (): void => {
-        this.server.off('error', onError);
-        resolve();
-      };
-      if (a.kind === 'unix') this.server.listen(a.path, done);
-      else this.server.listen(a.port, a.host, done);
-    });
+  /**
+   * Binds `listen:`, or listens on `from`: a listening socket another process handed over (a
+   * net.Server received with `process.on('message', (m, server) => ...)`) or inherited (systemd's
+   * `{ fd: 3 }`). `address()` then reports the socket's real address.
+   */
+  async listen(from?: ListenSource): Promise<ListenAddress> {
+    await listenOn(this.server, this.opts.listen, from);
     return this.address();
   }
 
   /** The bound address (with the real port when `listen` asked for port 0). */
   address(): ListenAddress {
     const a = this.server.address();
+    if (typeof a === 'string' && a !== '') return { kind: 'unix', path: a };
     if (a === null || typeof a === 'string') return this.opts.listen;
     return { kind: 'tcp', host: a.address, port: a.port };
+  }
+
+  /** The listening server, to hand to a new process: `child.send(msg, proxy.listeningServer())`. */
+  listeningServer(): net.Server {
+    return this.server;
+  }
+
+  /**
+   * After the listener was handed to a new process: stops accepting here (the new process keeps
+   * accepting on the same kernel socket), answers every request still coming on open connections
+   * with `Connection: close`, closes keep-alive connections once idle for a grace (not at once:
+   * the client may be sending its next request), sends WebSockets a Close frame (1001), and at
+   * `timeoutMs` closes what is left, as close() does. Once; later calls get the same result.
+   */
+  retire(timeoutMs = this.opts.proxy.drainTimeout): Promise<RetireResult> {
+    if (this.retired !== null) return this.retired;
+    if (this.closing) {
+      return Promise.reject(
+        new BatonError('BATON_E_CONFLICT', 'the proxy is closing already: nothing to retire'),
+      );
+    }
+    const deadline = Date.now() + timeoutMs;
+    const r = new Retirement(
+      {
+        connections: this.sockets,
+        tunnels: () => this.targets().flatMap((t) => [...t.tunnels]),
+        closing: () => this.closing,
+      },
+      Math.min(IDLE_GRACE_MS, this.opts.proxy.clientIdleTimeout),
+    );
+    this.retirement = r;
+    stopAccepting(this.server);
+    return (this.retired = (async () => {
+      const left = await r.run(deadline);
+      await this.close(0);
+      return r.result(left);
+    })());
   }
 
   /** Stops accepting, lets in-flight requests finish (bounded), then closes everything. */
@@ -187,11 +227,17 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
 
   finished(ex: Exchange): void {
     this.inflight--;
+    if (this.retirement !== null) this.retirement.requests++;
     this.count(ex);
   }
 
   upgradeDeclined(r: FinishedRequest): void {
+    if (this.retirement !== null) this.retirement.requests++;
     this.count(r);
+  }
+
+  get keepAlive(): boolean {
+    return this.retirement === null;
   }
 
   reuseConnection(socket: Socket): void {
@@ -256,9 +302,12 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
 
   private serve(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
     // A request pipelined behind an answer that closes the connection (Node's own 400 for a
-    // missing Host) would never get its answer: never forward it.
-    const prev = (req.socket as Socket & { _httpMessage?: { _last?: boolean } | null })._httpMessage;
-    if (!req.socket.writable || (prev && prev !== res && prev._last)) return;
+    // missing Host, any answer while retiring) would never get its answer: never forward it.
+    const prev = (req.socket as Socket & { _httpMessage?: ServerResponse & { _last?: boolean } })
+      ._httpMessage;
+    if (!req.socket.writable || (prev && prev !== res && (prev._last || !prev.shouldKeepAlive))) return;
+    // Retiring: Node writes `Connection: close` on this answer and closes the connection after it.
+    if (this.retirement !== null) res.shouldKeepAlive = false;
     const h = upstreamRequestHeaders(req, this.trusted, false, false, this.underscores);
     if (h.answer !== null) return answerHere(res, h.answer);
     let body: Readable | null = null;

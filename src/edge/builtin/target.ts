@@ -33,6 +33,15 @@ export interface PoolOptions {
   readonly idleTimeoutMs: number;
 }
 
+/** An upgraded connection (or one waiting for the target's 101), counted by its target. */
+export interface Tunnel {
+  /** The client's connection. */
+  readonly socket: Duplex;
+  /** Upgraded to WebSocket: `close` sends Close frames (1001); else it ends both sockets. */
+  readonly websocket: boolean;
+  close(): void;
+}
+
 /** An exchange waiting for this target's response head (see Target.abandonWaiting). */
 export interface Waiter {
   /** Gives up on this target; true when the request was moved to another one. */
@@ -45,7 +54,7 @@ export class Target {
   pool: Pool;
   readonly stats = new TargetStats();
   /** Tunnelled (upgraded) connections; closed gracefully on drain. */
-  readonly tunnels = new Set<{ socket: Duplex; close: () => void }>();
+  readonly tunnels = new Set<Tunnel>();
   state: TargetState;
   health: HealthState = 'unknown';
   inflight = 0;

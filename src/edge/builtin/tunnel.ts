@@ -18,6 +18,8 @@ export interface TunnelHost extends Pick<ExchangeHost, 'pickTarget' | 'laneFor' 
   upgradeDeclined(r: FinishedRequest): void;
   /** Gives a connection back to the HTTP server, to parse the requests that follow on it. */
   reuseConnection(client: Socket): void;
+  /** False while the proxy retires: every answer then closes its connection. */
+  readonly keepAlive: boolean;
 }
 
 /** How long each side gets to answer our Close frame before the socket is closed. */
@@ -162,7 +164,7 @@ export function openTunnel(
     // Counted by the target from now on: a drain that begins while we wait for the answer waits
     // for this tunnel and closes it gracefully once it is bridged, rather than missing it.
     let closeAsked = false;
-    const pending = { socket: client, close: (): void => void (closeAsked = true) };
+    const pending = { socket: client, websocket, close: (): void => void (closeAsked = true) };
     target.tunnels.add(pending);
     const settle = (): void => {
       target.tunnels.delete(pending);
@@ -227,6 +229,7 @@ export function openTunnel(
       const res = new http.ServerResponse(req);
       // The connection can carry the next request only if it is where that request begins.
       res.shouldKeepAlive =
+        host.keepAlive &&
         bodyLeft === 0 &&
         req.httpVersion === '1.1' &&
         !/(^|,)\s*close\s*(,|$)/i.test(req.headers.connection ?? '');
@@ -296,7 +299,7 @@ function bridge(
   let downClosed = false;
   let upClosed = false;
 
-  const entry = { socket: client, close: (): void => beginClose() };
+  const entry = { socket: client, websocket, close: (): void => beginClose() };
   target.tunnels.add(entry);
   let ended = false;
   const finish = (): void => {
