@@ -182,7 +182,9 @@ describe('baton up', () => {
         ),
       );
     }
-    assert.match(metrics.body, /^baton_process_/m);
+    // This process's own metrics, under their standard names.
+    assert.match(metrics.body, /^process_cpu_seconds_total /m);
+    assert.doesNotMatch(metrics.body, /^baton_process_/m);
 
     const health = await admin(adminPort, 'GET', '/v1/health');
     assert.equal(health.status, 200);

@@ -227,11 +227,11 @@ describe('a full disk under stateDir never wedges the daemon', () => {
     await assertAllServed(traffic);
   });
 
-  it('SIGTERM with the disk full: the daemon stops its instances and exits 8, saying why', async (t) => {
+  it('SIGTERM (--stop-on-exit) with the disk full: the daemon stops its instances and exits 8, saying why', async (t) => {
     const svc = await Service.create(t, OPTIONS);
     const disk = smallDisk(t, svc);
     if (typeof disk === 'string') return t.skip(disk);
-    const daemon = await svc.start();
+    const daemon = await svc.start({}, ['--stop-on-exit']);
     await svc.deployApi('1.0.0');
     disk.fill();
     const t0 = Date.now();

@@ -192,7 +192,11 @@ async function startService(
         new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000).unref()),
       ]);
       assert.deepEqual(exit, { code: 0, signal: null }, daemon.stderr());
-      assert.deepEqual(appPids(), [], 'no app process may outlive the daemon');
+      // The controller's exit leaves the service running; `baton down` is what stops it.
+      assert.ok(appPids().length > 0, 'the instances outlive baton up');
+      const down = await baton(['down']);
+      assert.equal(down.code, 0, down.stderr);
+      assert.deepEqual(appPids(), [], 'no app process may outlive baton down');
     },
   };
 }

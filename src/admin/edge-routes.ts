@@ -53,11 +53,25 @@ const drainBody = z.strictObject({
   timeoutMs: z.number().int().min(0).max(3_600_000),
 }) satisfies z.ZodType<EdgeDrainBody>;
 
-export function registerEdgeRoutes(admin: AdminServer, proxy: BuiltinProxy): void {
+/** What the owner of the proxy does around a route change (the data plane persists it). */
+export interface EdgeRoutesHooks {
+  /** Throws to refuse the change (nothing applied). */
+  readonly before?: () => void;
+  /** The table now served. */
+  readonly applied?: (table: EdgeRoutesBody) => void;
+}
+
+export function registerEdgeRoutes(
+  admin: AdminServer,
+  proxy: BuiltinProxy,
+  hooks: EdgeRoutesHooks = {},
+): void {
   const edge = new BuiltinEdge(proxy);
   admin.route<EdgeRoutesAnswer>('PUT', PATHS.edgeRoutes, async (r) => {
     const body = await r.body(edgeRoutesBody);
+    hooks.before?.();
     await edge.apply(body.routes, body.split);
+    hooks.applied?.(body);
     return { json: { generation: proxy.generation, routes: body.routes.length } };
   });
   admin.route<EdgeDrainAnswer>('POST', PATHS.edgeDrain, async (r) => {

@@ -1,5 +1,6 @@
 // Admin endpoints of the built-in proxy: targets (list, add, weight, drain, undrain, remove)
-// and /metrics.
+// and, when given its ProxyMetrics, a /metrics of the proxy's families alone (the data plane's,
+// which the controller's /metrics takes in: src/admin/metrics-route.ts).
 import { z } from 'zod';
 import { PATHS } from '../api/paths.js';
 import type { DrainResult, TargetsAnswer, TargetView, WeightBody } from '../api/targets.js';
@@ -8,6 +9,7 @@ import { parseDuration } from '../config/units.js';
 import type { ProxyMetrics } from '../edge/builtin/metrics.js';
 import type { BuiltinProxy } from '../edge/builtin/proxy.js';
 import { BatonError } from '../errors.js';
+import { registerMetricsRoute } from './metrics-route.js';
 import type { AdminServer } from './server.js';
 
 const weightBody = z.strictObject({
@@ -26,7 +28,8 @@ function timeoutParam(url: URL, fallback: number): number {
 export function registerProxyRoutes(
   admin: AdminServer,
   proxy: BuiltinProxy,
-  metrics: ProxyMetrics,
+  /** null: /metrics is registered by the caller, with this proxy as one of its sources. */
+  metrics: ProxyMetrics | null,
   drainTimeoutMs: number,
 ): void {
   admin.route<TargetsAnswer>('GET', PATHS.targets, () => ({
@@ -76,8 +79,5 @@ export function registerProxyRoutes(
     return { json: result };
   });
 
-  admin.route('GET', PATHS.metrics, async () => ({
-    text: await metrics.render(),
-    contentType: metrics.contentType,
-  }));
+  if (metrics) registerMetricsRoute(admin, [() => metrics.render()]);
 }

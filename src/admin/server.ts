@@ -62,6 +62,7 @@ export class AdminServer {
   private readonly token: string | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly guard: GuardOptions;
+  private abandoned = false;
 
   constructor(
     private readonly address: ListenAddress,
@@ -81,6 +82,10 @@ export class AdminServer {
       void this.dispatch(req, res);
     });
     this.server.on('connection', (s: Socket) => {
+      if (this.abandoned) {
+        s.destroy();
+        return;
+      }
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
     });
@@ -110,6 +115,21 @@ export class AdminServer {
       return '([^/]+)';
     });
     this.routes.push({ method, pattern: new RegExp(`^${source}$`), names, handler, stream });
+  }
+
+  /** The unix socket's path, or undefined for TCP. */
+  get path(): string | undefined {
+    return this.address.kind === 'unix' ? this.address.path : undefined;
+  }
+
+  /**
+   * Stops answering without closing the listener: for a data plane whose socket path was taken
+   * over by its successor (closing a unix listener unlinks its path, now the successor's).
+   * The process exits soon after; nothing reaches this listener any more.
+   */
+  abandon(): void {
+    this.abandoned = true;
+    for (const s of this.sockets) s.destroy();
   }
 
   async listen(): Promise<ListenAddress> {

@@ -26,6 +26,17 @@ export const PATHS = {
   edgeStats: '/v1/edge/stats',
   edgeView: '/v1/edge/view',
   metrics: '/metrics',
+  /** The controller: stop the instances and the data plane, then exit (`baton down`). */
+  down: '/v1/down',
+  /** The controller: hand the data plane over to a new one (`baton upgrade`). */
+  upgrade: '/v1/upgrade',
+} as const;
+
+/** The data plane's own endpoints, on its unix socket in stateDir (src/dataplane/process.ts). */
+export const DATAPLANE_PATHS = {
+  health: '/v1/health',
+  upgrade: '/v1/dataplane/upgrade',
+  stop: '/v1/dataplane/stop',
 } as const;
 
 /** What every path of the edge API (an edge-only Baton) starts with. */

@@ -4,11 +4,13 @@ import { Command, CommanderError } from 'commander';
 import type { ApiError, ApiErrorBody } from '../api/error.js';
 import { isBatonError, messageOf } from '../errors.js';
 import { VERSION } from '../version.js';
+import { registerDataPlane } from './commands/dataplane.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDeploy } from './commands/deploy.js';
 import { registerFollow } from './commands/follow.js';
 import { registerFreeze } from './commands/freeze.js';
 import { registerHosts } from './commands/hosts.js';
+import { registerLifecycle } from './commands/lifecycle.js';
 import { registerLoad } from './commands/load.js';
 import { registerLogs } from './commands/logs.js';
 import { registerPromote } from './commands/promote.js';
@@ -38,6 +40,8 @@ export function buildProgram(): Command {
   registerTargets(program);
   registerHosts(program);
   registerLogs(program);
+  registerLifecycle(program);
+  registerDataPlane(program);
   for (const c of program.commands) c.exitOverride().showHelpAfterError();
   return program;
 }

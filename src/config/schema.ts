@@ -16,6 +16,7 @@ import { notifySchema } from './schema/notify.js';
 import { balanceSchema, healthSchema, proxySchema, targetSchema, type TargetConfig } from './schema/proxy.js';
 import { strategySchema } from './schema/strategy.js';
 import { listenAddress } from './schema/values.js';
+import { editorJsonSchema } from './json-schema.js';
 import { formatDuration } from './units.js';
 import { windowsSchema } from './windows.js';
 
@@ -71,35 +72,80 @@ export const configSchema = z
   .strictObject({
     service: z
       .string()
-      .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, { message: 'lower-case letters, digits, - and _ (e.g. web)' }),
-    /** The built-in edge's client address; nginx and HAProxy own theirs. */
-    listen: listenAddress.optional(),
-    edge: edgeSchema.prefault({ type: DEFAULTS.edge.type }),
-    /** Several edges kept in step: every route change is applied and confirmed on all. */
-    edges: z.array(edgeSchema).min(2, { message: 'for one edge, write edge: instead' }).optional(),
-    /** Remote servers the app's instances run on, over SSH (none: on this machine). */
-    hosts: z.array(hostSchema).min(1).optional(),
-    ssh: sshSchema.prefault({}),
-    admin: listenAddress.optional(),
-    /** Names the admin API answers to besides IP addresses and localhost (schema/admin.ts). */
-    adminHosts: adminHostsSchema,
-    stateDir: z.string().min(1).prefault(DEFAULTS.stateDir),
-    targets: z.array(targetSchema).optional(),
-    balance: balanceSchema.prefault({ algorithm: DEFAULTS.balance.algorithm }),
-    healthCheck: healthSchema.optional(),
-    proxy: proxySchema.prefault({}),
-    app: appSchema.optional(),
-    /** Per-environment overrides, deep-merged over the rest with --env NAME. */
+      .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, { message: 'lower-case letters, digits, - and _ (e.g. web)' })
+      .describe(
+        'The name of the service: lower-case letters, digits, - and _ (e.g. web). It names the upstream Baton writes for nginx (upstream web { ... }).',
+      ),
+    listen: listenAddress
+      .optional()
+      .describe(
+        'Where clients connect to the built-in edge: host:port ([::1]:port) or unix:/path.sock. Leave it out with nginx or HAProxy: the client port is theirs.',
+      ),
+    edge: edgeSchema
+      .prefault({ type: DEFAULTS.edge.type })
+      .describe(
+        "Where client traffic comes in: Baton's own proxy (builtin, the default) or another Baton's, or your nginx or HAProxy, driven by Baton.",
+      ),
+    edges: z
+      .array(edgeSchema)
+      .min(2, { message: 'for one edge, write edge: instead' })
+      .optional()
+      .describe(
+        'Several edges kept in step (instead of edge): every route change is applied and confirmed on all before anything is drained.',
+      ),
+    hosts: z
+      .array(hostSchema)
+      .min(1)
+      .optional()
+      .describe("The servers the app's instances run on, over SSH; left out, they run on this machine."),
+    ssh: sshSchema
+      .prefault({})
+      .describe("How Baton runs ssh to the hosts (the system's OpenSSH, with your keys and ~/.ssh/config)."),
+    admin: listenAddress
+      .optional()
+      .describe(
+        'The admin API and dashboard: host:port or unix:/path.sock. `baton deploy`, `status` and the rest talk to `baton up` here.',
+      ),
+    adminHosts: adminHostsSchema.describe(
+      'Host names the admin API answers to, besides IP addresses, localhost and the host of admin: (any other Host header is refused), e.g. [baton.internal].',
+    ),
+    stateDir: z
+      .string()
+      .min(1)
+      .prefault(DEFAULTS.stateDir)
+      .describe(
+        'The folder of state, history and instance logs, relative to this file (per environment with --env).',
+      ),
+    targets: z
+      .array(targetSchema)
+      .optional()
+      .describe(
+        'A fixed list of backends (instead of app): Baton is then a plain load balancer in front of them.',
+      ),
+    balance: balanceSchema
+      .prefault({ algorithm: DEFAULTS.balance.algorithm })
+      .describe('How the built-in proxy picks a target for each request.'),
+    healthCheck: healthSchema
+      .optional()
+      .describe('Active health checks of the targets (an app uses app.health).'),
+    proxy: proxySchema.prefault({}).describe("The built-in proxy's limits and timeouts."),
+    app: appSchema
+      .optional()
+      .describe('The app Baton runs and deploys: how it starts, checks, warms up and stops each instance.'),
     environments: z
       .record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/), z.record(z.string(), z.unknown()))
-      .optional(),
-    strategy: strategySchema.prefault({ type: DEFAULTS.strategy.type }),
-    /** When deploys may run (src/config/windows.ts); any time when left out. */
-    windows: windowsSchema.optional(),
-    /** Shell commands around a deploy (schema/hooks.ts; run by src/hooks/). */
-    hooks: hooksSchema.prefault({}),
-    /** Slack and webhook notifications of deploys (schema/notify.ts; sent by src/notify/). */
-    notify: notifySchema.prefault({}),
+      .optional()
+      .describe(
+        'Per-environment overrides (e.g. staging, production), deep-merged over the rest of the file with --env NAME or BATON_ENV.',
+      ),
+    strategy: strategySchema
+      .prefault({ type: DEFAULTS.strategy.type })
+      .describe('How a new version replaces the old one: blue-green, rolling, recreate, canary or ab.'),
+    windows: windowsSchema
+      .optional()
+      .describe('When deploys may run: allow and deny windows in one time zone. Left out: any time.'),
+    hooks: hooksSchema.prefault({}).describe('Shell commands run around a deploy.'),
+    notify: notifySchema.prefault({}).describe('Slack and webhook notifications of deploys.'),
   })
   .superRefine(
     (c, ctx) => {
@@ -278,6 +324,11 @@ export type BatonConfig = Readonly<ParsedConfig> & {
   readonly environment: string | null;
 };
 
-export function configJsonSchema(): unknown {
-  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });
+/** The JSON Schema of baton.yaml (`baton validate --schema`): src/config/json-schema.ts. */
+export function configJsonSchema(): Record<string, unknown> {
+  return editorJsonSchema(configSchema, {
+    title: 'baton.yaml',
+    description:
+      'Baton\'s config: the service, where clients connect, the app it deploys and how (README.md, "Config reference"). `baton validate` checks what a schema cannot: ranges and the keys that go together.',
+  });
 }

@@ -5,6 +5,14 @@ const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
 const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /**
+ * What parseDuration accepts, as a JSON Schema pattern (for editors): "0", or parts such as
+ * 1m30s, with blanks around. The range (at most MAX_DURATION_MS) is not a pattern's to check.
+ */
+export const DURATION_PATTERN = `^\\s*(?:0|(?:${DURATION_PART.source})+)\\s*$`;
+/** DURATION_PATTERN without the durations that are 0 ("0", "0s", "0m0s"): a digit 1-9 is needed. */
+export const POSITIVE_DURATION_PATTERN = `^\\s*(?=\\S*[1-9])(?:${DURATION_PART.source})+\\s*$`;
+
+/**
  * The longest duration Baton accepts: what a Node.js timer can wait (2^31-1 ms, about 24.8 days).
  * Longer, setTimeout warns and fires after 1ms, so a 30-day interval would become a busy loop.
  */
@@ -42,7 +50,6 @@ export function parseDuration(text: string): number | undefined {
   return Number.isFinite(total) ? Math.round(total) : undefined;
 }
 
-const SIZE = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i;
 const SIZE_UNIT: Record<string, number> = {
   b: 1,
   k: 1024,
@@ -55,6 +62,16 @@ const SIZE_UNIT: Record<string, number> = {
   gb: 1024 ** 3,
   gib: 1024 ** 3,
 };
+const SIZE_NUMBER = String.raw`(\d+(?:\.\d+)?)`;
+const SIZE = new RegExp(`^${SIZE_NUMBER}\\s*(${Object.keys(SIZE_UNIT).join('|')})?$`, 'i');
+
+/**
+ * What parseSize accepts above 0 bytes (every size key's least), as a JSON Schema pattern: it
+ * has no flags, so each unit's letters are spelled in both cases ([kK][bB]).
+ */
+export const SIZE_PATTERN = `^\\s*(?=[\\d.]*[1-9])${SIZE_NUMBER}\\s*(?:${Object.keys(SIZE_UNIT)
+  .map((u) => [...u].map((c) => `[${c}${c.toUpperCase()}]`).join(''))
+  .join('|')})?\\s*$`;
 
 /** Parses a size to bytes (k/m/g are powers of 1024, as in nginx), or undefined. */
 export function parseSize(text: string): number | undefined {

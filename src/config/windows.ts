@@ -3,6 +3,7 @@
 // time zone. Every window is checked here and compiled to spans of the week in wall-clock
 // minutes; src/controller/window-check.ts decides with them whether a deploy may run now.
 import { z } from 'zod';
+import { editorSchemas } from './schema/values.js';
 
 export const MINUTES_PER_DAY = 1440;
 export const MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY;
@@ -123,23 +124,36 @@ const dayItem = z.string().transform((v, ctx): number[] => {
   return [d];
 });
 
-const timeText = z.union([z.string(), z.number()], {
-  error: `a time: ${TIME_HINT}`,
-});
+const timeText = z
+  .union([z.string(), z.number()], { error: `a time: ${TIME_HINT}` })
+  // What the checks below can accept: "HH:MM", or a day and "HH:MM" ("fri 17:00").
+  .register(editorSchemas, {
+    jsonSchema: { type: 'string', pattern: String.raw`^\s*(?:[A-Za-z]+\s+)?\d{1,2}:\d{2}\s*$` },
+  });
 
 const windowSchema = z
   .strictObject({
-    /** How messages name this window; e.g. "weekend freeze". */
-    name: z.string().min(1).max(100).optional(),
-    /** Days it applies to (default every day); not with day-qualified from/to. */
+    name: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .describe('How messages name this window, e.g. "weekend freeze".'),
     days: z
       .array(dayItem, { error: `a list of days: ${DAY_HINT}, e.g. [mon, tue, wed, thu, fri]` })
       .min(1, { message: `at least one day: ${DAY_HINT}` })
-      .optional(),
-    /** "HH:MM" on each of `days`, or "fri 17:00" for one stretch of the week. */
-    from: timeText.optional(),
-    /** "HH:MM" (before `from`: the window ends the next day; "24:00" = midnight), or "mon 09:00". */
-    to: timeText.optional(),
+      .optional()
+      .describe(
+        'The days it applies to (mon, tue, ... or a range such as mon-fri); default every day. Not with "fri 17:00" times.',
+      ),
+    from: timeText
+      .optional()
+      .describe(
+        'Where it starts: "HH:MM" on each of its days (in quotes), or "fri 17:00" for one stretch of the week.',
+      ),
+    to: timeText
+      .optional()
+      .describe('Where it ends: "HH:MM" (before from: the next day; "24:00" is midnight), or "mon 09:00".'),
   })
   .transform((w, ctx): WindowRule => {
     const issue = (path: string, message: string): typeof z.NEVER => {
@@ -223,7 +237,6 @@ const windowSchema = z
 
 export const windowsSchema = z
   .strictObject({
-    /** IANA name (Europe/Berlin, Asia/Seoul, UTC); default: the machine's time zone. */
     timezone: z
       .string()
       .optional()
@@ -236,14 +249,19 @@ export const windowsSchema = z
           message: `"${v}" is not a time zone: use an IANA name such as Europe/Berlin, America/New_York, Asia/Seoul or UTC${guess ? `; did you mean "${guess}"?` : ''}`,
         });
         return z.NEVER;
-      }),
-    /** Deploys only inside one of these (leave out: any time). */
+      })
+      .describe(
+        "The IANA time zone the windows are read in (Europe/Berlin, Asia/Seoul, UTC); default: the machine's.",
+      ),
     allow: z
       .array(windowSchema)
       .min(1, { message: 'an empty allow list allows nothing: leave out "allow" to allow any time' })
-      .optional(),
-    /** Never inside one of these; a deny wins over an allow. */
-    deny: z.array(windowSchema).prefault([]),
+      .optional()
+      .describe('Deploys run only inside one of these; left out: any time.'),
+    deny: z
+      .array(windowSchema)
+      .prefault([])
+      .describe('Deploys never run inside one of these; a deny wins over an allow.'),
   })
   .superRefine((w, ctx) => {
     // Runs even when entries failed: only judge a fully parsed section.

@@ -123,6 +123,13 @@ export function deployContext(running: Running, emit: Emit, host: ContextHost): 
     stats: (instances) => edge.stats(instances.map((m) => targetIdOf(m.instance))),
     verdict: (v) => {
       running.canary?.verdicts.push(v);
+      for (const x of extensions) {
+        try {
+          x.onVerdict?.(v, d);
+        } catch {
+          // An extension's failure must not stop the analysis (it runs on a timer).
+        }
+      }
       emit({ kind: 'info', message: `analysis ${v.result}: ${v.reason}` });
     },
     fail: (reason) => running.abort.abort(new BatonError('BATON_E_DEPLOY_FAILED', reason)),

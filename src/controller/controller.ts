@@ -26,7 +26,7 @@ import { Persistence } from './persist.js';
 import { recover } from './recovery.js';
 import type { Running } from './running.js';
 import type { DeploymentState, HistoryEntry, StateStore } from './state.js';
-import { instanceLogs, statusView, type ViewHost } from './views.js';
+import { instanceLogs, servingView, statusView, type ServingView, type ViewHost } from './views.js';
 
 export class Controller {
   private readonly persist: Persistence;
@@ -114,8 +114,18 @@ export class Controller {
     return this.deployments.current();
   }
 
+  /** Runs `work` with the deploy lock taken (deploys and rollbacks refused meanwhile). */
+  whileLocked<T>(work: () => Promise<T>, why = 'an upgrade of the data plane'): Promise<T> {
+    return this.deployments.whileHeld(why, work);
+  }
+
   status(): Promise<StatusView> {
     return statusView(this.views());
+  }
+
+  /** The live version and the canary's share, from memory (for /metrics at every scrape). */
+  serving(): ServingView {
+    return servingView(this.views());
   }
 
   /**
@@ -132,8 +142,30 @@ export class Controller {
   }
 
   /**
-   * Daemon shutdown: abort a running deploy, then drain and stop every instance. A state file
-   * that cannot be written then is thrown once all of that is done (the stop goes through).
+   * The controller exits (SIGTERM, a restart, an upgrade) and leaves the service running: a
+   * running deploy is aborted (and rolled back, as always), supervision stops, the state is
+   * saved; the instances keep running and the edge keeps its routes. The next `baton up`
+   * adopts them (recovery.ts). A state file that cannot be written is thrown at the end.
+   */
+  async detach(): Promise<void> {
+    await this.deployments.close();
+    this.fleet.close();
+    this.persist.close();
+    const err = this.persist.save();
+    if (err) {
+      const pending = this.persist.pendingLines;
+      throw new BatonError(
+        'BATON_E_STATE',
+        `the instances keep running, but ${err.message}; ${pending ? `${pending} history line(s) are lost, and ` : ''}the next \`baton up\` starts from the state last saved`,
+        { cause: err },
+      );
+    }
+  }
+
+  /**
+   * `baton down` (or `baton up --stop-on-exit`): abort a running deploy, then take the
+   * instances out of the edge, drain and stop every one. A state file that cannot be written
+   * then is thrown once all of that is done (the stop goes through).
    */
   async shutdown(): Promise<void> {
     await this.deployments.close();

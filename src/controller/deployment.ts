@@ -61,6 +61,28 @@ export class Deployments {
     return this.running;
   }
 
+  /** What holds the deploy lock without a deployment (a data plane upgrade), or null. */
+  private held: string | null = null;
+
+  /** Runs `work` with the deploy lock taken for `why`: deploys and rollbacks are refused meanwhile. */
+  async whileHeld<T>(why: string, work: () => Promise<T>): Promise<T> {
+    if (this.running) throw this.locked(this.running.deployment);
+    if (this.held) throw this.heldError();
+    this.held = why;
+    try {
+      return await work();
+    } finally {
+      this.held = null;
+    }
+  }
+
+  private heldError(): BatonError {
+    return new BatonError(
+      'BATON_E_LOCKED',
+      `${this.held ?? 'something'} holds the deploy lock: try again in a moment`,
+    );
+  }
+
   /** Adds an extension that runs around every deployment from now on. */
   use(extension: DeployExtension): void {
     this.extensions.push(extension);
@@ -71,6 +93,7 @@ export class Deployments {
     checkVersion(req.version);
     if (this.closed) throw new BatonError('BATON_E_CONFLICT', 'the daemon is shutting down');
     if (this.running) throw this.locked(this.running.deployment);
+    if (this.held) throw this.heldError();
     for (const x of this.extensions) x.admit?.(req);
     const strategyType = req.strategy ?? this.config.strategy.type;
     const strategy: StrategyConfig =
@@ -334,6 +357,7 @@ export class Deployments {
   rollback(to: string | undefined, actor: string): Running {
     // While a deploy runs, the same refusal as `baton deploy` (not "nothing to roll back to").
     if (this.running) throw this.locked(this.running.deployment);
+    if (this.held) throw this.heldError();
     const target = to ?? this.previousRelease();
     if (!target)
       throw new BatonError(

@@ -2,6 +2,7 @@
 // progress events, and the extensions that run around it (deploy windows, hooks,
 // notifications). Those import this file, not the controller.
 import type { ProgressEvent } from '../api/deploy.js';
+import type { VerdictView } from '../api/status.js';
 import type { StrategyType } from '../config/schema.js';
 import type { DeploymentState, HistoryEntry } from './state.js';
 
@@ -35,4 +36,6 @@ export interface DeployExtension {
   afterEnd?(d: DeploymentState, entry: HistoryEntry, info: (message: string) => void): Promise<void>;
   /** Every progress event, as it happens; must not throw or block. */
   onEvent?(e: ProgressEvent, d: DeploymentState): void;
+  /** Every verdict of a canary's analysis, as it is given; must not throw or block. */
+  onVerdict?(v: VerdictView, d: DeploymentState): void;
 }

@@ -153,6 +153,19 @@ export class Fleet {
    * Stops them all at once. One that cannot be stopped (its host unreachable, the stop timed
    * out) does not fail the rest: it becomes an orphan, stopped when its host answers again.
    */
+  /** Instances already out of the routes: their requests in flight finish, then they stop. */
+  async retire(instances: readonly Managed[]): Promise<void> {
+    try {
+      await this.host.edge.drain(
+        instances.map((m) => targetIdOf(m.instance)),
+        this.app.drainTimeout,
+      );
+    } catch (err) {
+      this.log.warn({ error: messageOf(err) }, `${this.host.edge.describe} could not drain; stopping anyway`);
+    }
+    await this.stopAll(instances);
+  }
+
   async stopAll(instances: readonly Managed[]): Promise<void> {
     const results = await Promise.allSettled(
       instances.map(async (m) => {

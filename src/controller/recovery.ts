@@ -82,15 +82,13 @@ export async function recover(host: RecoveryHost): Promise<void> {
     }
   }
   const adopted = new Set(keep.map((m) => m.instance.record.id));
-  // Everything recorded and not kept is stopped: no orphan survives a restart.
-  // One whose host does not answer is an orphan, stopped once it does.
-  await fleet.stopAll(
-    [...records.values()]
-      .filter((r) => !adopted.has(r.id))
-      .map((r) => adopt(r))
-      .filter((i) => i !== null)
-      .map((instance) => ({ instance, slot: 0, stopping: false })),
-  );
+  // Everything recorded and not kept is stopped, once the kept release is routed (below): the
+  // edge may route to them still, having served on while no controller ran.
+  const others: Managed[] = [...records.values()]
+    .filter((r) => !adopted.has(r.id))
+    .map((r) => adopt(r))
+    .filter((i) => i !== null)
+    .map((instance) => ({ instance, slot: 0, stopping: false }));
   st.deployment = null;
   st.standby = null;
   const lostNotes = [...lost].map(([id, reason]) => `instance ${id} lost: ${reason}; not signalled`);
@@ -112,6 +110,9 @@ export async function recover(host: RecoveryHost): Promise<void> {
   fleet.live = keep;
   await fleet.routeLive();
   fleet.setLive(version, keep);
+  // No orphan survives a restart: out of the routes now, their requests finish, then they stop.
+  // One whose host does not answer is an orphan, stopped once it does.
+  if (others.length) await fleet.retire(others);
   for (const m of keep) fleet.supervise(m);
   if (version !== null) {
     log.info({ version, adopted: adopted.size, instances: keep.length }, 'release restored');

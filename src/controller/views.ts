@@ -68,6 +68,29 @@ export async function statusView(host: ViewHost): Promise<StatusView> {
   };
 }
 
+/** What serves now, for /metrics: read from memory, the edge is not asked. */
+export interface ServingView {
+  /** The live version (during a canary, the stable one until promotion); null: none. */
+  readonly version: string | null;
+  /** The canary's share of traffic in percent, as status shows it; 0 when no canary runs. */
+  readonly canaryPercent: number;
+}
+
+export function servingView(host: Pick<ViewHost, 'fleet' | 'state' | 'running'>): ServingView {
+  const { fleet, state } = host;
+  const running = host.running();
+  const version = (running && fleet.split && stableVersion(running, fleet)) || state.live?.version || null;
+  // As canaryView's share: the split ends at promotion (all new) or on the way back (all stable).
+  const canaryPercent = !running?.canary
+    ? 0
+    : fleet.split
+      ? running.canary.percent
+      : running.deployment.step === 'rolling-back'
+        ? 0
+        : 100;
+  return { version, canaryPercent };
+}
+
 /** The version of a canary split's stable side. */
 function stableVersion(running: Running, fleet: Fleet): string | null {
   const split = fleet.split;

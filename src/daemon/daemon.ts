@@ -7,11 +7,13 @@ import { AdminServer } from '../admin/server.js';
 import { registerDeployRoutes } from '../admin/deploy-routes.js';
 import { registerFreezeRoutes } from '../admin/freeze-routes.js';
 import { registerEdgeRoutes } from '../admin/edge-routes.js';
+import { registerMetricsRoute } from '../admin/metrics-route.js';
 import { registerProxyRoutes } from '../admin/proxy-routes.js';
-import { formatAddress, type ListenAddress } from '../config/address.js';
+import { formatAddress, parseListen, type ListenAddress } from '../config/address.js';
 import { instanceBaseEnv } from '../config/secrets.js';
 import { Controller } from '../controller/controller.js';
 import { FreezeStore } from '../controller/freeze.js';
+import { DeployMetrics } from '../controller/metrics.js';
 import { DeployGate } from '../controller/gate.js';
 import { StateStore } from '../controller/state.js';
 import { Hooks } from '../hooks/extension.js';
@@ -29,7 +31,16 @@ import { messageOf } from '../errors.js';
 import { createAccessLog, type Logger } from '../log.js';
 import { loadRouteState, saveRouteState, seedOf } from '../state/routes.js';
 import { VERSION } from '../version.js';
-import { takeDaemonLock } from './lock.js';
+import { connectDataPlane, type ConnectedDataPlane } from '../dataplane/connect.js';
+import { DataPlaneClient, registerDataPlaneForwards } from '../dataplane/forward.js';
+import type { HandoverResult } from '../dataplane/upgrade.js';
+import { BatonError } from '../errors.js';
+import { PATHS } from '../api/paths.js';
+import { sleep } from '../util/sleep.js';
+import { keepingRunning, restartNeeded } from './reload.js';
+
+export { restartNeeded } from './reload.js';
+import { DATAPLANE_LOCK, lockHolder, takeDaemonLock } from '../state/lock.js';
 
 export function routesFromConfig(targets: readonly TargetConfig[] | undefined): RouteSpec[] {
   return (targets ?? []).map((t) => ({
@@ -49,8 +60,17 @@ function isLocalBuiltin(e: EdgeConfig): boolean {
   return e.type === 'builtin' && e.admin === undefined;
 }
 
+export interface DaemonOptions {
+  /** Stop the instances and the data plane when this process stops (the behaviour before 0.2). */
+  readonly stopOnExit?: boolean;
+  /** A listening socket from systemd (socket activation) for the proxy. */
+  readonly listenFd?: number;
+  /** Called for `baton down` (POST /v1/down): the process should stop, everything with it. */
+  readonly onDown?: () => void;
+}
+
 /** Instances on this machine, or on `hosts:` over SSH. */
-function driverFor(config: BatonConfig, log: Logger): InstanceDriver {
+export function driverFor(config: BatonConfig, log: Logger): InstanceDriver {
   const app = config.app!;
   // Instances never see Baton's secrets (the admin token, tokenEnv, notify's variables).
   if (!config.hosts)
@@ -70,69 +90,29 @@ function driverFor(config: BatonConfig, log: Logger): InstanceDriver {
  * Where clients send requests (GET /v1/health): the first edge's `url:`, else the built-in proxy's
  * bound address, a wildcard one reached on loopback; null when nginx / HAProxy have no `url:`.
  */
-function clientUrl(config: BatonConfig, proxy: BuiltinProxy | null): string | null {
+function clientUrl(config: BatonConfig, a: ListenAddress | undefined): string | null {
   const configured = (config.edges ?? [config.edge]).find((e) => e.url !== undefined)?.url;
   if (configured !== undefined) return configured;
-  const a: ListenAddress | undefined = proxy?.address();
   if (a?.kind !== 'tcp') return null;
   const host = a.host === '0.0.0.0' ? '127.0.0.1' : a.host === '::' ? '::1' : a.host;
   return `http://${host.includes(':') ? `[${host}]` : host}:${a.port}/`;
 }
 
-/**
- * Keys a SIGHUP cannot apply: the listeners, the edges and their connections, the proxy built
- * from them, and where state lives are set up once at start. Everything else (app, strategy,
- * hosts, ssh, targets, windows, hooks, notify, adminHosts) is read anew.
- */
-const RESTART_KEYS = [
-  'service',
-  'listen',
-  'admin',
-  'edge',
-  'edges',
-  'proxy',
-  'balance',
-  'healthCheck',
-  'stateDir',
-] as const;
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** The keys of RESTART_KEYS that differ (`proxy.clientHeaderTimeout` for a section's key). */
-export function restartNeeded(old: BatonConfig, next: BatonConfig): string[] {
-  const changed: string[] = [];
-  for (const key of RESTART_KEYS) {
-    const a: unknown = key === 'stateDir' ? old.stateDirPath : old[key];
-    const b: unknown = key === 'stateDir' ? next.stateDirPath : next[key];
-    if (JSON.stringify(a) === JSON.stringify(b)) continue;
-    // Sections are named by their changed keys; an address (listen, admin) as a whole.
-    if (key === 'listen' || key === 'admin' || !isObject(a) || !isObject(b)) {
-      changed.push(key);
-      continue;
-    }
-    for (const sub of new Set([...Object.keys(a), ...Object.keys(b)]))
-      if (JSON.stringify(a[sub]) !== JSON.stringify(b[sub])) changed.push(`${key}.${sub}`);
-  }
-  return changed;
-}
-
-/** `next`, with the running values of the keys a restart would be needed for. */
-function keepingRunning(old: BatonConfig, next: BatonConfig): BatonConfig {
-  const kept: Record<string, unknown> = { stateDirPath: old.stateDirPath };
-  for (const key of RESTART_KEYS) kept[key] = old[key];
-  return Object.freeze({ ...next, ...kept });
-}
-
 export class Daemon {
-  /** The built-in proxy; null when nginx or HAProxy is the edge. */
+  /** The built-in proxy in this process (targets, edge-only); null: nginx / HAProxy / data plane. */
   readonly proxy: BuiltinProxy | null;
-  readonly edge: Edge;
+  edge: Edge;
+  /** The built-in proxy's own process, when an app runs behind it (src/dataplane/). */
+  private dataPlane: (ConnectedDataPlane & { client: DataPlaneClient }) | null = null;
+  /** The local built-in proxy runs in the data plane process. */
+  private readonly usesDataPlane: boolean;
+  private readonly external: readonly Edge[];
   controller: Controller | null = null;
   /** Deploy windows and freezes (app mode). */
   gate: DeployGate | null = null;
   private hooks: Hooks | null = null;
   private notifier: Notifier | null = null;
+  private deployMetrics: DeployMetrics | null = null;
   private admin: AdminServer | null = null;
   private releaseLock: (() => void) | null = null;
   private driver: InstanceDriver | null = null;
@@ -143,11 +123,15 @@ export class Daemon {
     private readonly log: Logger,
     /** The nginx / HAProxy edges (none: the built-in proxy is the only edge). */
     external: readonly Edge[],
+    private readonly options: DaemonOptions = {},
   ) {
     this.seed = seedOf(routesFromConfig(config.targets));
+    this.external = external;
     const edges = config.edges ?? [config.edge];
-    if (!edges.some(isLocalBuiltin)) {
+    this.usesDataPlane = Boolean(config.app) && edges.some(isLocalBuiltin);
+    if (!edges.some(isLocalBuiltin) || this.usesDataPlane) {
       this.proxy = null;
+      // The data plane's edge joins them at boot, once it is found or started.
       this.edge = external.length > 1 ? new MultiEdge(external) : external[0]!;
       return;
     }
@@ -166,18 +150,18 @@ export class Daemon {
     this.edge = external.length ? new MultiEdge([builtin, ...external]) : builtin;
   }
 
-  static async start(config: BatonConfig, log: Logger): Promise<Daemon> {
+  static async start(config: BatonConfig, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
     const external = await Promise.all(
       (config.edges ?? [config.edge])
         .filter((e) => !isLocalBuiltin(e))
         .map((e) => createEdge(e, config, log)),
     );
-    const d = new Daemon(config, log, external);
+    const d = new Daemon(config, log, external, options);
     try {
       await d.boot();
     } catch (err) {
       // The boot's error is the one to report, not a stop's that follows from it.
-      await d.stop(0).catch(() => undefined);
+      await d.stop({ everything: false, timeoutMs: 0 }).catch(() => undefined);
       throw err;
     }
     return d;
@@ -191,6 +175,16 @@ export class Daemon {
       this.admin = new AdminServer(config.admin, log, { hosts: () => this.config.adminHosts });
     this.releaseLock = takeDaemonLock(config.stateDirPath, config.file, log);
     let recovered: Promise<void> = Promise.resolve();
+    if (this.usesDataPlane) {
+      // Found running (this is a restart: it served on meanwhile) or started now, detached.
+      const dp = await connectDataPlane(
+        config,
+        log,
+        this.options.listenFd !== undefined ? { listenFd: this.options.listenFd } : {},
+      );
+      this.dataPlane = { ...dp, client: new DataPlaneClient(dp.paths) };
+      this.edge = this.external.length ? new MultiEdge([dp.edge, ...this.external]) : dp.edge;
+    }
     // nginx missing, a socket absent: refused before any instance starts.
     await this.edge.start();
     if (config.app) {
@@ -205,10 +199,20 @@ export class Daemon {
       this.controller.use(this.hooks);
       this.notifier = new Notifier(() => this.config, log);
       this.controller.use(this.notifier);
+      this.deployMetrics = new DeployMetrics(config.service, this.controller);
+      this.controller.use(this.deployMetrics);
     } else await this.restoreStaticRoutes(this.proxy!);
     if (this.proxy) {
-      const bound = await this.proxy.listen();
+      const bound = await this.proxy.listen(
+        this.options.listenFd !== undefined ? { fd: this.options.listenFd } : undefined,
+      );
       log.info({ listen: formatAddress(bound), service: config.service }, 'proxy listening');
+    } else if (this.dataPlane) {
+      const { health, adopted } = this.dataPlane;
+      log.info(
+        { listen: health.listen, service: config.service, dataPlane: health.pid, adopted },
+        'proxy listening',
+      );
     } else log.info({ edge: this.edge.describe, service: config.service }, 'edge ready');
     if (this.controller) {
       const controller = this.controller;
@@ -218,14 +222,43 @@ export class Daemon {
     }
     if (this.admin) {
       if (this.proxy) {
-        registerProxyRoutes(
-          this.admin,
-          this.proxy,
-          new ProxyMetrics(this.proxy, config.service),
-          config.proxy.drainTimeout,
-        );
+        registerProxyRoutes(this.admin, this.proxy, null, config.proxy.drainTimeout);
         // Edge-only: another Baton routes this proxy (src/edge/remote.ts).
         if (this.edgeOnly) registerEdgeRoutes(this.admin, this.proxy);
+      }
+      if (this.dataPlane) {
+        registerDataPlaneForwards(this.admin, this.dataPlane.client);
+      }
+      // On every edge: the deploys' families, the proxy's (here or fetched from the data
+      // plane), and this process's, once.
+      const deployMetrics = this.deployMetrics;
+      const proxyMetrics = this.proxy && new ProxyMetrics(this.proxy, config.service);
+      registerMetricsRoute(
+        this.admin,
+        [
+          ...(deployMetrics ? [() => deployMetrics.render()] : []),
+          ...(proxyMetrics ? [() => proxyMetrics.render()] : []),
+          ...(this.dataPlane ? [() => this.dataPlane!.client.metrics()] : []),
+        ],
+        { processMetrics: true },
+      );
+      if (this.controller) {
+        this.admin.route('POST', PATHS.down, () => {
+          if (!this.options.onDown) {
+            throw new BatonError('BATON_E_CONFLICT', 'this daemon cannot be stopped from the admin API');
+          }
+          // Answered first: the stop closes this API. The CLI then waits for the processes to go.
+          setImmediate(this.options.onDown);
+          return {
+            json: {
+              stopping: true,
+              controller: process.pid,
+              dataPlane: this.dataPlane?.health.pid ?? null,
+              instances: this.controller!.instances().map((i) => i.record.id),
+            },
+          };
+        });
+        this.admin.route<HandoverResult>('POST', PATHS.upgrade, async () => ({ json: await this.upgrade() }));
       }
       this.admin.route('GET', '/v1/health', () => ({
         json: {
@@ -235,8 +268,8 @@ export class Daemon {
           mode: config.app ? 'app' : this.edgeOnly ? 'edge' : 'targets',
           edge: this.edge.kind,
           // The bound address (the config may say port 0); nginx / HAProxy own theirs.
-          listen: this.proxy ? formatAddress(this.proxy.address()) : null,
-          url: clientUrl(this.config, this.proxy),
+          listen: this.proxy ? formatAddress(this.proxy.address()) : (this.dataPlane?.health.listen ?? null),
+          url: clientUrl(this.config, this.proxy?.address() ?? this.dataPlaneAddress()),
         },
       }));
       // Status answers at once; deploys wait until the live release is restored.
@@ -246,6 +279,58 @@ export class Daemon {
       log.info({ admin: formatAddress(adminBound) }, 'admin API listening');
     }
     await recovered;
+  }
+
+  /** Asks the data plane to stop and waits for its process to end (its drain, then a margin). */
+  private async stopDataPlane(): Promise<void> {
+    const dp = this.dataPlane!;
+    await dp.client.stop();
+    const deadline = Date.now() + this.config.proxy.drainTimeout + 5000;
+    while (lockHolder(this.config.stateDirPath, DATAPLANE_LOCK) !== null) {
+      if (Date.now() > deadline) {
+        throw new BatonError(
+          'BATON_E_EDGE',
+          `the data plane (pid ${dp.health.pid}) was asked to stop but still runs; see ${dp.paths.log}`,
+        );
+      }
+      await sleep(50);
+    }
+    this.log.info({ pid: dp.health.pid }, 'data plane stopped');
+  }
+
+  private dataPlaneAddress(): ListenAddress | undefined {
+    const listen = this.dataPlane?.health.listen;
+    return listen ? parseListen(listen) : undefined;
+  }
+
+  /**
+   * `baton upgrade`: the data plane hands its listener over to a new one started from the
+   * Baton installed now (src/dataplane/upgrade.ts). Refused while a deploy runs: its route
+   * changes must reach the data plane that serves.
+   */
+  async upgrade(): Promise<HandoverResult> {
+    if (!this.dataPlane) {
+      throw new BatonError(
+        'BATON_E_CONFLICT',
+        `nothing to upgrade: ${this.edge.describe} is not Baton's data plane. To run a new Baton controller, restart baton up (systemctl restart baton): the instances and the edge keep serving.`,
+      );
+    }
+    const running = this.controller?.current();
+    if (running) {
+      throw new BatonError(
+        'BATON_E_LOCKED',
+        `a deploy of ${running.deployment.version} is running: upgrade once it is done (baton follow)`,
+      );
+    }
+    const result = await this.controller!.whileLocked(() => this.dataPlane!.client.upgrade());
+    // The kept-alive connections went to the old process.
+    await this.dataPlane.edge.reconnect();
+    this.dataPlane = {
+      ...this.dataPlane,
+      health: { ...this.dataPlane.health, pid: result.to.pid, version: result.to.version },
+    };
+    this.log.info(result, 'data plane upgraded');
+    return result;
   }
 
   /** No app and no targets list: an edge that another Baton drives through the admin API. */
@@ -355,11 +440,15 @@ export class Daemon {
   }
 
   /**
-   * Stops everything, each part even when one before it failed (a state file the full disk
+   * Stops this process, each part even when one before it failed (a state file the full disk
    * refuses): the lock is released and the listeners closed, so the process ends; the first
-   * error is thrown after that.
+   * error is thrown after that. The instances and the data plane keep running, and nginx /
+   * HAProxy keep their routes, unless `everything` (`baton down`, `--stop-on-exit`).
    */
-  async stop(timeoutMs = this.config.proxy.drainTimeout): Promise<void> {
+  async stop({
+    everything = this.options.stopOnExit ?? false,
+    timeoutMs = this.config.proxy.drainTimeout,
+  }: { everything?: boolean; timeoutMs?: number } = {}): Promise<void> {
     const errors: unknown[] = [];
     const attempt = async (what: string, part: () => unknown): Promise<void> => {
       try {
@@ -371,13 +460,16 @@ export class Daemon {
     };
     // A running hook is killed: shutdown does not wait for its timeout.
     await attempt('hooks', () => this.hooks?.close());
-    await attempt('the instances', () => this.controller?.shutdown());
+    if (everything) await attempt('the instances', () => this.controller?.shutdown());
+    else await attempt('the controller', () => this.controller?.detach());
     await attempt('the instance driver', () => this.driver?.close?.());
     // The last notifications (the aborted deploy's result) get a moment to go out.
     await attempt('notifications', () => this.notifier?.close());
     await attempt('the admin API', () => this.admin?.close());
     await attempt('the edge', () => this.edge.close());
     await attempt('the proxy', () => this.proxy?.close(timeoutMs));
+    if (everything && this.dataPlane) await attempt('the data plane', () => this.stopDataPlane());
+    await this.dataPlane?.client.close().catch(() => undefined);
     this.releaseLock?.();
     if (errors.length) throw errors[0];
   }

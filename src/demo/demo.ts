@@ -111,7 +111,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
   const [listen, admin] = [await freePort(), await freePort()];
   const configFile = path.join(dir, 'baton.yaml');
   writeFileSync(configFile, demoConfig(listen, admin));
-  const daemon = spawn(process.execPath, [BIN, 'up', '-c', configFile], {
+  const daemon = spawn(process.execPath, [BIN, 'up', '-c', configFile, '--stop-on-exit'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let daemonLog = '';
@@ -206,7 +206,7 @@ async function waitUntil(cond: () => boolean): Promise<void> {
   while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
-/** SIGTERM: the daemon drains and stops every app instance; SIGKILL if it hangs. */
+/** SIGTERM (with --stop-on-exit): the daemon drains and stops every app instance and its data plane; SIGKILL if it hangs. */
 async function stopDaemon(daemon: ChildProcess): Promise<void> {
   if (daemon.exitCode !== null || daemon.signalCode !== null) return;
   const exited = new Promise<void>((r) => daemon.once('exit', () => r()));

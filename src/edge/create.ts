@@ -5,8 +5,8 @@ import type { BatonConfig, EdgeConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Edge, EdgeOptions } from './edge.js';
 
-export async function createEdge(edge: EdgeConfig, config: BatonConfig, log: Logger): Promise<Edge> {
-  const opts: EdgeOptions = {
+export function edgeOptions(config: BatonConfig, log: Logger): EdgeOptions {
+  return {
     service: config.service,
     balance: config.balance,
     health: config.app?.health ?? config.healthCheck ?? null,
@@ -15,6 +15,10 @@ export async function createEdge(edge: EdgeConfig, config: BatonConfig, log: Log
     stateDir: config.stateDirPath,
     ssh: { options: config.ssh.options, connectTimeoutMs: config.ssh.connectTimeout },
   };
+}
+
+export async function createEdge(edge: EdgeConfig, config: BatonConfig, log: Logger): Promise<Edge> {
+  const opts = edgeOptions(config, log);
   switch (edge.type) {
     case 'nginx': {
       const { NginxEdge } = await import('./nginx/nginx.js');

@@ -55,12 +55,21 @@ export type RemoteBuiltinConfig = Extract<EdgeConfig, { type: 'builtin' }> & {
   readonly admin: ListenAddress;
 };
 
+/** How errors name it and what they advise (the local data plane's differ from a remote Baton's). */
+export interface RemoteEdgeText {
+  readonly describe: string;
+  /** Said when the call did not get through. */
+  readonly hint: string;
+}
+
 export class RemoteBuiltinEdge implements Edge {
   readonly kind = 'builtin';
   readonly describe: string;
   readonly can = BUILTIN_CAPABILITIES;
   private readonly origin: string;
-  private readonly dispatcher: Agent;
+  private dispatcher: Agent;
+  private readonly address: ListenAddress;
+  private readonly hint: string;
   private readonly timeoutMs: number;
 
   private readonly token: string | undefined;
@@ -72,16 +81,32 @@ export class RemoteBuiltinEdge implements Edge {
     cfg: RemoteBuiltinConfig,
     private readonly opts: EdgeOptions,
     env: NodeJS.ProcessEnv = process.env,
+    text?: RemoteEdgeText,
   ) {
     const a = cfg.admin;
+    this.address = a;
     this.tokenEnv = cfg.tokenEnv;
     this.token = env[cfg.tokenEnv] || undefined;
-    this.describe = `the built-in proxy of the Baton at ${formatAddress(a)}`;
+    this.describe = text?.describe ?? `the built-in proxy of the Baton at ${formatAddress(a)}`;
+    this.hint =
+      text?.hint ??
+      'Check that `baton up` runs there with this admin address, and that this machine can reach it';
     this.timeoutMs = cfg.timeout;
-    ({ origin: this.origin, dispatcher: this.dispatcher } = adminEndpoint(a, {
-      connectTimeoutMs: this.timeoutMs,
-      keepAliveTimeoutMs: 4000,
-    }));
+    ({ origin: this.origin, dispatcher: this.dispatcher } = this.endpoint());
+  }
+
+  private endpoint(): { origin: string; dispatcher: Agent } {
+    return adminEndpoint(this.address, { connectTimeoutMs: this.timeoutMs, keepAliveTimeoutMs: 4000 });
+  }
+
+  /**
+   * Drops the kept-alive connections: after a handover another process answers at the same
+   * address, and a request on a connection to the old one would be lost.
+   */
+  async reconnect(): Promise<void> {
+    const old = this.dispatcher;
+    this.dispatcher = this.endpoint().dispatcher;
+    await old.close().catch(() => undefined);
   }
 
   /** Checks the Baton there answers, takes our token and is an edge-only Baton. */
@@ -169,7 +194,7 @@ export class RemoteBuiltinEdge implements Edge {
       const unsent = NOT_CONNECTED.has(e.code ?? '');
       throw new EdgeError(
         `${where} did not ${what}: ${e.code ?? e.name} (${messageOf(err)}), deadline ${timeout}ms. ` +
-          'Check that `baton up` runs there with this admin address, and that this machine can reach it' +
+          this.hint +
           (unsent ? '; it got nothing, so whatever it routed before, it still routes.' : '.'),
         { cause: err, ...(unsent ? {} : { details: NO_ANSWER }) },
       );

@@ -139,8 +139,12 @@ export class Service {
     return d;
   }
 
-  async start(env: Record<string, string> = {}): Promise<DaemonProcess> {
-    const d = await startDaemon(this.t, this.file, { env });
+  async start(
+    env: Record<string, string> = {},
+    args: readonly string[] = [],
+    bin?: string,
+  ): Promise<DaemonProcess> {
+    const d = await startDaemon(this.t, this.file, { env, args, ...(bin ? { bin } : {}) });
     this.daemons.push(d);
     return d;
   }

@@ -1,7 +1,7 @@
 // Helpers for tests of the built CLI (`node bin/baton.js`): build once when needed, run a
 // command to completion, run `baton up` as a child process, free ports and temp folders.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -88,6 +88,39 @@ function killAtTeardown(t: TestContext, child: ChildProcess): void {
   });
 }
 
+/** Live `baton dataplane -c <configFile>` processes (they outlive `baton up` by design). */
+export function dataPlanePids(configFile: string): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')) continue;
+      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      if (argv.includes('dataplane') && argv.includes(configFile)) found.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/** At teardown, after the daemons: the data planes they started. */
+function killDataPlanesAtTeardown(t: TestContext, configFile: string): void {
+  t.after(async () => {
+    for (const pid of dataPlanePids(configFile)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await waitFor(() => dataPlanePids(configFile).length === 0, {
+      timeout: 5000,
+      what: 'data planes to die',
+    });
+  });
+}
+
 export interface LogLine {
   readonly msg?: string;
   readonly [key: string]: unknown;
@@ -111,14 +144,26 @@ export interface DaemonProcess {
 export async function startDaemon(
   t: TestContext,
   configFile: string,
-  { env = {}, admin = true }: { env?: Record<string, string>; admin?: boolean } = {},
+  {
+    env = {},
+    admin = true,
+    args = [],
+    bin = BATON,
+  }: {
+    env?: Record<string, string>;
+    admin?: boolean;
+    args?: readonly string[];
+    /** Another build's bin/baton.js (upgrade tests). */
+    bin?: string;
+  } = {},
 ): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, [BATON, 'up', '-c', configFile], {
+  const child = spawn(process.execPath, [bin, 'up', '-c', configFile, ...args], {
     cwd: ROOT,
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   killAtTeardown(t, child);
+  killDataPlanesAtTeardown(t, path.resolve(ROOT, configFile));
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

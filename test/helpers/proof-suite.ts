@@ -69,7 +69,11 @@ export const LIGHT_TRAFFIC: ProofOptions = {
  */
 const APP_TIMEOUTS = { drainTimeout: '5s', stopTimeout: '5s' };
 
-async function proofService(t: TestContext, edge: EdgeKind, options: ServiceOptions): Promise<Service> {
+export async function proofService(
+  t: TestContext,
+  edge: EdgeKind,
+  options: ServiceOptions,
+): Promise<Service> {
   const svc = await Service.create(t, { readyTimeout: '15s', edge: await edgeFor(t, edge), ...options });
   useProofTimeouts(svc);
   await svc.start();

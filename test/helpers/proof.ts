@@ -40,6 +40,8 @@ export interface KindResult {
    * at a reload; an edge that switches without one never should.
    */
   idleCloses: number;
+  /** Failures that were a refused connection (ECONNREFUSED: nothing listened). */
+  refused: number;
 }
 
 export interface WebSocketResult extends KindResult {
@@ -126,6 +128,7 @@ export function startProofTraffic(url: string, opts: ProofOptions = {}): ProofTr
     failed: 0,
     samples: [],
     idleCloses: 0,
+    refused: 0,
     versions: new Map(),
   });
   const results = {
@@ -149,6 +152,7 @@ export function startProofTraffic(url: string, opts: ProofOptions = {}): ProofTr
   const stamp = (): string => `+${((Date.now() - t0) / 1000).toFixed(2)}s [${phase}]`;
   const fail = (r: KindResult, what: string): void => {
     r.failed++;
+    if (what.includes('ECONNREFUSED')) r.refused++;
     if (r.samples.length < SAMPLES) r.samples.push(`${stamp()} ${what}`);
   };
   const succeed = (r: KindResult, sentAt: number, version: string): void => {
@@ -410,7 +414,7 @@ export function summarize(results: ProofTraffic['results']): string[] {
   return KINDS.map((k) => {
     const r = results[k];
     const versions = [...r.versions].map(([v, n]) => `${v}:${n}`).join(' ');
-    const base = `${k.padEnd(10)} sent ${r.sent}, ok ${r.ok}, failed ${r.failed}${r.idleCloses ? `, idle closes retried ${r.idleCloses}` : ''}`;
+    const base = `${k.padEnd(10)} sent ${r.sent}, ok ${r.ok}, failed ${r.failed}${r.refused ? ` (refused ${r.refused})` : ''}${r.idleCloses ? `, idle closes retried ${r.idleCloses}` : ''}`;
     if (k !== 'websocket') return `${base}  [${versions}]`;
     const w = results.websocket;
     return (

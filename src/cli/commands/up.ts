@@ -1,15 +1,22 @@
 // `baton up`: run the daemon in the foreground (systemd-friendly: logs to stdout, SIGTERM
-// stops gracefully, SIGHUP re-reads the config).
+// stops gracefully, SIGHUP re-reads the config). Stopping it leaves the app's instances and
+// the data plane serving (the next `baton up` adopts them) unless --stop-on-exit; `baton down`
+// stops everything.
 import type { Command } from 'commander';
 import { configWarnings } from '../../config/warnings.js';
-import { messageOf } from '../../errors.js';
+import { clearListenFdsEnv, listenFdsFromEnv, type ListenFd } from '../../daemon/listen-fds.js';
+import { BatonError, messageOf } from '../../errors.js';
 import { readConfig, withConfig } from '../options.js';
 
 export function registerUp(program: Command): void {
   withConfig(program.command('up'))
     .description('run the Baton daemon (proxy, admin API) in the foreground')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
-    .action(async (opts: { config: string; logLevel: string }) => {
+    .option(
+      '--stop-on-exit',
+      'stop the instances and the data plane when this process stops (default: they keep serving; baton down stops them)',
+    )
+    .action(async (opts: { config: string; logLevel: string; stopOnExit?: boolean }) => {
       const config = readConfig(opts);
       // Loaded here, not at the top: other commands start faster without the daemon's modules.
       const [{ Daemon }, { checkState }, { createLogger }] = await Promise.all([
@@ -23,20 +30,37 @@ export function registerUp(program: Command): void {
       const log = createLogger({ level: opts.logLevel });
       // The warnings `baton validate` prints; the daemon runs anyway.
       for (const w of configWarnings(config)) log.warn(w);
-      const daemon = await Daemon.start(config, log);
+      // systemd socket activation: the listener it holds (kept open across our restarts).
+      const inherited = pickListenFd(listenFdsFromEnv());
+      clearListenFdsEnv();
+      // A signal while starting (recovery may wait for instances) stops it once started: the
+      // default action would kill it half-way.
+      let early: string | null = null;
+      let stop: (why: string, everything?: boolean) => void = (why) => (early ??= why);
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+      const daemon = await Daemon.start(config, log, {
+        stopOnExit: opts.stopOnExit ?? false,
+        ...(inherited ? { listenFd: inherited.fd } : {}),
+        onDown: () => stop('baton down', true),
+      });
       try {
         await new Promise<void>((resolve, reject) => {
           let stopping = false;
-          const stop = (signal: string): void => {
+          stop = (why: string, everything?: boolean): void => {
             if (stopping) return;
             stopping = true;
-            log.info({ signal }, 'stopping: finishing in-flight requests');
+            log.info(
+              { why },
+              everything || opts.stopOnExit
+                ? 'stopping: the instances and the data plane too'
+                : 'stopping the controller: the instances and the edge keep serving',
+            );
             // A stop that failed still stopped what it could and closed the listeners: the
             // process ends, with the error's exit code and message (a state file not saved).
-            daemon.stop().then(resolve, reject);
+            daemon.stop(everything ? { everything } : {}).then(resolve, reject);
           };
-          process.once('SIGTERM', () => stop('SIGTERM'));
-          process.once('SIGINT', () => stop('SIGINT'));
+          if (early !== null) stop(early);
           process.on('SIGHUP', () => {
             try {
               const next = readConfig(opts);
@@ -57,4 +81,15 @@ export function registerUp(program: Command): void {
         }, 3000).unref();
       }
     });
+}
+
+/** The fd for the proxy: the only one systemd passed, or the one named `listen`. */
+function pickListenFd(fds: readonly ListenFd[]): ListenFd | undefined {
+  if (fds.length <= 1) return fds[0];
+  const named = fds.find((f) => f.name === 'listen');
+  if (named) return named;
+  throw new BatonError(
+    'BATON_E_LISTEN',
+    `systemd passed ${fds.length} sockets (LISTEN_FDS; names: ${fds.map((f) => f.name).join(', ')}) and none is named "listen": give the one for clients FileDescriptorName=listen in the .socket unit`,
+  );
 }

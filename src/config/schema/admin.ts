@@ -19,6 +19,7 @@ export const adminHostsSchema = z
       .transform((v) => normalizeHostName(v))
       .refine((v) => HOST_NAME.test(v), {
         message: 'a host name the admin API is reached by, e.g. baton.internal (no scheme, no port)',
-      }),
+      })
+      .describe('A host name, e.g. baton.internal (no scheme, no port).'),
   )
   .prefault([...DEFAULTS.adminHosts]);

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { DEFAULTS } from '../defaults.js';
 import { durationRangeProblem, parseDuration } from '../units.js';
+import { durationJson, editorSchemas } from './values.js';
 
 export const HOOK_NAMES = ['preDeploy', 'postSwitch', 'postDeploy', 'onFailure'] as const;
 export type HookName = (typeof HOOK_NAMES)[number];
@@ -29,6 +30,7 @@ const timeout = z.union([z.string(), z.number()]).transform((v, ctx): number => 
   }
   return ms;
 });
+editorSchemas.add(timeout, { jsonSchema: durationJson(1) });
 
 const command = z.string().trim().min(1, { message: 'the shell command to run, e.g. ./scripts/check.sh' });
 
@@ -41,15 +43,21 @@ export const hookSchema = z
     [
       command,
       z.strictObject({
-        /** Run by /bin/sh -c in the config file's folder; the version only ever comes in env. */
-        command,
-        timeout: timeout.prefault(DEFAULTS.hooks.timeout),
-        /**
-         * Baton's secrets this hook keeps (e.g. [BATON_ADMIN_TOKEN] to call the admin API); the
-         * others, and all of them when left out, are taken out of its environment
-         * (src/config/secrets.ts).
-         */
-        passEnv: z.array(envName).optional(),
+        command: command.describe(
+          'Run by /bin/sh -c in this file\'s folder; the version comes only in its environment ("$BATON_VERSION").',
+        ),
+        timeout: timeout
+          .prefault(DEFAULTS.hooks.timeout)
+          .describe(
+            'Still running then, it is stopped with its whole process group (SIGTERM, then SIGKILL).',
+          ),
+        // src/config/secrets.ts takes the secrets out.
+        passEnv: z
+          .array(envName)
+          .optional()
+          .describe(
+            "Baton's secrets this hook keeps, e.g. [BATON_ADMIN_TOKEN] to call the admin API; the others, and all of them when left out, are taken out of its environment.",
+          ),
       }),
     ],
     {
@@ -59,15 +67,22 @@ export const hookSchema = z
   )
   .transform((h) => (typeof h === 'string' ? { command: h, timeout: DEFAULT_TIMEOUT_MS } : h));
 
+/** How each hook is written, said on each (an editor shows the key's description). */
+const HOW = 'A command (./scripts/check.sh), or { command, timeout, passEnv }.';
+
 export const hooksSchema = z.strictObject({
-  /** Before anything starts; failing refuses the deploy. */
-  preDeploy: hookSchema.optional(),
-  /** Right after all traffic moved to the new version; failing rolls it back. */
-  postSwitch: hookSchema.optional(),
-  /** After a successful deploy; a failure is logged and changes nothing. */
-  postDeploy: hookSchema.optional(),
-  /** After a failed or rolled-back deploy; a failure is logged and changes nothing. */
-  onFailure: hookSchema.optional(),
+  preDeploy: hookSchema
+    .optional()
+    .describe(`Runs before anything starts; failing refuses the deploy. ${HOW}`),
+  postSwitch: hookSchema
+    .optional()
+    .describe(`Runs right after all traffic moved to the new version; failing rolls it back. ${HOW}`),
+  postDeploy: hookSchema
+    .optional()
+    .describe(`Runs after a successful deploy; a failure is logged and changes nothing. ${HOW}`),
+  onFailure: hookSchema
+    .optional()
+    .describe(`Runs after a failed or rolled-back deploy; a failure is logged and changes nothing. ${HOW}`),
 });
 
 export type HookConfig = z.output<typeof hookSchema>;

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { DEFAULTS } from '../defaults.js';
 import { durationRangeProblem, parseDuration } from '../units.js';
 import { ENV_NAME, isEnvRef, placeholdersFilled } from '../env-refs.js';
+import { durationJson, editorSchemas } from './values.js';
 
 export const NOTIFY_EVENTS = ['started', 'step', 'paused', 'succeeded', 'failed', 'rolled-back'] as const;
 export type NotifyEventType = (typeof NOTIFY_EVENTS)[number];
@@ -64,6 +65,7 @@ const timeout = z.union([z.string(), z.number()]).transform((v, ctx): number => 
   }
   return ms;
 });
+editorSchemas.add(timeout, { jsonSchema: durationJson(1) });
 
 /** Exactly one of the two ways to give a URL. */
 function oneUrl(a: string, b: string, example: string) {
@@ -83,37 +85,50 @@ function oneUrl(a: string, b: string, example: string) {
 
 export const slackSchema = z
   .strictObject({
-    /** The incoming-webhook URL, or $SLACK_WEBHOOK_URL. */
-    webhook: secretUrl.optional(),
-    /** The name of the environment variable holding the incoming-webhook URL. */
-    webhookEnv: envName.optional(),
-    /** Shown in every message, e.g. production. */
-    environment: z.string().min(1).max(100).optional(),
-    /** A link in every message. */
-    dashboardUrl: httpUrl.optional(),
+    webhook: secretUrl
+      .optional()
+      .describe(
+        'The Slack incoming-webhook URL, or $SLACK_WEBHOOK_URL to read it from that environment variable.',
+      ),
+    webhookEnv: envName
+      .optional()
+      .describe(
+        'The name of the environment variable holding the incoming-webhook URL (instead of webhook).',
+      ),
+    environment: z.string().min(1).max(100).optional().describe('Shown in every message, e.g. production.'),
+    dashboardUrl: httpUrl
+      .optional()
+      .describe('A link in every message, e.g. https://grafana.example.com/d/web.'),
   })
   .superRefine(oneUrl('webhook', 'webhookEnv', '$SLACK_WEBHOOK_URL'));
 
 export const webhookSchema = z
   .strictObject({
-    /** Receives every event as a JSON POST. */
-    url: secretUrl.optional(),
-    urlEnv: envName.optional(),
-    /** Extra request headers; values may use ${NAME} for secrets from the environment. */
-    headers: headers.prefault({}),
+    url: secretUrl
+      .optional()
+      .describe(
+        'Receives every event as a JSON POST: an http(s) URL, or $NAME to read it from an environment variable.',
+      ),
+    urlEnv: envName
+      .optional()
+      .describe('The name of the environment variable holding the URL (instead of url).'),
+    headers: headers
+      .prefault({})
+      .describe('Extra request headers; values may use ${NAME} for secrets from the environment.'),
   })
   .superRefine(oneUrl('url', 'urlEnv', '$DEPLOY_WEBHOOK_URL'));
 
 export const notifySchema = z.strictObject({
-  slack: slackSchema.optional(),
-  webhook: webhookSchema.optional(),
-  /** Which deploy events are sent. */
+  slack: slackSchema.optional().describe('A Slack incoming webhook: give webhook or webhookEnv.'),
+  webhook: webhookSchema.optional().describe('A generic JSON webhook: give url or urlEnv.'),
   events: z
     .array(z.enum(NOTIFY_EVENTS))
     .min(1, { message: `name at least one of: ${NOTIFY_EVENTS.join(', ')}` })
-    .prefault([...DEFAULTS.notify.events]),
-  /** How long one delivery attempt may take. */
-  timeout: timeout.prefault(DEFAULTS.notify.timeout),
+    .prefault([...DEFAULTS.notify.events])
+    .describe(`Which deploy events are sent, of: ${NOTIFY_EVENTS.join(', ')}.`),
+  timeout: timeout
+    .prefault(DEFAULTS.notify.timeout)
+    .describe('How long one delivery attempt may take (three attempts in all).'),
 });
 
 export type SlackConfig = z.output<typeof slackSchema>;

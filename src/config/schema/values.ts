@@ -3,7 +3,32 @@
 import { z } from 'zod';
 import { commandWords } from '../../process/command.js';
 import { parseHostPort, parseListen, type ListenAddress, type TcpAddress } from '../address.js';
-import { durationRangeProblem, parseDuration, parseSize } from '../units.js';
+import {
+  DURATION_PATTERN,
+  POSITIVE_DURATION_PATTERN,
+  SIZE_PATTERN,
+  durationRangeProblem,
+  parseDuration,
+  parseSize,
+} from '../units.js';
+
+/**
+ * The JSON Schema of a value whose zod schema says too little to an editor (a transform's input:
+ * `string | number` for a duration): src/config/json-schema.ts writes this form instead.
+ */
+export const editorSchemas = z.registry<{ jsonSchema: Record<string, unknown> }>();
+
+/** A duration as an editor checks it: the text parseDuration reads (0 also as a number when allowed). */
+export function durationJson(min: 0 | 1): Record<string, unknown> {
+  return min === 1
+    ? { type: 'string', pattern: POSITIVE_DURATION_PATTERN }
+    : {
+        anyOf: [
+          { type: 'string', pattern: DURATION_PATTERN },
+          { type: 'integer', const: 0 },
+        ],
+      };
+}
 
 /** Reports `message` on the value being checked; what a transform returns when it refuses it. */
 export function fail(ctx: z.RefinementCtx<unknown>, message: string): typeof z.NEVER {
@@ -13,7 +38,7 @@ export function fail(ctx: z.RefinementCtx<unknown>, message: string): typeof z.N
 
 /** Milliseconds, up to what a timer can wait; `min` 1 where 0 would turn a limit off or spin a timer. */
 function durationFrom(min: 0 | 1) {
-  return z.union([z.string(), z.number()]).transform((v, ctx): number => {
+  const schema = z.union([z.string(), z.number()]).transform((v, ctx): number => {
     if (typeof v === 'number' && v !== 0) {
       return fail(ctx, `${v} has no unit: write a duration such as "${v}s" or "${v}ms"`);
     }
@@ -22,6 +47,7 @@ function durationFrom(min: 0 | 1) {
     const problem = durationRangeProblem(String(v), ms, min);
     return problem === undefined ? ms : fail(ctx, problem);
   });
+  return schema.register(editorSchemas, { jsonSchema: durationJson(min) });
 }
 export const duration = durationFrom(0);
 /** A timeout or an interval: above 0, which would turn the limit off, or spin its timer. */
@@ -29,7 +55,7 @@ export const positiveDuration = durationFrom(1);
 
 /** Bytes, at least `min`: to the proxy a size limit of 0 would mean none. */
 export function sizeFrom(min: number, example: string) {
-  return z.union([z.string(), z.number()]).transform((v, ctx): number => {
+  const schema = z.union([z.string(), z.number()]).transform((v, ctx): number => {
     const n = typeof v === 'number' ? (Number.isInteger(v) ? v : undefined) : parseSize(v);
     if (n === undefined) return fail(ctx, `"${v}" is not a size: write e.g. 16k, 10m, 1g`);
     if (n >= min) return n;
@@ -39,6 +65,13 @@ export function sizeFrom(min: number, example: string) {
       `"${v}" is out of range: write a size of ${least} or more, e.g. ${example} (0 would turn this limit off)`,
     );
   });
+  const json = {
+    anyOf: [
+      { type: 'string', pattern: SIZE_PATTERN },
+      { type: 'integer', minimum: min },
+    ],
+  };
+  return schema.register(editorSchemas, { jsonSchema: json });
 }
 
 /** Refuses a command line the driver could not run without a shell (the driver's own split). */

@@ -31,7 +31,7 @@ import {
 } from '../edge.js';
 import { NginxHealthChecks } from './health.js';
 import { HostFileError, LocalNginxHost, type NginxHost, type NginxWorker } from './host.js';
-import { fileHeader, parseGeneration, RAMP_STEPS, renderUpstream } from './render.js';
+import { bodyOf, fileHeader, parseGeneration, RAMP_STEPS, renderUpstream } from './render.js';
 
 export { isAlive, workersOf, type NginxWorker } from './host.js';
 
@@ -144,6 +144,11 @@ export class NginxEdge implements Edge {
       const ramp = new Map([...this.rampLevels()].filter(([id]) => ids.has(id)));
       for (const r of fresh) ramp.set(targetId(r), 1);
       const d: Desired = { routes, split, ramp };
+      // A restarted Baton whose nginx serves these routes already (the file is as it left it).
+      if (this.lastBody === null && bodyOf(await this.readFile()) === this.render(d)) {
+        this.lastBody = this.render(d);
+        this.rendered = new Set(this.shown(routes).map(targetId));
+      }
       // What nginx serves already (the old set left as backup, now dropped): no reload.
       if (this.render(d) !== this.lastBody) await this.publish(d);
       this.routes = routes;

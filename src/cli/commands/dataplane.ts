@@ -1,0 +1,52 @@
+// `baton dataplane`: the built-in proxy's own process (src/dataplane/process.ts). `baton up`
+// starts it, detached, when the config has an app behind the built-in proxy; it is not meant to
+// be run by hand, but can be (e.g. as its own systemd unit). SIGTERM stops it gracefully;
+// SIGUSR2 upgrades it in place (a new one from the Baton installed now takes the listener).
+import type { Command } from 'commander';
+import { BatonError, messageOf } from '../../errors.js';
+import { readConfig, withConfig } from '../options.js';
+
+/** Set by `baton up` when it passes on a listener systemd gave it (socket activation). */
+export const LISTEN_FD_ENV = 'BATON_LISTEN_FD';
+
+export function registerDataPlane(program: Command): void {
+  withConfig(program.command('dataplane'))
+    .description("run the built-in proxy's data plane (started by `baton up`; outlives it)")
+    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .action(async (opts: { config: string; logLevel: string }) => {
+      const config = readConfig(opts);
+      if (!config.listen) {
+        throw new BatonError('BATON_E_CONFIG', `${config.file} has no listen: address for the data plane`);
+      }
+      const [{ DataPlane }, upgrade, { createLogger }] = await Promise.all([
+        import('../../dataplane/process.js'),
+        import('../../dataplane/upgrade.js'),
+        import('../../log.js'),
+      ]);
+      const log = createLogger({ level: opts.logLevel, name: 'baton-dataplane' });
+      const dp = new DataPlane(config, log);
+      const handedOver = process.env[upgrade.HANDOVER_ENV] === '1' && process.send !== undefined;
+      const fd = Number(process.env[LISTEN_FD_ENV]);
+      delete process.env[LISTEN_FD_ENV];
+      if (handedOver) {
+        const { server, table } = await upgrade.receiveHandover();
+        await dp.start({ kind: 'handover', server, table });
+        await upgrade.completeHandover(dp, log);
+      } else await dp.start(Number.isInteger(fd) && fd >= 3 ? { kind: 'fd', fd } : { kind: 'bind' });
+      process.on('SIGTERM', () => void dp.stop('SIGTERM'));
+      process.on('SIGINT', () => void dp.stop('SIGINT'));
+      process.on('SIGUSR2', () => {
+        dp.upgrade().catch((err: unknown) => log.error({ error: messageOf(err) }, 'upgrade failed'));
+      });
+      // Config changes reach the data plane with `baton upgrade` (a new one reads the file).
+      process.on('SIGHUP', () =>
+        log.warn(
+          'SIGHUP ignored: the data plane reads its config when it starts; run `baton upgrade` to apply proxy changes',
+        ),
+      );
+      await dp.done;
+      log.info('data plane exited');
+      // Connections left over after the drain deadline do not keep it up.
+      process.exit(0);
+    });
+}

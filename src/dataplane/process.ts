@@ -1,0 +1,218 @@
+// `baton dataplane`: the built-in proxy in a process of its own, started (detached, in its own
+// session) by `baton up` and outliving it. The controller pushes the route table over the edge
+// API on a unix socket in stateDir (src/admin/edge-routes.ts, driven by src/edge/remote.ts);
+// the data plane writes every table it is given to a file and comes back with it, and between
+// controllers it keeps serving, with its own active health checks and passive failover.
+//
+// Its listener comes from, in order: the data plane it replaces (`baton upgrade`: the socket is
+// handed over, never closed; src/dataplane/upgrade.ts), a file descriptor the controller was
+// given by systemd socket activation, or a bind of `listen:`.
+import type net from 'node:net';
+import { renameSync } from 'node:fs';
+import path from 'node:path';
+import type { EdgeRoutesBody } from '../api/edge.js';
+import type { HealthAnswer } from '../api/health.js';
+import { DATAPLANE_PATHS } from '../api/paths.js';
+import { registerEdgeRoutes } from '../admin/edge-routes.js';
+import { registerProxyRoutes } from '../admin/proxy-routes.js';
+import { AdminServer } from '../admin/server.js';
+import { formatAddress } from '../config/address.js';
+import type { BatonConfig } from '../config/schema.js';
+import { ProxyMetrics } from '../edge/builtin/metrics.js';
+import { BuiltinProxy } from '../edge/builtin/proxy.js';
+import { BatonError, messageOf } from '../errors.js';
+import { createAccessLog, type Logger } from '../log.js';
+import { VERSION } from '../version.js';
+import { DATAPLANE_LOCK, takeDaemonLock } from '../state/lock.js';
+import { dataPlanePaths, type DataPlanePaths } from './paths.js';
+import { loadServedRoutes, saveServedRoutes } from './routes-file.js';
+import { handOver, type HandoverResult } from './upgrade.js';
+
+/** Where the listener comes from (see the top of this file). */
+export type ListenerSource =
+  | { readonly kind: 'bind' }
+  | { readonly kind: 'fd'; readonly fd: number }
+  | { readonly kind: 'handover'; readonly server: net.Server; readonly table: EdgeRoutesBody };
+
+/** The data plane's GET /v1/health: the common answer, with its pid. */
+export interface DataPlaneHealth extends HealthAnswer {
+  readonly pid: number;
+}
+
+export class DataPlane {
+  readonly proxy: BuiltinProxy;
+  readonly paths: DataPlanePaths;
+  private admin: AdminServer | null = null;
+  private releaseLock: (() => void) | null = null;
+  /** The last table the controller sent (or the one restored / handed over). */
+  private table: EdgeRoutesBody = { routes: [], split: null };
+  private upgrading: Promise<HandoverResult> | null = null;
+  private stopping: Promise<void> | null = null;
+  /** Resolves when the process may exit (stopped, or retired after a handover). */
+  readonly done: Promise<void>;
+  private finish!: () => void;
+
+  constructor(
+    readonly config: BatonConfig,
+    private readonly log: Logger,
+  ) {
+    this.paths = dataPlanePaths(config.stateDirPath);
+    this.done = new Promise((resolve) => (this.finish = resolve));
+    const accessLog = config.proxy.accessLog === 'off' ? null : createAccessLog(config.proxy.accessLog);
+    this.proxy = new BuiltinProxy({
+      listen: config.listen!,
+      proxy: config.proxy,
+      balance: config.balance,
+      // Managed instances are health-checked in rotation with the app's own check.
+      healthCheck: config.app ? config.app.health : config.healthCheck,
+      log,
+      accessLog,
+    });
+  }
+
+  /**
+   * Takes the lock, routes what it served last (or what it was handed), opens the listener and
+   * then the admin socket. A handed-over data plane binds its admin socket beside the old one
+   * and renames it into place only when told to (see upgrade.ts).
+   */
+  async start(source: ListenerSource): Promise<void> {
+    const { config, log } = this;
+    if (source.kind === 'handover') this.table = source.table;
+    else {
+      this.releaseLock = takeDaemonLock(config.stateDirPath, config.file, log, DATAPLANE_LOCK);
+      this.table = loadServedRoutes(this.paths.routes) ?? this.table;
+    }
+    this.proxy.setRoutes(this.table.routes, this.table.split);
+    const bound = await this.proxy.listen(
+      source.kind === 'handover' ? source.server : source.kind === 'fd' ? { fd: source.fd } : undefined,
+    );
+    log.info(
+      { listen: formatAddress(bound), routes: this.table.routes.length, from: source.kind, pid: process.pid },
+      'data plane listening',
+    );
+    const socket =
+      source.kind === 'handover'
+        ? path.join(path.dirname(this.paths.socket), `.dataplane-${process.pid}.sock`)
+        : this.paths.socket;
+    // A unix socket only this user can open: no token.
+    this.admin = new AdminServer({ kind: 'unix', path: socket }, log, { token: '' });
+    this.registerRoutes();
+    await this.admin.listen();
+    log.info({ admin: socket }, 'data plane admin socket listening');
+  }
+
+  /** After a handover: the admin socket moves into place, and this process holds the lock. */
+  takeOver(): void {
+    const admin = this.admin!;
+    const from = admin.path!;
+    renameSync(from, this.paths.socket);
+    this.releaseLock = takeDaemonLock(this.config.stateDirPath, this.config.file, this.log, DATAPLANE_LOCK, {
+      takeOver: true,
+    });
+    saveServedRoutes(this.paths.routes, this.table);
+    this.log.info({ admin: this.paths.socket }, 'data plane took over');
+  }
+
+  private registerRoutes(): void {
+    const admin = this.admin!;
+    const { config } = this;
+    const log = this.log;
+    registerEdgeRoutes(admin, this.proxy, {
+      before: () => {
+        if (this.upgrading || this.stopping) {
+          throw new BatonError(
+            'BATON_E_CONFLICT',
+            `the data plane is ${this.stopping ? 'stopping' : 'handing over to a new one (baton upgrade)'}: nothing changed; try again in a moment`,
+          );
+        }
+      },
+      applied: (table) => {
+        this.table = table;
+        try {
+          saveServedRoutes(this.paths.routes, table);
+        } catch (err) {
+          // It serves the table anyway; after a restart of its own it would serve the older one.
+          log.error({ error: messageOf(err) }, 'could not save the served routes');
+        }
+      },
+    });
+    registerProxyRoutes(
+      admin,
+      this.proxy,
+      new ProxyMetrics(this.proxy, config.service),
+      config.proxy.drainTimeout,
+    );
+    admin.route<DataPlaneHealth>('GET', DATAPLANE_PATHS.health, () => ({
+      json: {
+        ok: true,
+        service: config.service,
+        version: VERSION,
+        mode: 'edge',
+        edge: 'builtin',
+        listen: formatAddress(this.proxy.address()),
+        url: null,
+        pid: process.pid,
+      },
+    }));
+    admin.route<HandoverResult>('POST', DATAPLANE_PATHS.upgrade, async () => ({
+      json: await this.upgrade(),
+    }));
+    admin.route<{ stopping: true; pid: number }>('POST', DATAPLANE_PATHS.stop, () => {
+      // Answered first: the caller learns it was taken, then waits for the pid to go.
+      setImmediate(() => void this.stop('baton down'));
+      return { json: { stopping: true, pid: process.pid } };
+    });
+  }
+
+  /**
+   * `baton upgrade` or SIGUSR2: a new data plane from the Baton installed now takes the
+   * listener, then this one finishes what it has and exits. One at a time; a failed one leaves
+   * this one serving as before.
+   */
+  upgrade(): Promise<HandoverResult> {
+    if (this.stopping) {
+      return Promise.reject(
+        new BatonError('BATON_E_CONFLICT', 'the data plane is stopping: nothing to upgrade'),
+      );
+    }
+    this.upgrading ??= handOver(this, this.table, this.log).then(
+      (result) => {
+        // Answered before the retirement, which may take up to drainTimeout.
+        setImmediate(() => void this.retire());
+        return result;
+      },
+      (err: unknown) => {
+        this.upgrading = null;
+        throw err;
+      },
+    );
+    return this.upgrading;
+  }
+
+  /** After a handover: stop accepting, let in-flight requests finish, close the rest gracefully. */
+  private async retire(): Promise<void> {
+    // The admin socket's path is the new data plane's now: never unlinked from here.
+    this.admin?.abandon();
+    const result = await this.proxy.retire(this.config.proxy.drainTimeout);
+    this.log.info({ ...result }, 'data plane retired after the handover');
+    this.finish();
+  }
+
+  /** `baton down` (or SIGTERM): stop accepting, finish in-flight requests, exit. */
+  stop(why: string): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info({ why }, 'data plane stopping: finishing in-flight requests');
+      await this.upgrading?.catch(() => undefined);
+      if (this.upgrading) {
+        // Handed over already: the new one serves; this one is retiring.
+        await this.done;
+        return;
+      }
+      await this.admin?.close().catch(() => undefined);
+      await this.proxy.close(this.config.proxy.drainTimeout);
+      this.releaseLock?.();
+      this.finish();
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,174 @@
+// The data plane's hitless upgrade, as nginx's binary upgrade: the running data plane starts
+// the Baton installed now (`baton dataplane`, same config) and hands it, over an IPC channel,
+// its listening socket (the kernel socket is shared, never closed: no connection is refused)
+// and the route table it serves. The new one listens on it and routes the same table, then
+// takes the admin socket's path and the lock; the old one stops accepting, finishes its
+// requests, closes its keep-alive connections and WebSockets gracefully and exits.
+//
+//   old → new   { type: 'handover', table } + the listening server
+//   new → old   { type: 'listening', pid, version }
+//   old → new   { type: 'take-over' }
+//   new → old   { type: 'serving' }            (then the new one closes the channel)
+//
+// Any step failing or late: the new process is killed and the old one serves on as before.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import type net from 'node:net';
+import path from 'node:path';
+import type { EdgeRoutesBody } from '../api/edge.js';
+import { withoutSecrets, ADMIN_TOKEN_ENV } from '../config/secrets.js';
+import { tail } from '../drivers/local/local.js';
+import { BatonError, messageOf } from '../errors.js';
+import type { Logger } from '../log.js';
+import { VERSION } from '../version.js';
+import { batonCommand, dataPlaneArgs } from './command.js';
+import type { DataPlane } from './process.js';
+
+/** How long the new data plane has for each step. */
+const STEP_TIMEOUT_MS = 15_000;
+
+/** The environment variable that tells `baton dataplane` to wait for a handover. */
+export const HANDOVER_ENV = 'BATON_DATAPLANE_HANDOVER';
+
+export interface HandoverResult {
+  readonly from: { readonly pid: number; readonly version: string };
+  readonly to: { readonly pid: number; readonly version: string };
+  readonly routes: number;
+}
+
+type Message =
+  | { readonly type: 'handover'; readonly table: EdgeRoutesBody }
+  | { readonly type: 'listening'; readonly pid: number; readonly version: string }
+  | { readonly type: 'take-over' }
+  | { readonly type: 'serving' };
+
+/** The environment of a data plane: the caller's, without Baton's secrets and systemd's fds. */
+export function dataPlaneEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const clean = withoutSecrets(env, [ADMIN_TOKEN_ENV]);
+  delete clean.LISTEN_FDS;
+  delete clean.LISTEN_PID;
+  delete clean.LISTEN_FDNAMES;
+  delete clean[HANDOVER_ENV];
+  return clean;
+}
+
+function nextMessage<T extends Message['type']>(
+  child: ChildProcess,
+  type: T,
+  what: string,
+): Promise<Extract<Message, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const done = (err: Error | null, m?: Extract<Message, { type: T }>): void => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(m!);
+    };
+    const onMessage = (m: Message): void => {
+      if (m?.type === type) done(null, m as Extract<Message, { type: T }>);
+    };
+    const onExit = (code: number | null, signal: string | null): void =>
+      done(new Error(`it exited (${code ?? signal}) before it ${what}`));
+    const timer = setTimeout(
+      () => done(new Error(`it did not ${what} within ${STEP_TIMEOUT_MS / 1000}s`)),
+      STEP_TIMEOUT_MS,
+    );
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+/** The old side: start the new data plane and hand over (see the top of this file). */
+export async function handOver(dp: DataPlane, table: EdgeRoutesBody, log: Logger): Promise<HandoverResult> {
+  const { file, args } = batonCommand(dataPlaneArgs(dp.config));
+  mkdirSync(path.dirname(dp.paths.log), { recursive: true });
+  const out = openSync(dp.paths.log, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(file, args, {
+      cwd: process.cwd(),
+      detached: true,
+      stdio: ['ignore', out, out, 'ipc'],
+      env: { ...dataPlaneEnv(), [HANDOVER_ENV]: '1' },
+    });
+  } finally {
+    closeSync(out);
+  }
+  log.info({ pid: child.pid, command: [file, ...args].join(' ') }, 'upgrade: new data plane started');
+  try {
+    const listening = nextMessage(child, 'listening', 'listened on the handed-over socket');
+    child.send({ type: 'handover', table } satisfies Message, dp.proxy.listeningServer());
+    const to = await listening;
+    const serving = nextMessage(child, 'serving', 'took over the admin socket');
+    child.send({ type: 'take-over' } satisfies Message);
+    await serving;
+    child.unref();
+    child.channel?.unref();
+    const result: HandoverResult = {
+      from: { pid: process.pid, version: VERSION },
+      to: { pid: to.pid, version: to.version },
+      routes: table.routes.length,
+    };
+    log.info(result, 'upgrade: the new data plane serves; this one retires');
+    return result;
+  } catch (err) {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+    const logTail = tail(dp.paths.log, 15);
+    throw new BatonError(
+      'BATON_E_EDGE',
+      `upgrade failed: the new data plane (${[file, ...args].join(' ')}) did not take over: ${messageOf(err)}. This one keeps serving as before. The data plane log ${dp.paths.log} ends with:\n${logTail}`,
+      { cause: err },
+    );
+  }
+}
+
+/** The new side: waits for the old data plane's socket and table. */
+export function receiveHandover(): Promise<{ server: net.Server; table: EdgeRoutesBody }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no handover from the old data plane within ${STEP_TIMEOUT_MS / 1000}s`)),
+      STEP_TIMEOUT_MS,
+    );
+    process.on('message', function onMessage(m: Message, handle: unknown) {
+      if (m?.type !== 'handover') return;
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      if (!handle) reject(new Error('the handover came without the listening socket'));
+      else resolve({ server: handle as net.Server, table: m.table });
+    });
+  });
+}
+
+/** The new side, once listening: reports it, takes over when told, then lets the old one go. */
+export async function completeHandover(dp: DataPlane, log: Logger): Promise<void> {
+  const send = (m: Message): void => void process.send?.(m);
+  await new Promise<void>((resolve) => {
+    const onMessage = (m: Message): void => {
+      if (m?.type !== 'take-over') return;
+      cleanup();
+      dp.takeOver();
+      send({ type: 'serving' });
+      resolve();
+    };
+    // The old one gone before it said so: this one is the only data plane left.
+    const onDisconnect = (): void => {
+      cleanup();
+      log.warn('the old data plane went away during the handover: taking over');
+      dp.takeOver();
+      resolve();
+    };
+    const cleanup = (): void => {
+      process.off('message', onMessage);
+      process.off('disconnect', onDisconnect);
+    };
+    process.on('message', onMessage);
+    process.once('disconnect', onDisconnect);
+    send({ type: 'listening', pid: process.pid, version: VERSION });
+  });
+  if (process.connected) process.disconnect();
+}
