@@ -2,7 +2,7 @@
 // nginx / HAProxy driven through its files and sockets) and the admin API, and either a static
 // `targets` list (a plain load balancer, built-in edge only) or the deploy controller running
 // the app's instances (`app:`).
-import type { BatonConfig, EdgeConfig, TargetConfig } from '../config/schema.js';
+import type { BatonConfig, EdgeConfig } from '../config/schema.js';
 import { AdminServer } from '../admin/server.js';
 import { registerDeployRoutes } from '../admin/deploy-routes.js';
 import { registerFreezeRoutes } from '../admin/freeze-routes.js';
@@ -25,7 +25,7 @@ import { ProxyMetrics } from '../edge/builtin/metrics.js';
 import { BuiltinEdge } from '../edge/builtin/edge.js';
 import { BuiltinProxy } from '../edge/builtin/proxy.js';
 import { createEdge } from '../edge/create.js';
-import type { Edge, RouteSpec } from '../edge/edge.js';
+import type { Edge } from '../edge/edge.js';
 import { MultiEdge } from '../edge/multi.js';
 import { messageOf } from '../errors.js';
 import { createAccessLog, type Logger } from '../log.js';
@@ -33,27 +33,18 @@ import { loadRouteState, saveRouteState, seedOf } from '../state/routes.js';
 import { VERSION } from '../version.js';
 import { connectDataPlane, type ConnectedDataPlane } from '../dataplane/connect.js';
 import { DataPlaneClient, registerDataPlaneForwards } from '../dataplane/forward.js';
+import { DataPlaneWatchdog } from '../dataplane/watchdog.js';
 import type { HandoverResult } from '../dataplane/upgrade.js';
 import { BatonError } from '../errors.js';
 import { PATHS } from '../api/paths.js';
 import { sleep } from '../util/sleep.js';
 import { keepingRunning, restartNeeded } from './reload.js';
+import { clientUrl, routesFromConfig } from './targets.js';
+
+export { routesFromConfig } from './targets.js';
 
 export { restartNeeded } from './reload.js';
 import { DATAPLANE_LOCK, lockHolder, takeDaemonLock } from '../state/lock.js';
-
-export function routesFromConfig(targets: readonly TargetConfig[] | undefined): RouteSpec[] {
-  return (targets ?? []).map((t) => ({
-    host: t.address.host,
-    port: t.address.port,
-    weight: t.weight,
-    backup: t.backup,
-    version: t.version ?? '',
-    maxFails: t.maxFails,
-    failTimeoutMs: t.failTimeout,
-    ...(t.slowStart !== undefined ? { slowStartMs: t.slowStart } : {}),
-  }));
-}
 
 /** This daemon's own proxy (a built-in edge with an admin address is another Baton's). */
 function isLocalBuiltin(e: EdgeConfig): boolean {
@@ -86,18 +77,6 @@ export function driverFor(config: BatonConfig, log: Logger): InstanceDriver {
   });
 }
 
-/**
- * Where clients send requests (GET /v1/health): the first edge's `url:`, else the built-in proxy's
- * bound address, a wildcard one reached on loopback; null when nginx / HAProxy have no `url:`.
- */
-function clientUrl(config: BatonConfig, a: ListenAddress | undefined): string | null {
-  const configured = (config.edges ?? [config.edge]).find((e) => e.url !== undefined)?.url;
-  if (configured !== undefined) return configured;
-  if (a?.kind !== 'tcp') return null;
-  const host = a.host === '0.0.0.0' ? '127.0.0.1' : a.host === '::' ? '::1' : a.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${a.port}/`;
-}
-
 export class Daemon {
   /** The built-in proxy in this process (targets, edge-only); null: nginx / HAProxy / data plane. */
   readonly proxy: BuiltinProxy | null;
@@ -115,6 +94,7 @@ export class Daemon {
   private deployMetrics: DeployMetrics | null = null;
   private admin: AdminServer | null = null;
   private releaseLock: (() => void) | null = null;
+  private watchdog: DataPlaneWatchdog | null = null;
   private driver: InstanceDriver | null = null;
   private seed: string;
 
@@ -279,6 +259,16 @@ export class Daemon {
       log.info({ admin: formatAddress(adminBound) }, 'admin API listening');
     }
     await recovered;
+    if (this.dataPlane) {
+      this.watchdog = new DataPlaneWatchdog(
+        config,
+        log,
+        this.dataPlane.edge,
+        this.options.listenFd !== undefined ? { listenFd: this.options.listenFd } : {},
+        (dp) => (this.dataPlane = { ...this.dataPlane!, health: dp.health }),
+        () => this.dataPlane?.health.listen ?? null,
+      );
+    }
   }
 
   /** Asks the data plane to stop and waits for its process to end (its drain, then a margin). */
@@ -458,6 +448,7 @@ export class Daemon {
         this.log.error({ error: messageOf(err) }, `stopping ${what} failed`);
       }
     };
+    this.watchdog?.stop();
     // A running hook is killed: shutdown does not wait for its timeout.
     await attempt('hooks', () => this.hooks?.close());
     if (everything) await attempt('the instances', () => this.controller?.shutdown());

@@ -19,7 +19,7 @@ import { RemoteBuiltinEdge } from '../edge/remote.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import { batonCommand, dataPlaneArgs } from './command.js';
-import { dataPlanePaths, type DataPlanePaths } from './paths.js';
+import { dataPlanePaths, LISTEN_ADDRESS_ENV, type DataPlanePaths } from './paths.js';
 import type { DataPlaneHealth } from './process.js';
 import { dataPlaneEnv } from './upgrade.js';
 
@@ -83,7 +83,7 @@ export function dataPlaneEdge(config: BatonConfig, log: Logger, paths: DataPlane
 export async function connectDataPlane(
   config: BatonConfig,
   log: Logger,
-  { listenFd }: { listenFd?: number } = {},
+  { listenFd, listen }: { listenFd?: number; listen?: string } = {},
 ): Promise<ConnectedDataPlane> {
   const paths = dataPlanePaths(config.stateDirPath);
   const holder = lockHolder(config.stateDirPath, DATAPLANE_LOCK);
@@ -109,7 +109,11 @@ export async function connectDataPlane(
       cwd: process.cwd(),
       detached: true,
       stdio: inherit ? ['ignore', out, out, listenFd] : ['ignore', out, out],
-      env: { ...dataPlaneEnv(), ...(inherit ? { BATON_LISTEN_FD: '3' } : {}) },
+      env: {
+        ...dataPlaneEnv(),
+        ...(inherit ? { BATON_LISTEN_FD: '3' } : {}),
+        ...(listen !== undefined ? { [LISTEN_ADDRESS_ENV]: listen } : {}),
+      },
     });
     child.once('exit', (code, signal) => (exited = `exited with ${code ?? signal}`));
     child.once('error', (err) => (exited = `could not start: ${messageOf(err)}`));

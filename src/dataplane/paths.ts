@@ -12,6 +12,12 @@ export interface DataPlanePaths {
   readonly log: string;
 }
 
+/**
+ * The address a data plane started again binds instead of `listen:`: the one its predecessor
+ * had (a `listen:` with port 0 would get another port).
+ */
+export const LISTEN_ADDRESS_ENV = 'BATON_DATAPLANE_LISTEN';
+
 /** Unix socket paths are limited to 107 bytes on Linux; a deep stateDir gets one in the temp folder. */
 const MAX_SOCKET_PATH = 100;
 

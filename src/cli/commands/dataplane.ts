@@ -3,6 +3,8 @@
 // be run by hand, but can be (e.g. as its own systemd unit). SIGTERM stops it gracefully;
 // SIGUSR2 upgrades it in place (a new one from the Baton installed now takes the listener).
 import type { Command } from 'commander';
+import { parseListen } from '../../config/address.js';
+import { LISTEN_ADDRESS_ENV } from '../../dataplane/paths.js';
 import { BatonError, messageOf } from '../../errors.js';
 import { readConfig, withConfig } from '../options.js';
 
@@ -14,7 +16,12 @@ export function registerDataPlane(program: Command): void {
     .description("run the built-in proxy's data plane (started by `baton up`; outlives it)")
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .action(async (opts: { config: string; logLevel: string }) => {
-      const config = readConfig(opts);
+      const read = readConfig(opts);
+      // Started again by the controller after a crash: where the one before listened.
+      const override = process.env[LISTEN_ADDRESS_ENV];
+      delete process.env[LISTEN_ADDRESS_ENV];
+      const at = override ? parseListen(override) : undefined;
+      const config = at ? Object.freeze({ ...read, listen: at }) : read;
       if (!config.listen) {
         throw new BatonError('BATON_E_CONFIG', `${config.file} has no listen: address for the data plane`);
       }
