@@ -12,30 +12,10 @@ import { before, describe, it, type TestContext } from 'node:test';
 import { bootId, identityOf } from '../src/drivers/local/proc.js';
 import { Service } from './helpers/app-daemon.js';
 import { dataPlanePids, ensureBuilt, runBaton } from './helpers/cli.js';
-import { startLoad, waitFor } from './helpers/index.js';
-import { startProofTraffic, summarize, type ProofTraffic } from './helpers/proof.js';
-import { assertZeroDowntime, LIGHT_TRAFFIC, proofService, type EdgeKind } from './helpers/proof-suite.js';
-
-const BLUE_GREEN = ['  type: blue-green', '  verify: 200ms', '  keepOld: 0s'];
-
-async function stopController(svc: Service, signal: NodeJS.Signals): Promise<void> {
-  const d = svc.daemon;
-  d.child.kill(signal);
-  const exit = await d.exited;
-  if (signal === 'SIGTERM') assert.deepEqual(exit, { code: 0, signal: null }, d.stderr());
-}
-
-/** Every kind keeps being answered while no controller runs. */
-async function servedWithoutController(traffic: ProofTraffic): Promise<void> {
-  await traffic.waitForEach(Date.now(), 3, 15_000);
-}
-
-/** Traffic for a restart: every kind of the proof, bounded. */
-function traffic(t: TestContext, url: string): ProofTraffic {
-  const tr = startProofTraffic(url, { ...LIGHT_TRAFFIC, maxMs: 120_000 });
-  t.after(() => tr.stop());
-  return tr;
-}
+import { waitFor } from './helpers/index.js';
+import { summarize } from './helpers/proof.js';
+import { assertZeroDowntime, proofService, type EdgeKind } from './helpers/proof-suite.js';
+import { BLUE_GREEN, restartTraffic, servedWithoutController, stopController } from './helpers/lifecycle.js';
 
 async function restartUnderLoad(t: TestContext, edge: EdgeKind): Promise<void> {
   const svc = await proofService(t, edge, { instances: 2, strategy: BLUE_GREEN });
@@ -43,7 +23,7 @@ async function restartUnderLoad(t: TestContext, edge: EdgeKind): Promise<void> {
   assert.equal(instances.length, 2);
   const dataPlanes = dataPlanePids(svc.file);
   assert.equal(dataPlanes.length, edge === 'builtin' ? 1 : 0, 'a data plane only for the built-in edge');
-  const tr = traffic(t, svc.url);
+  const tr = restartTraffic(t, svc.url);
   await tr.waitForEach(0, 2, 15_000);
 
   tr.phase('SIGTERM');
@@ -70,7 +50,7 @@ async function restartUnderLoad(t: TestContext, edge: EdgeKind): Promise<void> {
   assertZeroDowntime(t, edge, await tr.stop());
 }
 
-describe('baton up restarts without downtime (issue 14)', { timeout: 180_000 }, () => {
+describe('baton up restarts without downtime (issue 14)', { timeout: 240_000 }, () => {
   before(() => ensureBuilt());
 
   for (const edge of ['builtin', 'nginx', 'haproxy'] as const) {
@@ -79,84 +59,11 @@ describe('baton up restarts without downtime (issue 14)', { timeout: 180_000 }, 
     });
   }
 
-  for (const edge of ['builtin', 'nginx', 'haproxy'] as const) {
-    it(`SIGKILL mid-deploy (blue-green verify) and start again 3s later, ${edge} edge: 0 failed, back on 1.0.0, then a deploy works`, async (t) => {
-      const svc = await proofService(t, edge, {
-        instances: 2,
-        strategy: ['  type: blue-green', '  verify: 20s', '  keepOld: 0s'],
-      });
-      const old = svc.pids('1.0.0');
-      const dataPlanes = dataPlanePids(svc.file);
-      assert.equal(dataPlanes.length, edge === 'builtin' ? 1 : 0);
-      const tr = traffic(t, svc.url);
-      await tr.waitForEach(0, 2, 15_000);
-      tr.phase('deploy 1.0.1');
-      const deploy = svc.deploy('1.0.1', [], 60_000);
-      await waitFor(() => svc.state().deployment?.step === 'verifying', {
-        timeout: 30_000,
-        what: 'the deploy of 1.0.1 to verify',
-      });
-      tr.phase('SIGKILL');
-      await stopController(svc, 'SIGKILL');
-      const cut = await deploy;
-      assert.notEqual(cut.code, 0, 'the deploy client saw its daemon go');
-      tr.phase('no controller');
-      await servedWithoutController(tr);
-      const start = Date.now();
-      await waitFor(() => Date.now() - start >= 3000, { what: '3s without a controller' });
-      tr.phase('restart');
-      await svc.start();
-      await waitFor(async () => (await svc.status()).live?.version === '1.0.0', {
-        timeout: 30_000,
-        what: 'the restarted controller to go back to 1.0.0',
-      });
-      await svc.noneLeft('1.0.1', 15_000);
-      assert.deepEqual(svc.pids('1.0.0'), old, 'the 1.0.0 instances were adopted, not replaced');
-      assert.deepEqual(dataPlanePids(svc.file), dataPlanes, 'the same data plane');
-      const history = await svc.history();
-      assert.equal(
-        history.find((h) => h.version === '1.0.1')?.result,
-        'rolled-back',
-        JSON.stringify(history),
-      );
-      tr.phase('deploy after');
-      const again = await svc.deploy('1.0.2', [], 60_000);
-      assert.equal(again.done?.result, 'succeeded', `${again.stdout}\n${again.stderr}`);
-      tr.phase('stopping');
-      assertZeroDowntime(t, edge, await tr.stop());
-    });
-  }
-
-  it('an instance that dies while no controller runs is taken out by the data plane, and replaced by the next controller', async (t) => {
-    const svc = await proofService(t, 'builtin', { instances: 2, strategy: BLUE_GREEN });
-    await stopController(svc, 'SIGTERM');
-    // Idempotent GETs only: a request the dead instance held is sent again elsewhere.
-    const load = startLoad(svc.url, { concurrency: 4, maxMs: 60_000 });
-    t.after(() => load.stop());
-    await waitFor(() => load.result.ok > 50, { what: 'load through the data plane' });
-    const [victim, survivor] = svc.pids('1.0.0');
-    process.kill(victim!, 'SIGKILL');
-    const sentAt = load.result.sent;
-    await waitFor(() => load.result.sent > sentAt + 300, { timeout: 20_000, what: '300 more requests' });
-    assert.deepEqual(svc.pids('1.0.0'), [survivor], 'nothing restarted it: no controller runs');
-    await svc.start();
-    await waitFor(() => svc.pids('1.0.0').length === 2, {
-      timeout: 20_000,
-      what: 'the restarted controller to start the missing instance',
-    });
-    const result = await load.stop();
-    assert.equal(
-      result.failed,
-      0,
-      `${result.failed} of ${result.sent} failed: ${result.failures.join('; ')}`,
-    );
-  });
-
   it('control: with --stop-on-exit the same restart is an outage, which the check sees', async (t) => {
     const svc = await Service.create(t, { instances: 2, readyTimeout: '15s', strategy: BLUE_GREEN });
     await svc.start({}, ['--stop-on-exit']);
     await svc.deployApi('1.0.0');
-    const tr = traffic(t, svc.url);
+    const tr = restartTraffic(t, svc.url);
     await tr.waitForEach(0, 2, 15_000);
     await stopController(svc, 'SIGTERM');
     assert.deepEqual(svc.pids(), [], 'the instances were stopped with it');
