@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { Managed } from '../strategies/strategy.js';
 import type { Fleet } from './fleet.js';
 import { historyEntry, type Persistence } from './persist.js';
+import { andThen } from '../util/text.js';
 
 /** What recovery works with. */
 export interface RecoveryHost {
@@ -84,14 +85,16 @@ export async function recover(host: RecoveryHost): Promise<void> {
   const adopted = new Set(keep.map((m) => m.instance.record.id));
   // Everything recorded and not kept is stopped, once the kept release is routed (below): the
   // edge may route to them still, having served on while no controller ran.
-  const others: Managed[] = [...records.values()]
+  let others: Managed[] = [...records.values()]
     .filter((r) => !adopted.has(r.id))
     .map((r) => adopt(r))
     .filter((i) => i !== null)
     .map((instance) => ({ instance, slot: 0, stopping: false }));
   st.deployment = null;
   st.standby = null;
-  const lostNotes = [...lost].map(([id, reason]) => `instance ${id} lost: ${reason}; not signalled`);
+  const lostNotes = [...lost].map(([id, reason]) =>
+    andThen(`instance ${id} lost: ${reason}`, 'not signalled'),
+  );
   st.lastRecovery =
     note === null && lostNotes.length === 0 ? null : [note, ...lostNotes].filter(Boolean).join('; ');
   if (version !== null && keep.length < app().instances) {
@@ -103,6 +106,24 @@ export async function recover(host: RecoveryHost): Promise<void> {
         { version, instances: keep.length, error: messageOf(err) },
         'could not start the missing instances of the live release',
       );
+    }
+  }
+  if (keep.length === 0 && others.length) {
+    // Nothing of the release to go back to runs or could start, but the edge served on with the
+    // others meanwhile (a deploy's new set): they stay, rather than stopping the service.
+    const ready: Managed[] = [];
+    for (const m of others) {
+      if (ready.length < app().instances && (await fleet.readyNow(m.instance)))
+        ready.push({ ...m, slot: ready.length + 1 });
+    }
+    const serving = ready[0]?.instance.record.version;
+    if (serving !== undefined) {
+      keep.push(...ready.filter((m) => m.instance.record.version === serving));
+      others = others.filter((m) => !keep.some((k) => k.instance === m.instance));
+      const why = `${version ?? 'no release'} could not be brought back; ${serving}, which served meanwhile, stays live`;
+      log.error({ version, serving }, why);
+      st.lastRecovery = st.lastRecovery ? andThen(st.lastRecovery, why) : why;
+      version = serving;
     }
   }
   // Back in the route table: the built-in proxy of a fresh process starts with none, and an

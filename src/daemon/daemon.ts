@@ -164,6 +164,18 @@ export class Daemon {
       );
       this.dataPlane = { ...dp, client: new DataPlaneClient(dp.paths) };
       this.edge = this.external.length ? new MultiEdge([dp.edge, ...this.external]) : dp.edge;
+      // From now on: one that dies during the recovery below is started again too.
+      this.watchdog = new DataPlaneWatchdog(
+        config,
+        log,
+        {
+          paths: dp.paths,
+          edge: dp.edge,
+          health: () => this.dataPlane!.health,
+          replaced: (health) => (this.dataPlane = { ...this.dataPlane!, health }),
+        },
+        this.options.listenFd !== undefined ? { listenFd: this.options.listenFd } : {},
+      );
     }
     // nginx missing, a socket absent: refused before any instance starts.
     await this.edge.start();
@@ -259,16 +271,6 @@ export class Daemon {
       log.info({ admin: formatAddress(adminBound) }, 'admin API listening');
     }
     await recovered;
-    if (this.dataPlane) {
-      this.watchdog = new DataPlaneWatchdog(
-        config,
-        log,
-        this.dataPlane.edge,
-        this.options.listenFd !== undefined ? { listenFd: this.options.listenFd } : {},
-        (dp) => (this.dataPlane = { ...this.dataPlane!, health: dp.health }),
-        () => this.dataPlane?.health.listen ?? null,
-      );
-    }
   }
 
   /** Asks the data plane to stop and waits for its process to end (its drain, then a margin). */

@@ -62,10 +62,14 @@ export async function downOffline(config: BatonConfig, log: Logger): Promise<Dow
       const client = new DataPlaneClient(paths);
       try {
         await client.call('PUT', '/v1/edge/routes', JSON.stringify({ routes: [], split: null }), 10_000);
+      } catch (err) {
+        // It is stopped below anyway; the instances' in-flight requests may fail then.
+        errors.push(`the data plane would not take the instances out: ${messageOf(err)}`);
       } finally {
         await client.close();
       }
     }
+    const unstopped: InstanceRecord[] = [];
     if (config.app && records.size) {
       const driver = driverFor(config, log);
       for (const r of records.values()) {
@@ -80,6 +84,7 @@ export async function downOffline(config: BatonConfig, log: Logger): Promise<Dow
           await driver.stop(instance, { signal: config.app.stopSignal, timeoutMs: config.app.stopTimeout });
           stopped.push(r.id);
         } catch (err) {
+          unstopped.push(r);
           errors.push(`instance ${r.id}: ${messageOf(err)}`);
         }
       }
@@ -87,7 +92,8 @@ export async function downOffline(config: BatonConfig, log: Logger): Promise<Dow
     }
     st.standby = null;
     st.deployment = null;
-    st.orphans = [];
+    // Those it could not stop (their host unreachable) stay recorded: the next up tries again.
+    st.orphans = unstopped;
     store.save(st);
     if (dataPlane !== null) await stopDataPlane(config, dataPlane, errors);
     return { stopped, gone, dataPlane, errors };

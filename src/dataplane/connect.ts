@@ -17,9 +17,10 @@ import { edgeOptions } from '../edge/create.js';
 import { EdgeError } from '../edge/edge.js';
 import { RemoteBuiltinEdge } from '../edge/remote.js';
 import { messageOf } from '../errors.js';
+import { indent } from '../util/text.js';
 import type { Logger } from '../log.js';
 import { batonCommand, dataPlaneArgs } from './command.js';
-import { dataPlanePaths, LISTEN_ADDRESS_ENV, type DataPlanePaths } from './paths.js';
+import { dataPlanePaths, ensureSocketDir, LISTEN_ADDRESS_ENV, type DataPlanePaths } from './paths.js';
 import type { DataPlaneHealth } from './process.js';
 import { dataPlaneEnv } from './upgrade.js';
 
@@ -88,10 +89,11 @@ export async function connectDataPlane(
   const paths = dataPlanePaths(config.stateDirPath);
   const holder = lockHolder(config.stateDirPath, DATAPLANE_LOCK);
   if (holder !== null) {
+    ensureSocketDir(paths);
     const health = await askDataPlane(paths);
-    if (!health) {
+    if (!health || health.pid !== holder) {
       throw new EdgeError(
-        `the data plane (pid ${holder}, in ${paths.pidFile}) runs but does not answer on ${paths.socket}. ` +
+        `the data plane (pid ${holder}, in ${paths.pidFile}) runs but does not answer on ${paths.socket}${health ? ` (pid ${health.pid} answers there instead)` : ''}. ` +
           `Its log is ${paths.log}. If it is stuck, stop it (kill ${holder}; clients are refused until a new one listens) and run baton up again.`,
       );
     }
@@ -110,7 +112,7 @@ export async function connectDataPlane(
       detached: true,
       stdio: inherit ? ['ignore', out, out, listenFd] : ['ignore', out, out],
       env: {
-        ...dataPlaneEnv(),
+        ...dataPlaneEnv(config),
         ...(inherit ? { BATON_LISTEN_FD: '3' } : {}),
         ...(listen !== undefined ? { [LISTEN_ADDRESS_ENV]: listen } : {}),
       },
@@ -130,7 +132,7 @@ export async function connectDataPlane(
     }
     if (exited !== null || Date.now() > deadline) {
       throw new EdgeError(
-        `the data plane (${[file, ...args].join(' ')}) ${exited ?? `did not answer on ${paths.socket} within ${START_TIMEOUT_MS / 1000}s`}. Its log ${paths.log} ends with:\n${tail(paths.log, 15)}`,
+        `the data plane (${[file, ...args].join(' ')}) ${exited ?? `did not answer on ${paths.socket} within ${START_TIMEOUT_MS / 1000}s`}. Its log ${paths.log} ends with:\n${indent(tail(paths.log, 15))}`,
       );
     }
     await new Promise((r) => setTimeout(r, 100));

@@ -6,6 +6,7 @@ import { DATAPLANE_PATHS, PATHS } from '../api/paths.js';
 import { adminEndpoint } from '../admin/endpoint.js';
 import type { AdminServer } from '../admin/server.js';
 import { BatonError, messageOf } from '../errors.js';
+import { thenSentence } from '../util/text.js';
 import type { DataPlanePaths } from './paths.js';
 import type { HandoverResult } from './upgrade.js';
 
@@ -53,7 +54,10 @@ export class DataPlaneClient {
     } catch (err) {
       throw new BatonError(
         'BATON_E_EDGE',
-        `the data plane did not answer ${method} ${pathAndQuery} on ${this.paths.socket}: ${messageOf(err)}. Its log is ${this.paths.log}.`,
+        thenSentence(
+          `the data plane did not answer ${method} ${pathAndQuery} on ${this.paths.socket}: ${messageOf(err)}`,
+          `Its log is ${this.paths.log}.`,
+        ),
         { cause: err },
       );
     }

@@ -3,7 +3,9 @@
 // (it comes back with it after its own restart) and its log.
 import { createHash } from 'node:crypto';
 import os from 'node:os';
+import { lstatSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { BatonError } from '../errors.js';
 
 export interface DataPlanePaths {
   readonly socket: string;
@@ -27,8 +29,8 @@ export function dataPlanePaths(stateDir: string): DataPlanePaths {
     Buffer.byteLength(inState) <= MAX_SOCKET_PATH
       ? inState
       : path.join(
-          os.tmpdir(),
-          `baton-dataplane-${createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 16)}.sock`,
+          privateTmp(),
+          `dataplane-${createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 16)}.sock`,
         );
   return {
     socket,
@@ -36,4 +38,28 @@ export function dataPlanePaths(stateDir: string): DataPlanePaths {
     routes: path.join(stateDir, 'dataplane-routes.json'),
     log: path.join(stateDir, 'logs', 'dataplane.log'),
   };
+}
+
+/** A folder of this user's in the temp folder, for sockets whose stateDir path is too long. */
+function privateTmp(): string {
+  return path.join(os.tmpdir(), `baton-${process.getuid?.() ?? 'user'}`);
+}
+
+/**
+ * The folder of the admin socket exists, is this user's own and nobody else's (0700, not a
+ * link): in the shared temp folder another user could have made it first, to be adopted as the
+ * data plane.
+ */
+export function ensureSocketDir(paths: DataPlanePaths): void {
+  const dir = path.dirname(paths.socket);
+  if (dir !== privateTmp()) return; // stateDir: the user's own
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  const uid = process.getuid?.();
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) {
+    throw new BatonError(
+      'BATON_E_STATE',
+      `${dir}, the folder of the data plane's socket, is not a folder of this user's alone (owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)}): remove it, or give stateDir a shorter path (the socket then lives in stateDir)`,
+    );
+  }
 }

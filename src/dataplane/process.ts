@@ -8,7 +8,7 @@
 // handed over, never closed; src/dataplane/upgrade.ts), a file descriptor the controller was
 // given by systemd socket activation, or a bind of `listen:`.
 import type net from 'node:net';
-import { renameSync } from 'node:fs';
+import { existsSync, renameSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { EdgeRoutesBody } from '../api/edge.js';
 import type { HealthAnswer } from '../api/health.js';
@@ -24,7 +24,7 @@ import { BatonError, messageOf } from '../errors.js';
 import { createAccessLog, type Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { DATAPLANE_LOCK, takeDaemonLock } from '../state/lock.js';
-import { dataPlanePaths, type DataPlanePaths } from './paths.js';
+import { dataPlanePaths, ensureSocketDir, type DataPlanePaths } from './paths.js';
 import { loadServedRoutes, saveServedRoutes } from './routes-file.js';
 import { handOver, type HandoverResult } from './upgrade.js';
 
@@ -83,6 +83,9 @@ export class DataPlane {
       this.table = loadServedRoutes(this.paths.routes) ?? this.table;
     }
     this.proxy.setRoutes(this.table.routes, this.table.split);
+    // A unix listener left by a data plane that was killed: this one holds the lock now.
+    const listen = config.listen!;
+    if (source.kind === 'bind' && listen.kind === 'unix' && existsSync(listen.path)) unlinkSync(listen.path);
     const bound = await this.proxy.listen(
       source.kind === 'handover' ? source.server : source.kind === 'fd' ? { fd: source.fd } : undefined,
     );
@@ -94,6 +97,7 @@ export class DataPlane {
       source.kind === 'handover'
         ? path.join(path.dirname(this.paths.socket), `.dataplane-${process.pid}.sock`)
         : this.paths.socket;
+    ensureSocketDir(this.paths);
     // A unix socket only this user can open: no token.
     this.admin = new AdminServer({ kind: 'unix', path: socket }, log, { token: '' });
     this.registerRoutes();
@@ -101,16 +105,27 @@ export class DataPlane {
     log.info({ admin: socket }, 'data plane admin socket listening');
   }
 
-  /** After a handover: the admin socket moves into place, and this process holds the lock. */
+  /**
+   * After a handover: this process takes the lock and the route file, and then (last: once it
+   * is there, the controller's calls come here) the admin socket's path. A write that fails
+   * throws before the rename, and the old data plane serves on.
+   */
   takeOver(): void {
     const admin = this.admin!;
     const from = admin.path!;
-    renameSync(from, this.paths.socket);
+    saveServedRoutes(this.paths.routes, this.table);
     this.releaseLock = takeDaemonLock(this.config.stateDirPath, this.config.file, this.log, DATAPLANE_LOCK, {
       takeOver: true,
     });
-    saveServedRoutes(this.paths.routes, this.table);
+    renameSync(from, this.paths.socket);
     this.log.info({ admin: this.paths.socket }, 'data plane took over');
+  }
+
+  /** The handover failed after the new one may have taken the lock: it is this one's again. */
+  retakeLock(): void {
+    this.releaseLock = takeDaemonLock(this.config.stateDirPath, this.config.file, this.log, DATAPLANE_LOCK, {
+      takeOver: true,
+    });
   }
 
   private registerRoutes(): void {
@@ -170,6 +185,16 @@ export class DataPlane {
    * this one serving as before.
    */
   upgrade(): Promise<HandoverResult> {
+    if (this.proxy.address().kind === 'unix') {
+      // A unix listener cannot be shared the same way (listening on it again fails, and closing
+      // it here would unlink its path).
+      return Promise.reject(
+        new BatonError(
+          'BATON_E_CONFLICT',
+          'baton upgrade hands over TCP listeners only: with listen: unix:..., run baton down and baton up (clients are refused in between), or listen on TCP',
+        ),
+      );
+    }
     if (this.stopping) {
       return Promise.reject(
         new BatonError('BATON_E_CONFLICT', 'the data plane is stopping: nothing to upgrade'),

@@ -16,9 +16,10 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import type net from 'node:net';
 import path from 'node:path';
 import type { EdgeRoutesBody } from '../api/edge.js';
-import { withoutSecrets, ADMIN_TOKEN_ENV } from '../config/secrets.js';
+import { ADMIN_TOKEN_ENV, secretEnvNames, withoutSecrets } from '../config/secrets.js';
 import { tail } from '../drivers/local/local.js';
 import { BatonError, messageOf } from '../errors.js';
+import { indent, thenSentence } from '../util/text.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { batonCommand, dataPlaneArgs } from './command.js';
@@ -42,9 +43,16 @@ type Message =
   | { readonly type: 'take-over' }
   | { readonly type: 'serving' };
 
-/** The environment of a data plane: the caller's, without Baton's secrets and systemd's fds. */
-export function dataPlaneEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const clean = withoutSecrets(env, [ADMIN_TOKEN_ENV]);
+/**
+ * The environment of a data plane: the caller's, without Baton's secrets (the admin token, and
+ * every variable the config names for one: it faces the internet, and needs none) and
+ * systemd's fds.
+ */
+export function dataPlaneEnv(
+  config: Parameters<typeof secretEnvNames>[0],
+  env: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  const clean = withoutSecrets(env, [ADMIN_TOKEN_ENV, ...secretEnvNames(config)]);
   delete clean.LISTEN_FDS;
   delete clean.LISTEN_PID;
   delete clean.LISTEN_FDNAMES;
@@ -90,7 +98,7 @@ export async function handOver(dp: DataPlane, table: EdgeRoutesBody, log: Logger
       cwd: process.cwd(),
       detached: true,
       stdio: ['ignore', out, out, 'ipc'],
-      env: { ...dataPlaneEnv(), [HANDOVER_ENV]: '1' },
+      env: { ...dataPlaneEnv(dp.config), [HANDOVER_ENV]: '1' },
     });
   } finally {
     closeSync(out);
@@ -118,10 +126,17 @@ export async function handOver(dp: DataPlane, table: EdgeRoutesBody, log: Logger
     } catch {
       // gone already
     }
+    // It may have written the lock before it failed; the admin socket is renamed last, so the
+    // path is still this one's.
+    try {
+      dp.retakeLock();
+    } catch (lockErr) {
+      log.error({ error: messageOf(lockErr) }, 'could not take dataplane.pid back after the failed upgrade');
+    }
     const logTail = tail(dp.paths.log, 15);
     throw new BatonError(
       'BATON_E_EDGE',
-      `upgrade failed: the new data plane (${[file, ...args].join(' ')}) did not take over: ${messageOf(err)}. This one keeps serving as before. The data plane log ${dp.paths.log} ends with:\n${logTail}`,
+      `${thenSentence(`upgrade failed: the new data plane (${[file, ...args].join(' ')}) did not take over: ${messageOf(err)}`, 'This one keeps serving as before.')} The data plane log ${dp.paths.log} ends with:\n${indent(logTail)}`,
       { cause: err },
     );
   }
@@ -151,7 +166,13 @@ export async function completeHandover(dp: DataPlane, log: Logger): Promise<void
     const onMessage = (m: Message): void => {
       if (m?.type !== 'take-over') return;
       cleanup();
-      dp.takeOver();
+      try {
+        dp.takeOver();
+      } catch (err) {
+        // Nothing renamed: the old one keeps the admin socket and serves on; this one goes.
+        log.error({ error: messageOf(err) }, 'could not take over; exiting');
+        process.exit(1);
+      }
       send({ type: 'serving' });
       resolve();
     };

@@ -36,6 +36,7 @@ import {
   type SplitSpec,
   type StatsSnapshot,
 } from './edge.js';
+import { thenSentence } from '../util/text.js';
 
 /** The details of an EdgeError for a call that may have arrived but got no answer. */
 const NO_ANSWER = Object.freeze({ answered: false });
@@ -97,6 +98,11 @@ export class RemoteBuiltinEdge implements Edge {
 
   private endpoint(): { origin: string; dispatcher: Agent } {
     return adminEndpoint(this.address, { connectTimeoutMs: this.timeoutMs, keepAliveTimeoutMs: 4000 });
+  }
+
+  /** Sends the last confirmed table again (to a data plane started again from its file). */
+  async reapply(): Promise<void> {
+    if (this.applied) await this.call('PUT', PATHS.edgeRoutes, this.applied, 'take its routes again');
   }
 
   /**
@@ -216,7 +222,10 @@ export class RemoteBuiltinEdge implements Edge {
               ? ` Write this edge's admin: as an IP address, or add its name to adminHosts: in the config of the Baton there.`
               : '';
       throw new EdgeError(
-        `${where} refused to ${what}: ${status} ${e?.message ?? text.slice(0, 300)}.${hint} Whatever it routed before, it still routes.`,
+        thenSentence(
+          `${where} refused to ${what}: ${status} ${e?.message ?? text.slice(0, 300)}`,
+          `${hint.trimStart()}${hint ? ' ' : ''}Whatever it routed before, it still routes.`,
+        ),
         { details: { status, error: e } },
       );
     }

@@ -35,8 +35,10 @@ export function registerUp(program: Command): void {
       clearListenFdsEnv();
       // A signal while starting (recovery may wait for instances) stops it once started: the
       // default action would kill it half-way.
-      let early: string | null = null;
-      let stop: (why: string, everything?: boolean) => void = (why) => (early ??= why);
+      let early: { why: string; everything: boolean } | null = null;
+      let stop: (why: string, everything?: boolean) => void = (why, everything = false) => {
+        early = { why, everything: (early?.everything ?? false) || everything };
+      };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
       const daemon = await Daemon.start(config, log, {
@@ -60,7 +62,8 @@ export function registerUp(program: Command): void {
             // process ends, with the error's exit code and message (a state file not saved).
             daemon.stop(everything ? { everything } : {}).then(resolve, reject);
           };
-          if (early !== null) stop(early);
+          const pending = early;
+          if (pending !== null) stop(pending.why, pending.everything);
           process.on('SIGHUP', () => {
             try {
               const next = readConfig(opts);

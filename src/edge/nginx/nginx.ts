@@ -31,7 +31,8 @@ import {
 } from '../edge.js';
 import { NginxHealthChecks } from './health.js';
 import { HostFileError, LocalNginxHost, type NginxHost, type NginxWorker } from './host.js';
-import { bodyOf, fileHeader, parseGeneration, RAMP_STEPS, renderUpstream } from './render.js';
+import { fileHeader, parseGeneration, RAMP_STEPS, renderUpstream } from './render.js';
+import { thenSentence } from '../../util/text.js';
 
 export { isAlive, workersOf, type NginxWorker } from './host.js';
 
@@ -144,11 +145,6 @@ export class NginxEdge implements Edge {
       const ramp = new Map([...this.rampLevels()].filter(([id]) => ids.has(id)));
       for (const r of fresh) ramp.set(targetId(r), 1);
       const d: Desired = { routes, split, ramp };
-      // A restarted Baton whose nginx serves these routes already (the file is as it left it).
-      if (this.lastBody === null && bodyOf(await this.readFile()) === this.render(d)) {
-        this.lastBody = this.render(d);
-        this.rendered = new Set(this.shown(routes).map(targetId));
-      }
       // What nginx serves already (the old set left as backup, now dropped): no reload.
       if (this.render(d) !== this.lastBody) await this.publish(d);
       this.routes = routes;
@@ -256,7 +252,10 @@ export class NginxEdge implements Edge {
       await this.restore(previous);
       await this.host.run(this.reloadCmd, this.cfg.reloadTimeout);
       throw new EdgeError(
-        `lost nginx${this.host.where} while confirming the reload of ${this.file}: ${messageOf(confirmed)}. Baton tried to put the previous file back and reload it; check that host: nginx may serve the new routes or the previous ones.`,
+        thenSentence(
+          `lost nginx${this.host.where} while confirming the reload of ${this.file}: ${messageOf(confirmed)}`,
+          'Baton tried to put the previous file back and reload it; check that host: nginx may serve the new routes or the previous ones.',
+        ),
         { cause: confirmed, details: { file: this.file } },
       );
     }
@@ -405,7 +404,10 @@ export class NginxEdge implements Edge {
     if (err instanceof EdgeError) return err;
     if (err instanceof HostFileError) return this.writeError(err);
     return new EdgeError(
-      `cannot drive nginx${this.host.where}: ${messageOf(err)}. Traffic stays on the previous routes.`,
+      thenSentence(
+        `cannot drive nginx${this.host.where}: ${messageOf(err)}`,
+        'Traffic stays on the previous routes.',
+      ),
       { cause: err },
     );
   }

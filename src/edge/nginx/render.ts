@@ -48,12 +48,6 @@ export function canaryUpstream(service: string): string {
 }
 
 /** The comment that opens the file: who owns it, and which version of it this is. */
-/** The upstream file without its header (fileHeader): what render() made, or null. */
-export function bodyOf(file: string | null): string | null {
-  const at = file?.indexOf('\n\n') ?? -1;
-  return file && at >= 0 ? file.slice(at + 2) : null;
-}
-
 export function fileHeader(service: string, generation: number, time: Date): string {
   const v = selectorVariable(service);
   return [
