@@ -68,6 +68,16 @@ export function isBatonError(err: unknown): err is BatonError {
   return err instanceof BatonError;
 }
 
+/** Whether `err`, or an error it wraps (its `cause`, and so on), is a BatonError with `code`. */
+export function causedBy(err: unknown, code: ErrorCode): boolean {
+  const seen = new Set<unknown>();
+  for (let e = err; e instanceof Error && !seen.has(e); e = e.cause) {
+    if (isBatonError(e) && e.code === code) return true;
+    seen.add(e);
+  }
+  return false;
+}
+
 /** The message of anything thrown, for logs and error text. */
 export function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;

@@ -2,7 +2,7 @@
 // some, the report is written, and no process is left behind.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { it } from 'node:test';
@@ -62,6 +62,24 @@ it('baton demo: zero failures for every zero-downtime step, the bad canary only 
   assert.equal(bad.failed, bad.failedNew, 'the bad canary failed only its own share: stable failed nothing');
   assert.ok(rows['recreate (the naive way)']!.failed > 0, 'recreate shows the downtime');
   assert.ok(existsSync(report), `the report is at ${report}`);
+  // Its data (the charts draw it: test/load-report.test.ts checks that in Chromium): every
+  // release answered, named by the proxy, each in its own colour; each deploy marked.
+  const html = readFileSync(report, 'utf8');
+  const json = /<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(html)?.[1];
+  const data = JSON.parse(json ?? '{}') as {
+    versions: { v: string; colour: string }[];
+    marks: { kind: string }[];
+  };
+  const named = data.versions.filter((v) => v.v !== '-');
+  for (const v of ['1.0.0', '1.1.0', '1.2.0', '1.3.0', '1.4.0-errors', '1.4.0'])
+    assert.ok(
+      named.some((n) => n.v === v),
+      `${v} in the version chart`,
+    );
+  assert.equal(new Set(named.map((v) => v.colour)).size, named.length, 'a colour per version');
+  const count = (kind: string): number => data.marks.filter((m) => m.kind === kind).length;
+  assert.ok(count('start') >= 6 && count('end') >= 6 && count('switch') >= 6, JSON.stringify(data.marks));
+  assert.match(html, /<table id="steps">/);
   assert.match(stdout, new RegExp(`report: ${report.replace(/[.]/g, '[.]')}`));
   const dir = /\((\/[^)]*baton-demo-[^)]*)\)/.exec(stdout)?.[1];
   assert.ok(dir, 'the demo names its folder');

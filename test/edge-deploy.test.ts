@@ -9,12 +9,13 @@ import { describe, it } from 'node:test';
 import { Service } from './helpers/app-daemon.js';
 import { ensureBuilt, runBaton, tempDir, writeFile } from './helpers/cli.js';
 import { startHaproxy } from './helpers/haproxy.js';
+import { assertNoDoubledPunctuation } from './helpers/messages.js';
 import { startNginx } from './helpers/nginx.js';
 
 const EDGE_EXIT = 14;
 
 describe('deploys through an nginx or HAProxy edge that refuses', () => {
-  it('nginx -t failing mid-deploy: the deploy fails naming the command, 1.0.0 keeps serving', async (t) => {
+  it('nginx -t failing mid-deploy: the deploy fails (exit 14) naming the command, 1.0.0 keeps serving', async (t) => {
     ensureBuilt();
     const nginx = await startNginx(t);
     // The config test the user configured, with a switch that makes it fail as a broken
@@ -38,10 +39,13 @@ describe('deploys through an nginx or HAProxy edge that refuses', () => {
 
     writeFileSync(flag, '');
     const run = await svc.deploy('1.0.1');
-    assert.equal(run.code, 10, run.stdout + run.stderr);
+    // The edge's refusal, not the app's failure: exit 14 (BATON_E_EDGE), as the README lists it.
+    assert.equal(run.code, EDGE_EXIT, run.stdout + run.stderr);
     assert.equal(run.done?.result, 'failed');
+    assert.equal(run.done?.code, 'BATON_E_EDGE');
     assert.match(run.done?.message ?? '', /nginx-test\.sh/);
     assert.match(run.done?.message ?? '', /unknown directive "upstreem"/);
+    assertNoDoubledPunctuation(run.done?.message ?? '', 'nginx -t failing');
     assert.equal(readFileSync(nginx.upstreamFile, 'utf8'), before, 'the upstream file is put back');
     assert.deepEqual(await svc.versionsServed(), ['1.0.0']);
     assert.deepEqual(svc.pids('1.0.1'), [], 'no instance of the refused version is left');

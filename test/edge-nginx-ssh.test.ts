@@ -88,14 +88,14 @@ describe('the nginx edge on another machine, over SSH', { skip }, () => {
     );
   });
 
-  it('nginx stopped there: the deploy fails naming the host; a refused key: baton up exits 14', async (t) => {
+  it('nginx stopped there: the deploy fails (exit 14) naming the host; a refused key: baton up exits 14', async (t) => {
     const th = (await createHosts(t, 3))!;
     const { svc, nginx } = await remoteNginxService(t, th);
     await svc.start();
     await svc.deployApi('1.0.0');
     await nginx.stop();
     const run = await svc.deploy('1.0.1', [], 60_000);
-    assert.equal(run.code, 10, run.stdout + run.stderr);
+    assert.equal(run.code, 14, run.stdout + run.stderr);
     assert.match(
       run.done?.message ?? '',
       new RegExp(`nginx is not running on root@${th.hosts[0]!.address.replace(/\./g, '\\.')} \\(pid file `),

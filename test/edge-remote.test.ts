@@ -150,7 +150,7 @@ describe('a built-in edge on another Baton, driven through its admin API', () =>
     e.child.kill('SIGKILL');
     await e.exited;
     const failed = await svc.deploy('1.0.1');
-    assert.equal(failed.code, 10, failed.stdout + failed.stderr);
+    assert.equal(failed.code, 14, failed.stdout + failed.stderr);
     assert.match(
       failed.done?.message ?? '',
       new RegExp(

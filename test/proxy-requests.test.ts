@@ -216,6 +216,7 @@ describe('requests the proxy cannot map to a target', () => {
       retryTimeoutMs: 10_000,
       clientBodyTimeoutMs: 10_000,
       clientSendTimeoutMs: 10_000,
+      versionHeader: false,
       clientTimedOut: () => undefined,
       finished: (ex) => void finished.push(ex),
     };

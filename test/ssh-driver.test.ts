@@ -159,7 +159,7 @@ describe('ssh driver parsing', () => {
     assert.match(down.message, /worker-1 .*unreachable over SSH \(x; connect timeout 5000ms\): ssh: connect/);
     const failed = classify(host, 3, null, 'command not found on this host: ./start.sh', 'start x', 5000);
     assert.equal(failed.kind, 'remote');
-    assert.match(failed.message, /start x failed on host worker-1 .*code 3:\ncommand not found/);
+    assert.match(failed.message, /start x failed on host worker-1 .*code 3:\n {4}command not found/);
     assert.equal(classify(host, 255, null, 'Host key verification failed.', 'x', 5000).kind, 'hostkey');
   });
 

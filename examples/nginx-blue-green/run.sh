@@ -8,7 +8,7 @@
 # it, deploys 1.0.0, then deploys 1.0.1 while `baton load` sends requests through nginx, and
 # prints what the clients saw. Everything it started is stopped and the folder removed on any
 # exit. Exit 0 when every request got an answer; otherwise the failing step's exit code (12:
-# requests failed, 10: the deploy failed) or 1.
+# requests failed, 10: the deploy failed, 14: nginx refused the change) or 1.
 #
 # Settings (environment): NGINX_PORT (8080), APP_PORTS (8081-8082), ADMIN_PORT (9901),
 # LOAD_RATE (100), LOAD_DURATION (8s), LOAD_KEEPALIVE=1 (keep-alive clients instead of a new

@@ -28,8 +28,9 @@ export class AdminClient {
     return new AdminClient(config.admin);
   }
 
-  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.send(method, path, body);
+  /** `signal` cuts the call short (its error is then the abort's). */
+  async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const res = await this.send(method, path, body, signal);
     const text = await res.body.text();
     const data: unknown = text ? JSON.parse(text) : {};
     if (res.statusCode >= 400) throw errorFrom(res.statusCode, data);
@@ -37,8 +38,14 @@ export class AdminClient {
   }
 
   /** Calls a streaming (NDJSON) endpoint, handing each line to `onEvent` as it arrives. */
-  async stream<T>(method: string, path: string, body: unknown, onEvent: (event: T) => void): Promise<void> {
-    const res = await this.send(method, path, body);
+  async stream<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    onEvent: (event: T) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const res = await this.send(method, path, body, signal);
     if (res.statusCode >= 400) {
       const text = await res.body.text();
       throw errorFrom(res.statusCode, text ? (JSON.parse(text) as unknown) : {});
@@ -65,7 +72,12 @@ export class AdminClient {
     }
   }
 
-  private async send(method: string, path: string, body?: unknown): Promise<Dispatcher.ResponseData> {
+  private async send(
+    method: string,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<Dispatcher.ResponseData> {
     try {
       return await request(this.origin + path, {
         method: method as 'GET',
@@ -77,6 +89,7 @@ export class AdminClient {
           ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        ...(signal ? { signal } : {}),
         // Deploys stream for as long as they take.
         bodyTimeout: 0,
       });

@@ -47,6 +47,11 @@ export interface ProgressEvent {
   readonly elapsedMs: number;
   /** On 'done'. */
   readonly result?: DeployResult;
+  /**
+   * On 'done' of a deploy that did not succeed: why, as the error code the CLI exits with
+   * (BATON_E_EDGE, exit 14: an edge refused a change; else BATON_E_DEPLOY_FAILED, exit 10).
+   */
+  readonly code?: 'BATON_E_EDGE' | 'BATON_E_DEPLOY_FAILED';
   readonly entry?: HistoryEntry;
 }
 

@@ -42,8 +42,20 @@ export function buildProgram(): Command {
   registerLogs(program);
   registerLifecycle(program);
   registerDataPlane(program);
-  for (const c of program.commands) c.exitOverride().showHelpAfterError();
+  shortHints(program);
   return program;
+}
+
+/**
+ * A usage error prints commander's line and one hint, not the whole help: a CI log then shows
+ * what went wrong, and `--help` the rest.
+ */
+function shortHints(parent: Command, words = 'baton'): void {
+  for (const c of parent.commands) {
+    const name = `${words} ${c.name()}`;
+    c.exitOverride().showHelpAfterError(`(run ${name} --help for usage)`);
+    shortHints(c, name);
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,6 +1,7 @@
 // How deploy progress looks: on a terminal, step lines with the elapsed time; in CI (no TTY),
 // plain timestamped lines; with --json, one JSON object per event.
 import type { ProgressEvent } from '../api/deploy.js';
+import { ErrorCodes } from '../errors.js';
 
 export type ProgressMode = 'tty' | 'plain' | 'json';
 
@@ -19,4 +20,13 @@ export function renderEvent(e: ProgressEvent, mode: ProgressMode): string {
   const secs = `${(e.elapsedMs / 1000).toFixed(1)}s`.padStart(7);
   const color = e.kind === 'done' ? (e.result === 'succeeded' ? '\x1b[32m' : '\x1b[31m') : '\x1b[36m';
   return `${secs}  ${color}${mark.padEnd(12)}\x1b[0m ${e.message}\n`;
+}
+
+/**
+ * What `baton deploy` / `rollback` / `follow` exit with once the deploy ended: 0 live, 14 when
+ * an edge refused a change (BATON_E_EDGE), else 10; the previous version serves in both.
+ */
+export function exitCodeOf(done: ProgressEvent): number {
+  if (done.result === 'succeeded') return 0;
+  return ErrorCodes[done.code ?? 'BATON_E_DEPLOY_FAILED'].exitCode;
 }

@@ -76,6 +76,8 @@ export const DEFAULTS = {
     accessLog: 'off',
     // nginx's underscores_in_headers off: X_Forwarded_For reads as X-Forwarded-For to CGI/WSGI apps.
     allowUnderscoresInHeaders: false,
+    // Off: a release label is the app's to show the world (`baton load` reads X-Baton-Version).
+    versionHeader: false,
   },
 } as const;
 

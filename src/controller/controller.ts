@@ -27,6 +27,7 @@ import { recover } from './recovery.js';
 import type { Running } from './running.js';
 import type { DeploymentState, HistoryEntry, StateStore } from './state.js';
 import { instanceLogs, servingView, statusView, type ServingView, type ViewHost } from './views.js';
+import { andThen } from '../util/text.js';
 
 export class Controller {
   private readonly persist: Persistence;
@@ -156,7 +157,10 @@ export class Controller {
       const pending = this.persist.pendingLines;
       throw new BatonError(
         'BATON_E_STATE',
-        `the instances keep running, but ${err.message}; ${pending ? `${pending} history line(s) are lost, and ` : ''}the next \`baton up\` starts from the state last saved`,
+        andThen(
+          `the instances keep running, but ${err.message}`,
+          `${pending ? `${pending} history line(s) are lost, and ` : ''}the next \`baton up\` starts from the state last saved`,
+        ),
         { cause: err },
       );
     }
@@ -188,7 +192,10 @@ export class Controller {
       const pending = this.persist.pendingLines;
       throw new BatonError(
         'BATON_E_STATE',
-        `the instances were stopped, but ${err.message}; ${pending ? `${pending} history line(s) are lost, and ` : ''}the next \`baton up\` starts from the state last saved`,
+        andThen(
+          `the instances were stopped, but ${err.message}`,
+          `${pending ? `${pending} history line(s) are lost, and ` : ''}the next \`baton up\` starts from the state last saved`,
+        ),
         { cause: err },
       );
     }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { BatonConfig, StrategyConfig } from '../config/schema.js';
 import { checkVersion } from '../process/command.js';
 import type { Edge } from '../edge/edge.js';
-import { BatonError, messageOf } from '../errors.js';
+import { BatonError, causedBy, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import { switchBack } from '../strategies/blue-green.js';
 import { defaultStrategy, STRATEGIES } from '../strategies/index.js';
@@ -18,6 +18,7 @@ import { records, targetIdOf, type Fleet } from './fleet.js';
 import { historyEntry, STATE_RETRY_MS, type Persistence } from './persist.js';
 import type { Plan, Running } from './running.js';
 import type { DeploymentState, DeployResult, HistoryEntry } from './state.js';
+import { andThen, thenSentence } from '../util/text.js';
 
 /** What the deployments run on. */
 export interface DeploymentsHost {
@@ -142,7 +143,10 @@ export class Deployments {
         state.deployment = null;
         throw new BatonError(
           'BATON_E_STATE',
-          `deploy of ${req.version} not started: ${messageOf(err)}. Nothing changed (${state.live ? `${state.live.version} still serves` : 'nothing was live'}); try again once it can be written, or \`baton rollback\`, which runs anyway.`,
+          thenSentence(
+            `deploy of ${req.version} not started: ${messageOf(err)}`,
+            `Nothing changed (${state.live ? `${state.live.version} still serves` : 'nothing was live'}); try again once it can be written, or \`baton rollback\`, which runs anyway.`,
+          ),
           { cause: err },
         );
       }
@@ -197,6 +201,8 @@ export class Deployments {
       for (const message of this.edgeNotes(plan.config)) emit({ kind: 'info', message });
     let result: DeployResult = 'succeeded';
     let reason: string | null = null;
+    // Why it failed, for the exit code: an edge that refused a change is the edge's (exit 14).
+    let code: ProgressEvent['code'];
     // What served when it started: a failure goes back to it while it still runs (settleFailure).
     const previous = [...this.fleet.live];
     try {
@@ -231,6 +237,7 @@ export class Deployments {
     } catch (err) {
       result = err instanceof DeployFailure && err.rolledBack ? 'rolled-back' : 'failed';
       reason = messageOf(err);
+      code = causedBy(err, 'BATON_E_EDGE') ? 'BATON_E_EDGE' : 'BATON_E_DEPLOY_FAILED';
       const involved = [...previous, ...(plan.kind === 'switch-back' ? plan.to : [])];
       const back = await this.settleFailure(running, previous, involved).catch((e: unknown) => {
         this.log.error(
@@ -241,7 +248,7 @@ export class Deployments {
       });
       if (back && result === 'failed') {
         result = 'rolled-back';
-        reason = `${reason}; traffic switched back to ${d.previousVersion}`;
+        reason = andThen(reason, `traffic switched back to ${d.previousVersion}`);
       }
       this.log.error({ deployment: d.id, reason }, `deploy ${result}`);
     }
@@ -266,11 +273,15 @@ export class Deployments {
     emit({
       kind: 'done',
       result,
+      ...(code ? { code } : {}),
       entry,
       message:
         result === 'succeeded'
           ? `${d.version} is live (${entry.durationMs}ms)`
-          : `deploy ${result}: ${reason}; ${live ? `${live.version} is serving` : 'nothing is serving'}`,
+          : andThen(
+              `deploy ${result}: ${reason}`,
+              live ? `${live.version} is serving` : 'nothing is serving',
+            ),
     });
     return entry;
   }

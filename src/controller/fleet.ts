@@ -12,6 +12,7 @@ import type { Managed } from '../strategies/strategy.js';
 import { sleep } from '../util/sleep.js';
 import { readyNow, verifyHealthy, waitAllReady } from './readiness.js';
 import type { DeploymentState, ServiceState } from './state.js';
+import { andThen } from '../util/text.js';
 
 /** Restart backoff for crashed instances: 1s doubling to 30s; 5 crashes in a minute is a loop. */
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 16_000, 30_000];
@@ -231,7 +232,7 @@ export class Fleet {
             this.orphans.delete(r.id);
             this.log.error(
               { instance: r.id, host: r.host, pid: r.pid },
-              `${messageOf(err)}; no longer tried`,
+              andThen(messageOf(err), 'no longer tried'),
             );
           }
         }

@@ -12,6 +12,7 @@ import { targetId } from '../edge/edge.js';
 import { BatonError } from '../errors.js';
 import type { Managed } from '../strategies/strategy.js';
 import { sleep } from '../util/sleep.js';
+import { indent } from '../util/text.js';
 
 /** Healthy now (recovery's check of an instance it adopts), within a few health intervals. */
 export async function readyNow(instance: Instance, app: AppConfig): Promise<boolean> {
@@ -194,8 +195,4 @@ function statusText(status: number): string {
 /** A duration for a progress line: whole seconds, or milliseconds under one. */
 function seconds(ms: number): string {
   return ms < 1000 ? `${ms}ms` : `${Math.round(ms / 1000)}s`;
-}
-
-function indent(text: string): string {
-  return text ? text.replace(/^/gm, '    ') : '    (no output)';
 }

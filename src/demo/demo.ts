@@ -76,6 +76,8 @@ service: demo
 listen: 127.0.0.1:${listen}
 admin: 127.0.0.1:${admin}
 stateDir: state
+# Each answer names its version (X-Baton-Version): the report charts answers by version.
+proxy: { versionHeader: true }
 app:
   command: '${`${quoteWord(process.execPath)} ${quoteWord(APP)} --port {port} --version {version}`.replace(/'/g, "''")}'
   instances: 3
@@ -124,7 +126,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
   try {
     await waitForDaemon(client, daemon, () => daemonLog);
     o.out(`daemon up: proxy on 127.0.0.1:${listen}, 3 instances of the example app per release (${dir})`);
-    await deploy(client, '1.0.0', 'blue-green', o.out);
+    // Every deploy's progress, for the report's markers and step table.
+    const events: ProgressEvent[] = [];
+    const progress = (e: ProgressEvent): void => void events.push(e);
+    await deploy(client, '1.0.0', 'blue-green', o.out, progress);
     const url = `http://127.0.0.1:${listen}/`;
     const live: LiveCounters = { sent: 0, failed: 0, failedBy: {} };
     o.out(`load: ${o.rate} requests/s through the proxy for the rest of the demo`);
@@ -140,7 +145,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
     for (const step of DEMO_STEPS) {
       const before = { ...live, failedBy: { ...live.failedBy } };
       const t0 = Date.now();
-      const result = await deploy(client, step.version, step.strategy, o.out);
+      const result = await deploy(client, step.version, step.strategy, o.out, progress);
       // A second of traffic after the switch belongs to the step too.
       await new Promise((r) => setTimeout(r, 1000));
       rows.push({
@@ -159,7 +164,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
     load = null;
     if (o.reportFile) {
       mkdirSync(path.dirname(o.reportFile), { recursive: true });
-      writeFileSync(o.reportFile, renderReport(result, 'baton demo: load through every deploy'));
+      const deploys = { events, history: [], source: 'the demo, which ran these deploys' };
+      writeFileSync(
+        o.reportFile,
+        renderReport(result, { title: 'baton demo: load through every deploy', deploys }),
+      );
     }
     return rows;
   } finally {
@@ -175,10 +184,12 @@ async function deploy(
   version: string,
   strategy: DemoStep['strategy'],
   out: (l: string) => void,
+  progress: (e: ProgressEvent) => void,
 ): Promise<string> {
   let result = 'unknown';
   const body: DeployBody = { version, strategy, actor: 'baton demo' };
   await client.stream<ProgressEvent>('POST', PATHS.deploy, body, (e) => {
+    progress(e);
     if (e.kind === 'done') result = e.result ?? 'unknown';
     out(`  ${(e.elapsedMs / 1000).toFixed(1).padStart(5)}s  ${(e.step ?? e.kind).padEnd(12)} ${e.message}`);
   });

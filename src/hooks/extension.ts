@@ -13,6 +13,7 @@ import { BatonError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { runShell, type ShellResult, type ShellRun } from './run.js';
 import type { HookConfig, HookName, HooksConfig } from '../config/schema.js';
+import { thenSentence } from '../util/text.js';
 
 /** Output lines of one hook run written to the daemon log; the rest is counted, not logged. */
 const MAX_LOGGED_LINES = 200;
@@ -139,7 +140,7 @@ function failureOf(name: HookName, hook: HookConfig, r: ShellResult, stopping: b
         ? `was stopped: the daemon is stopping`
         : `${how(r)} after ${formatDuration(r.durationMs)}`;
   const output = r.tail.length ? r.tail.map((l) => `    ${l}`).join('\n') : '    (no output)';
-  return `${what} ${why}. Last output lines:\n${output}`;
+  return `${thenSentence(`${what} ${why}`, 'Last output lines:')}\n${output}`;
 }
 
 function how(r: ShellResult): string {

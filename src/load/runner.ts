@@ -3,6 +3,7 @@
 // counts from that due time, so a slow server shows as latency instead of slowing the sender
 // (no coordinated omission). Every run is bounded by its duration and a request count.
 import { Agent, request, type Dispatcher } from 'undici';
+import { VERSION_HEADER } from '../edge/builtin/headers.js';
 import { Histogram } from './histogram.js';
 
 export type FailureKind = 'refused' | 'reset' | 'timeout' | '5xx' | '4xx' | 'other';
@@ -23,7 +24,10 @@ export interface LoadOptions {
   /** At most this many connections (and requests in flight); later ones wait, and it shows. */
   readonly connections?: number;
   readonly timeoutMs?: number;
-  /** Response header naming the version that answered (default x-version). */
+  /**
+   * Response header naming the version that answered. Default: the built-in proxy's
+   * X-Baton-Version (proxy.versionHeader), else the app's own x-version.
+   */
   readonly versionHeader?: string;
   /** Stops early (e.g. Ctrl-C). */
   readonly signal?: AbortSignal;
@@ -51,6 +55,8 @@ export interface SecondStats {
 
 export interface LoadResult {
   readonly url: string;
+  /** When second 0 of the timeline began (ISO 8601), to place deploy events on it. */
+  readonly startedAt: string;
   readonly targetRate: number;
   readonly durationMs: number;
   readonly sent: number;
@@ -63,17 +69,34 @@ export interface LoadResult {
   readonly latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
   readonly versions: Record<string, number>;
   readonly timeline: SecondStats[];
-  /** The first few failures, for the summary. */
+  /** The first few failures, in order. */
   readonly samples: string[];
+  /** The first few distinct failures, each with how often it happened in the whole run. */
+  readonly examples: { readonly text: string; readonly count: number }[];
 }
 
 const DEFAULT_CONNECTIONS = 256;
+/** What the example app (and many apps) send; read when the proxy names no version. */
+export const DEFAULT_APP_VERSION_HEADER = 'x-version';
+
+/** The first of `names` the answer has; '-' for none. */
+function versionOf(headers: Record<string, string | string[] | undefined>, names: readonly string[]): string {
+  for (const name of names) {
+    const v = headers[name];
+    const value = Array.isArray(v) ? v[0] : v;
+    if (value) return value;
+  }
+  return '-';
+}
 
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const url = new URL(o.url);
   const connections = o.connections ?? DEFAULT_CONNECTIONS;
   const timeoutMs = o.timeoutMs ?? 10_000;
-  const versionHeader = (o.versionHeader ?? 'x-version').toLowerCase();
+  const versionHeaders =
+    o.versionHeader !== undefined
+      ? [o.versionHeader.toLowerCase()]
+      : [VERSION_HEADER, DEFAULT_APP_VERSION_HEADER];
   const dispatcher: Dispatcher = new Agent({
     connections,
     pipelining: 1,
@@ -96,10 +119,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const timeline: SecondStats[] = [];
   const perSecond: Histogram[] = [];
   const samples: string[] = [];
+  const examples = new Map<string, number>();
   let sent = 0;
   let completed = 0;
   let ok = 0;
   const start = performance.now();
+  const startedAt = new Date(performance.timeOrigin + start).toISOString();
   const end = start + o.durationMs;
   const ramp = Math.min(o.rampMs ?? 0, o.durationMs);
   const maxRequests = Math.ceil((o.rate * o.durationMs) / 1000) + 1;
@@ -120,7 +145,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       o.live.failedBy[version] = (o.live.failedBy[version] ?? 0) + 1;
     }
     second(due).failed++;
-    if (samples.length < 10) samples.push(`${kind}: ${detail}`);
+    const text = `${kind}: ${detail}`;
+    if (samples.length < 10) samples.push(text);
+    const seen = examples.get(text);
+    if (seen !== undefined) examples.set(text, seen + 1);
+    else if (examples.size < 10) examples.set(text, 1);
   };
 
   const fire = async (due: number): Promise<void> => {
@@ -141,8 +170,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       completed++;
       all.record(ms);
       perSecond[Math.floor((due - start) / 1000)]?.record(ms);
-      const v = res.headers[versionHeader];
-      const version = (Array.isArray(v) ? v[0] : v) ?? '-';
+      const version = versionOf(res.headers, versionHeaders);
       versions[version] = (versions[version] ?? 0) + 1;
       const sec = second(due);
       sec.versions[version] = (sec.versions[version] ?? 0) + 1;
@@ -200,6 +228,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const failed = FAILURE_KINDS.reduce((n, k) => n + failures[k], 0);
   return {
     url: o.url,
+    startedAt,
     targetRate: o.rate,
     durationMs: Math.round(Math.min(elapsed, o.durationMs)),
     sent,
@@ -220,6 +249,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     versions,
     timeline,
     samples,
+    examples: [...examples].map(([text, count]) => ({ text, count })),
   };
 }
 

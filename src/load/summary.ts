@@ -1,7 +1,9 @@
 // The terminal summary of a load run: what was sent, what failed and how, latency, versions.
+import { deployTimeline, type DeployRecord } from './deploys.js';
 import { FAILURE_KINDS, type LoadResult } from './runner.js';
 
-export function summarize(r: LoadResult): string {
+/** `deploys`: those watched during the run (null: none were). */
+export function summarize(r: LoadResult, deploys: DeployRecord | null = null): string {
   const lines: string[] = [];
   const pct = (n: number): string => (r.sent ? `${((100 * n) / r.sent).toFixed(2)}%` : '0%');
   lines.push(`load ${r.url}: ${r.targetRate}/s for ${(r.durationMs / 1000).toFixed(1)}s`);
@@ -16,7 +18,16 @@ export function summarize(r: LoadResult): string {
   );
   const versions = Object.entries(r.versions).sort((a, b) => b[1] - a[1]);
   if (versions.length) lines.push(`  versions   ${versions.map(([v, n]) => `${v} ${pct(n)}`).join('  ')}`);
-  for (const s of r.samples.slice(0, 5)) lines.push(`  e.g.       ${s}`);
+  if (deploys) {
+    const { marks } = deployTimeline(deploys, r.startedAt, r.durationMs);
+    const line = marks.map((m) => `+${m.t.toFixed(1)}s ${m.label}`).join(', ');
+    lines.push(`  deploys    ${line || 'none during the run'}`);
+    if (deploys.problem) lines.push(`  deploys    partly seen: ${deploys.problem}`);
+  }
+  // One line per kind of failure, not twenty identical ones: `e.g. (x12) refused: ...`.
+  for (const e of r.examples.slice(0, 5)) {
+    lines.push(`  e.g.       ${e.count > 1 ? `(x${e.count}) ` : ''}${e.text}`);
+  }
   lines.push(r.failed === 0 ? '  result     0 failed requests' : `  result     ${r.failed} FAILED requests`);
   return `${lines.join('\n')}\n`;
 }

@@ -3,6 +3,7 @@
 // instant rollback: switchBack, which `baton rollback` runs while the kept set still runs.
 import { messageOf } from '../errors.js';
 import { DeployFailure, type DeployContext, type Managed, type Strategy } from './strategy.js';
+import { andThen } from '../util/text.js';
 
 export const blueGreen: Strategy = async (ctx, config) => {
   if (config.type !== 'blue-green') throw new Error('blue-green strategy with another config');
@@ -29,7 +30,11 @@ export const blueGreen: Strategy = async (ctx, config) => {
     await ctx.route(old);
     await ctx.drain(fresh);
     await ctx.stop(fresh);
-    throw new DeployFailure(`${messageOf(err)}; traffic switched back to ${ctx.previousVersion}`, true, err);
+    throw new DeployFailure(
+      andThen(messageOf(err), `traffic switched back to ${ctx.previousVersion}`),
+      true,
+      err,
+    );
   }
   ctx.step('draining', `draining ${old.length} old instance(s)`);
   await ctx.route(fresh);

@@ -7,6 +7,7 @@ import { messageOf } from '../errors.js';
 import type { SplitSpec } from '../edge/edge.js';
 import { Analysis } from './analysis.js';
 import { DeployFailure, type Managed, type Strategy } from './strategy.js';
+import { andThen } from '../util/text.js';
 
 type CanaryLike = Extract<StrategyConfig, { type: 'canary' | 'ab' }>;
 
@@ -81,7 +82,7 @@ export const canary: Strategy = async (ctx, config) => {
     const fresh = [...canaries, ...rest];
     await ctx.drain(fresh);
     await ctx.stop(fresh);
-    throw new DeployFailure(`${messageOf(err)}; all traffic back on ${ctx.previousVersion}`, true, err);
+    throw new DeployFailure(andThen(messageOf(err), `all traffic back on ${ctx.previousVersion}`), true, err);
   }
   const old = retired;
   ctx.step('draining', `draining ${old.length} instance(s) of ${ctx.previousVersion}`);

@@ -2,6 +2,7 @@
 // baseline the zero-downtime strategies are measured against.
 import { messageOf } from '../errors.js';
 import { DeployFailure, startAlone, type Strategy } from './strategy.js';
+import { andThen } from '../util/text.js';
 
 export const recreate: Strategy = async (ctx) => {
   const old = [...ctx.live()];
@@ -16,6 +17,6 @@ export const recreate: Strategy = async (ctx) => {
     if (!ctx.previousVersion) throw err;
     ctx.step('rolling-back', `starting ${ctx.previousVersion} again: ${messageOf(err)}`);
     await ctx.route(await ctx.start(ctx.app.instances, ctx.previousVersion));
-    throw new DeployFailure(`${messageOf(err)}; ${ctx.previousVersion} started again`, true, err);
+    throw new DeployFailure(andThen(messageOf(err), `${ctx.previousVersion} started again`), true, err);
   }
 };

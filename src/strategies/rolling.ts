@@ -5,6 +5,7 @@
 import type { StrategyConfig } from '../config/schema.js';
 import { messageOf } from '../errors.js';
 import { DeployFailure, resolveCount, type DeployContext, type Managed, type Strategy } from './strategy.js';
+import { andThen } from '../util/text.js';
 
 export const rolling: Strategy = async (ctx, config) => {
   if (config.type !== 'rolling') throw new Error('rolling strategy with another config');
@@ -17,7 +18,7 @@ export const rolling: Strategy = async (ctx, config) => {
     }
     ctx.step('rolling-back', `rolling back to ${ctx.previousVersion}: ${messageOf(err)}`);
     await roll(ctx, ctx.previousVersion, config, false);
-    throw new DeployFailure(`${messageOf(err)}; rolled back to ${ctx.previousVersion}`, true, err);
+    throw new DeployFailure(andThen(messageOf(err), `rolled back to ${ctx.previousVersion}`), true, err);
   }
 };
 

@@ -149,15 +149,19 @@ export async function startDaemon(
     admin = true,
     args = [],
     bin = BATON,
+    under = [],
   }: {
     env?: Record<string, string>;
     admin?: boolean;
     args?: readonly string[];
     /** Another build's bin/baton.js (upgrade tests). */
     bin?: string;
+    /** A command that runs it, e.g. ['ip', 'netns', 'exec', ns] (it must exec, not fork). */
+    under?: readonly string[];
   } = {},
 ): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, [bin, 'up', '-c', configFile, ...args], {
+  const argv = [...under, process.execPath, bin, 'up', '-c', configFile, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), {
     cwd: ROOT,
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],

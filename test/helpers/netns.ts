@@ -9,7 +9,7 @@
 // only what was created here, found by its random name.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { homedir } from 'node:os';
@@ -128,7 +128,6 @@ export async function createHosts(t: TestContext, n: number): Promise<TestHosts 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'baton-netns-'));
   const sshds: ChildProcess[] = [];
   const sshdOutput: string[] = [];
-  let madeRunSshd = false;
 
   const teardown = (): void => {
     // Again until none is left: a process may fork while the list is read (nginx's workers).
@@ -153,13 +152,6 @@ export async function createHosts(t: TestContext, n: number): Promise<TestHosts 
     for (const v of rootVeths) run('ip', ['link', 'del', v]);
     run('ip', ['link', 'del', bridge]);
     rmSync(dir, { recursive: true, force: true });
-    if (madeRunSshd) {
-      try {
-        rmdirSync('/run/sshd');
-      } catch {
-        // not empty or in use: leave it
-      }
-    }
     const left = must('ip', ['netns', 'list']) + must('ip', ['-o', 'link']);
     if (left.includes(`bt${rand}`)) throw new Error(`teardown left bt${rand}* behind:\n${left}`);
   };
@@ -197,11 +189,9 @@ export async function createHosts(t: TestContext, n: number): Promise<TestHosts 
   for (const k of [key, badKey])
     must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'baton-test', '-f', k]);
   writeFileSync(path.join(dir, 'authorized_keys'), readFileSync(`${key}.pub`));
-  // sshd's privilege separation folder.
-  if (!existsSync('/run/sshd')) {
-    mkdirSync('/run/sshd', { mode: 0o755 });
-    madeRunSshd = true;
-  }
+  // sshd's privilege separation folder, left in place at teardown: the sshds of another test
+  // file running at the same time need it too (without it they reset every connection).
+  mkdirSync('/run/sshd', { mode: 0o755, recursive: true });
   for (let i = 0; i < n; i++) {
     must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, `host-${i}`)]);
     const cfg = path.join(dir, `sshd-${i}.conf`);

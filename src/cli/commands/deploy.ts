@@ -1,5 +1,6 @@
 // `baton deploy` and `baton rollback`: ask the daemon, then follow the progress to the end.
-// Exit 0 when the version is live; 10 when the deploy failed (the previous version serves).
+// Exit 0 when the version is live; 10 when the deploy failed, 14 when an edge refused a change
+// (the previous version serves in both).
 // Ctrl-C stops following, not the deploy: that runs in the daemon (`baton abort` stops it).
 import type { Command } from 'commander';
 import { AdminClient } from '../../admin/client.js';
@@ -12,7 +13,7 @@ import { runLoad, type LoadResult } from '../../load/runner.js';
 import { summarize } from '../../load/summary.js';
 import { actorFromEnv } from '../actor.js';
 import { readConfig, withConfig } from '../options.js';
-import { progressMode, renderEvent } from '../progress.js';
+import { exitCodeOf, progressMode, renderEvent } from '../progress.js';
 
 /** What --strategy accepts (the daemon checks it too). */
 const STRATEGIES: readonly string[] = STRATEGY_TYPES;
@@ -92,10 +93,9 @@ async function followDeploy(opts: FollowOptions, follow: Follow): Promise<void> 
       'the daemon closed the progress stream before the end; see `baton status`',
     );
   }
-  if (last.result !== 'succeeded') {
-    // The message was printed with the progress; the exit code says it to CI.
-    process.exitCode = 10;
-  }
+  // The message was printed with the progress; the exit code says it to CI (a failed
+  // --verify-load above has set 10 already).
+  if (last.result !== 'succeeded') process.exitCode = exitCodeOf(last);
 }
 
 /** `--verify-load RATE`: constant-rate GETs through the edge for the whole deploy. */
@@ -138,7 +138,7 @@ async function startVerifyLoad(
 export function registerDeploy(program: Command): void {
   withConfig(program.command('deploy'))
     .description(
-      'deploy a version; exit 0 when it serves all traffic, 10 when it failed (the previous version serves)',
+      'deploy a version; exit 0 when it serves all traffic, 10 when it failed, 14 when an edge refused a change (the previous version serves)',
     )
     .requiredOption('--version <version>', 'the version to deploy (fills {version} in app.command)')
     .option(

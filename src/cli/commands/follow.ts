@@ -1,18 +1,19 @@
 // `baton follow`: back to the running deploy's progress (after a Ctrl-C, or from another
 // terminal), through GET /v1/deploy/current. Exits as the deploy does: 0 when the version is
-// live, 10 when it failed; 4 (BATON_E_NOT_FOUND) when no deploy is running.
+// live, 10 when it failed (14: an edge refused a change); 4 (BATON_E_NOT_FOUND) when no deploy
+// is running.
 import type { Command } from 'commander';
 import { AdminClient } from '../../admin/client.js';
 import type { ProgressEvent } from '../../api/deploy.js';
 import { PATHS } from '../../api/paths.js';
 import { BatonError } from '../../errors.js';
 import { readConfig, withConfig } from '../options.js';
-import { progressMode, renderEvent } from '../progress.js';
+import { exitCodeOf, progressMode, renderEvent } from '../progress.js';
 
 export function registerFollow(program: Command): void {
   withConfig(program.command('follow'))
     .description(
-      "follow the running deploy's progress to its end (from its start); exit 0 when it succeeded, 10 when it failed, 4 when no deploy runs",
+      "follow the running deploy's progress to its end (from its start); exit 0 when it succeeded, 10 when it failed (14: an edge refused), 4 when no deploy runs",
     )
     .option('--json', 'print progress as JSON lines')
     .action(async (opts: { config: string; env?: string; json?: boolean }) => {
@@ -48,6 +49,6 @@ export function registerFollow(program: Command): void {
         );
       }
       // The message was printed with the progress; the exit code says it to CI.
-      if (last.result !== 'succeeded') process.exitCode = 10;
+      if (last.result !== 'succeeded') process.exitCode = exitCodeOf(last);
     });
 }

@@ -1,13 +1,18 @@
 // `baton load URL --rate R --duration D`: constant-arrival-rate traffic, a summary of every
-// failure, and an exit code CI can gate on (--max-failures).
+// failure, and an exit code CI can gate on (--max-failures). With -c baton.yaml or --admin, the
+// daemon's deploys during the run are followed and marked in the report.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { AdminClient } from '../../admin/client.js';
+import { formatAddress, parseListen } from '../../config/address.js';
 import { parseDuration } from '../../config/units.js';
 import { BatonError } from '../../errors.js';
-import { runLoad } from '../../load/runner.js';
+import { DeployWatch } from '../../load/deploy-watch.js';
+import type { DeployRecord } from '../../load/deploys.js';
+import { runLoad, type LoadOptions } from '../../load/runner.js';
 import { summarize } from '../../load/summary.js';
-import { printJson } from '../options.js';
+import { printJson, readConfig } from '../options.js';
 
 interface LoadFlags {
   rate: string;
@@ -19,8 +24,11 @@ interface LoadFlags {
   newConnection?: boolean;
   connections: string;
   timeout: string;
-  versionHeader: string;
+  versionHeader?: string;
   maxFailures: string;
+  config?: string;
+  env?: string;
+  admin?: string;
   json?: boolean;
   report?: string;
 }
@@ -57,10 +65,19 @@ export function registerLoad(program: Command): void {
     .option('--new-connection', 'a new connection per request instead of keep-alive')
     .option('--connections <n>', 'connection cap (requests beyond it queue, and the latency shows it)', '256')
     .option('--timeout <d>', 'per-request timeout', '10s')
-    .option('--version-header <name>', 'response header that names the version', 'x-version')
+    .option(
+      '--version-header <name>',
+      'response header that names the version (default: X-Baton-Version from the built-in proxy, else x-version)',
+    )
     .option('--max-failures <n>', 'exit 12 when more requests than this failed', '0')
     .option('--json', 'print the result as JSON')
     .option('--report <file>', 'write a self-contained HTML report with charts')
+    .option('-c, --config <file>', "mark the deploys of this config's daemon (its admin:) in the report")
+    .option('-e, --env <name>', "with -c: environment from the config's environments section")
+    .option(
+      '--admin <address>',
+      'mark the deploys of the daemon on this admin address (host:port or unix:/path)',
+    )
     .action(async (url: string, f: LoadFlags) => {
       try {
         new URL(url);
@@ -73,10 +90,7 @@ export function registerLoad(program: Command): void {
         if (i <= 0) throw new BatonError('BATON_E_USAGE', `header "${h}" must look like "Name: value"`);
         headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
       }
-      const ac = new AbortController();
-      const onInt = (): void => ac.abort();
-      process.once('SIGINT', onInt);
-      const result = await runLoad({
+      const options: LoadOptions = {
         url,
         rate: num('--rate', f.rate, 0.1),
         durationMs: dur('--duration', f.duration),
@@ -87,15 +101,46 @@ export function registerLoad(program: Command): void {
         newConnection: f.newConnection ?? false,
         connections: num('--connections', f.connections, 1),
         timeoutMs: dur('--timeout', f.timeout),
-        versionHeader: f.versionHeader,
-        signal: ac.signal,
-      }).finally(() => process.off('SIGINT', onInt));
+        ...(f.versionHeader !== undefined ? { versionHeader: f.versionHeader } : {}),
+      };
+      const maxFailures = num('--max-failures', f.maxFailures, 0);
+      // Last, once every flag is known good: it polls the daemon until finish().
+      const watch = deployWatch(f);
+      const ac = new AbortController();
+      const onInt = (): void => ac.abort();
+      process.once('SIGINT', onInt);
+      const result = await runLoad({ ...options, signal: ac.signal })
+        .catch(async (err: unknown) => {
+          await watch?.finish();
+          throw err;
+        })
+        .finally(() => process.off('SIGINT', onInt));
+      const deploys: DeployRecord | null = watch ? await watch.finish() : null;
       if (f.report) {
         mkdirSync(path.dirname(path.resolve(f.report)), { recursive: true });
-        writeFileSync(f.report, (await import('../../load/report.js')).renderReport(result));
+        writeFileSync(f.report, (await import('../../load/report.js')).renderReport(result, { deploys }));
       }
-      if (f.json) printJson(result);
-      else process.stdout.write(summarize(result));
-      if (result.failed > num('--max-failures', f.maxFailures, 0)) process.exitCode = 12;
+      if (f.json) printJson(deploys ? { ...result, deploys } : result);
+      else process.stdout.write(summarize(result, deploys));
+      if (result.failed > maxFailures) process.exitCode = 12;
     });
+}
+
+/** Follows the daemon named by -c or --admin during the run; null with neither. */
+function deployWatch(f: LoadFlags): DeployWatch | null {
+  if (f.config !== undefined && f.admin !== undefined)
+    throw new BatonError('BATON_E_USAGE', 'give -c <file> or --admin <address>, not both');
+  if (f.admin !== undefined) {
+    const address = parseListen(f.admin);
+    if (!address || (address.kind === 'tcp' && address.port === 0))
+      throw new BatonError(
+        'BATON_E_USAGE',
+        `--admin "${f.admin}" is not an admin address (e.g. 127.0.0.1:9901 or unix:/run/baton.sock)`,
+      );
+    return new DeployWatch(new AdminClient(address), `the daemon on ${formatAddress(address)}`);
+  }
+  if (f.config === undefined) return null;
+  const config = readConfig({ config: f.config, ...(f.env !== undefined ? { env: f.env } : {}) });
+  const client = AdminClient.fromConfig(config);
+  return new DeployWatch(client, `the daemon of ${f.config} on ${formatAddress(config.admin!)}`);
 }

@@ -9,6 +9,7 @@ import { historyPath, PATHS } from '../../api/paths.js';
 import type { CanaryView, StatusView, VerdictView } from '../../api/status.js';
 import { durationRangeProblem, parseDuration } from '../../config/units.js';
 import { BatonError, isBatonError } from '../../errors.js';
+import { oneLine } from '../../util/text.js';
 import { printJson, readConfig, withConfig } from '../options.js';
 
 function table(rows: string[][]): string {
@@ -23,6 +24,9 @@ function table(rows: string[][]): string {
     )
     .join('');
 }
+
+/** The REASON column of `baton history`: one line, shortened (`--logs` prints it whole). */
+const REASON_WIDTH = 100;
 
 /** Verdicts printed in full; `--json` has them all. */
 const VERDICTS_SHOWN = 5;
@@ -167,17 +171,18 @@ export function registerStatus(program: Command): void {
     });
 
   withConfig(program.command('history'))
-    .description('past deploys: version, strategy, who, when, how long, result')
+    .description('past deploys: version, strategy, who, when, how long, result and why, a line each')
     .option('--limit <n>', 'how many', '20')
+    .option('--logs', "print each failed deploy's whole reason too, with its log or output lines")
     .option('--json', 'print JSON')
-    .action(async (opts: { config: string; json?: boolean; limit: string }) => {
+    .action(async (opts: { config: string; json?: boolean; limit: string; logs?: boolean }) => {
       const r = await AdminClient.fromConfig(readConfig(opts)).call<HistoryAnswer>(
         'GET',
         historyPath(opts.limit),
       );
       if (opts.json) return printJson(r);
       if (!r.history.length) return void process.stdout.write('no deploys yet\n');
-      const rows = [['ID', 'VERSION', 'FROM', 'STRATEGY', 'RESULT', 'WHO', 'STARTED', 'TOOK']];
+      const rows = [['ID', 'VERSION', 'FROM', 'STRATEGY', 'RESULT', 'WHO', 'STARTED', 'TOOK', 'REASON']];
       for (const h of r.history) {
         rows.push([
           h.id,
@@ -188,10 +193,14 @@ export function registerStatus(program: Command): void {
           h.actor,
           h.startedAt,
           `${(h.durationMs / 1000).toFixed(1)}s`,
+          h.reason ? oneLine(h.reason, REASON_WIDTH) : '-',
         ]);
       }
       process.stdout.write(table(rows));
       const failed = r.history.filter((h) => h.reason);
-      for (const h of failed.slice(0, 5)) process.stdout.write(`\n${h.id}: ${h.reason}\n`);
+      if (opts.logs) for (const h of failed) process.stdout.write(`\n${h.id}: ${h.reason}\n`);
+      else if (failed.some((h) => h.reason!.includes('\n'))) {
+        process.stdout.write('\n(`baton history --logs`: the reasons whole, with their log lines)\n');
+      }
     });
 }

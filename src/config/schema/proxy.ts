@@ -166,6 +166,12 @@ export const proxySchema = z.strictObject({
     .describe(
       'true: forward header names with _ (dropped by default, as nginx does: CGI and WSGI read X_Real_IP as X-Real-IP).',
     ),
+  versionHeader: z
+    .boolean()
+    .prefault(P.versionHeader)
+    .describe(
+      "true: each answer names its target's version in an X-Baton-Version header (what `baton load` charts by version); off by default: it tells every client what runs.",
+    ),
 });
 
 export type TargetConfig = z.output<typeof targetSchema>;

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ADMIN_TOKEN_ENV, withoutSecrets } from '../../config/secrets.js';
 import { BatonError, type ErrorCode } from '../../errors.js';
+import { indent } from '../../util/text.js';
 
 /** A server instances run on. `address` is what ssh connects to and what the edges route to. */
 export interface SshHost {
@@ -322,7 +323,7 @@ export function classify(
   const said = stderr ? `: ${lastLines(stderr, 6).replace(/\.+$/, '')}` : '';
   if (code !== 255) {
     const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-    const out = stderr ? `:\n${lastLines(stderr, 25)}` : ' (nothing on stderr)';
+    const out = stderr ? `:\n${indent(lastLines(stderr, 25))}` : ' (nothing on stderr)';
     return new SshHostError(
       host,
       'remote',

@@ -25,6 +25,8 @@ export interface ExchangeHost {
   /** proxy.clientBodyTimeout and proxy.clientSendTimeout. */
   readonly clientBodyTimeoutMs: number;
   readonly clientSendTimeoutMs: number;
+  /** proxy.versionHeader: name the answering target's version in each response. */
+  readonly versionHeader: boolean;
   /** The client stalled past one of them; its connection is being closed (for the log). */
   clientTimedOut(ex: Exchange, what: 'body' | 'send'): void;
   finished(ex: Exchange): void;
@@ -205,7 +207,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, FinishedReq
     this.responseStarted = true;
     this.resumeUpstream = resume;
     const res = this.res;
-    const head = downstreamResponseHeaders(rawHeaders, this.requestId);
+    const version = this.host.versionHeader ? this.target!.spec.version : '';
+    const head = downstreamResponseHeaders(rawHeaders, this.requestId, version);
     if (this.setCookie !== null) head.headers.push('set-cookie', this.setCookie);
     res.writeHead(statusCode, statusText || undefined, head.headers);
     // A body of unknown length (SSE, long poll, chunked stream) must not wait for its first

@@ -287,8 +287,21 @@ export interface DownstreamHeaders {
   readonly fixedLength: boolean;
 }
 
-/** Response headers from undici's raw list, without hop-by-hop ones. */
-export function downstreamResponseHeaders(raw: readonly Buffer[], requestId: string): DownstreamHeaders {
+/**
+ * The response header naming the version of the target that answered, set by the proxy with
+ * `proxy.versionHeader: true` (`baton load` reads it first, then the app's own `x-version`).
+ */
+export const VERSION_HEADER = 'x-baton-version';
+
+/**
+ * Response headers from undici's raw list, without hop-by-hop ones. A non-empty `version` is
+ * sent as VERSION_HEADER, in place of any the target sent: the proxy knows which one answered.
+ */
+export function downstreamResponseHeaders(
+  raw: readonly Buffer[],
+  requestId: string,
+  version = '',
+): DownstreamHeaders {
   const out: string[] = [];
   let named: Set<string> | null = null;
   let hasRequestId = false;
@@ -300,7 +313,7 @@ export function downstreamResponseHeaders(raw: readonly Buffer[], requestId: str
       named = connectionTokens(raw[i + 1]!.toString('latin1'));
       continue;
     }
-    if (HOP_BY_HOP.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || (version !== '' && lower === VERSION_HEADER)) continue;
     if (lower === 'x-request-id') hasRequestId = true;
     else if (lower === 'content-length') fixedLength = true;
     out.push(name, raw[i + 1]!.toString('latin1'));
@@ -311,5 +324,6 @@ export function downstreamResponseHeaders(raw: readonly Buffer[], requestId: str
     }
   }
   if (!hasRequestId) out.push('x-request-id', requestId);
+  if (version !== '') out.push(VERSION_HEADER, version);
   return { headers: out, fixedLength };
 }

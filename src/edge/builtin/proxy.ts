@@ -71,6 +71,7 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
   readonly retryTimeoutMs: number;
   readonly clientBodyTimeoutMs: number;
   readonly clientSendTimeoutMs: number;
+  readonly versionHeader: boolean;
   private table: RouteTable;
   private readonly known: RouteChanges;
   private readonly server: http.Server;
@@ -92,6 +93,7 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
     this.retryTimeoutMs = p.retryTimeout;
     this.clientBodyTimeoutMs = p.clientBodyTimeout;
     this.clientSendTimeoutMs = p.clientSendTimeout;
+    this.versionHeader = p.versionHeader;
     this.trusted = new TrustedProxies(p.trustedProxies);
     this.underscores = p.allowUnderscoresInHeaders;
     this.accessLog = opts.accessLog ?? null;
