@@ -99,10 +99,13 @@ describe('baton upgrade: the data plane hands over its listener (issue 14)', { t
     const [third] = dataPlanePids(svc.file);
     assert.ok(third !== undefined && third !== r.to.pid);
     await traffic.waitForEach(Date.now(), 3, 15_000);
+    traffic.phase('deploy 1.0.2');
     const again = await svc.deploy('1.0.2', [], 60_000);
     assert.equal(again.done?.result, 'succeeded', `${again.stdout}\n${again.stderr}`);
     traffic.phase('stopping');
     const results = await traffic.stop();
+    if (process.env.BATON_TEST_KEEP_LOGS)
+      cpSync(path.join(svc.stateDir, 'logs'), process.env.BATON_TEST_KEEP_LOGS, { recursive: true });
     assertZeroDowntime(t, 'builtin', results);
     assert.ok(
       results.websocket.gracefulCloses > 0,

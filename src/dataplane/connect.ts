@@ -20,7 +20,13 @@ import { messageOf } from '../errors.js';
 import { indent } from '../util/text.js';
 import type { Logger } from '../log.js';
 import { batonCommand, dataPlaneArgs } from './command.js';
-import { dataPlanePaths, ensureSocketDir, LISTEN_ADDRESS_ENV, type DataPlanePaths } from './paths.js';
+import {
+  dataPlanePaths,
+  ensureSocketDir,
+  LISTEN_ADDRESS_ENV,
+  LISTEN_FD_ENV,
+  type DataPlanePaths,
+} from './paths.js';
 import type { DataPlaneHealth } from './process.js';
 import { dataPlaneEnv } from './upgrade.js';
 
@@ -113,7 +119,7 @@ export async function connectDataPlane(
       stdio: inherit ? ['ignore', out, out, listenFd] : ['ignore', out, out],
       env: {
         ...dataPlaneEnv(config),
-        ...(inherit ? { BATON_LISTEN_FD: '3' } : {}),
+        ...(inherit ? { [LISTEN_FD_ENV]: '3' } : {}),
         ...(listen !== undefined ? { [LISTEN_ADDRESS_ENV]: listen } : {}),
       },
     });

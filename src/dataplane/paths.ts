@@ -20,6 +20,12 @@ export interface DataPlanePaths {
  */
 export const LISTEN_ADDRESS_ENV = 'BATON_DATAPLANE_LISTEN';
 
+/**
+ * The fd of an inherited listening socket: systemd's, passed on by `baton up` (fd 3), or the
+ * old data plane's at an upgrade (fd 4).
+ */
+export const LISTEN_FD_ENV = 'BATON_LISTEN_FD';
+
 /** Unix socket paths are limited to 107 bytes on Linux; a deep stateDir gets one in the temp folder. */
 const MAX_SOCKET_PATH = 100;
 

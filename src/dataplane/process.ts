@@ -32,7 +32,12 @@ import { handOver, type HandoverResult } from './upgrade.js';
 export type ListenerSource =
   | { readonly kind: 'bind' }
   | { readonly kind: 'fd'; readonly fd: number }
-  | { readonly kind: 'handover'; readonly server: net.Server; readonly table: EdgeRoutesBody };
+  | {
+      readonly kind: 'handover';
+      /** The socket as an inherited fd (no accept before this process listens), or over IPC. */
+      readonly listener: net.Server | { readonly fd: number };
+      readonly table: EdgeRoutesBody;
+    };
 
 /** The data plane's GET /v1/health: the common answer, with its pid. */
 export interface DataPlaneHealth extends HealthAnswer {
@@ -87,7 +92,7 @@ export class DataPlane {
     const listen = config.listen!;
     if (source.kind === 'bind' && listen.kind === 'unix' && existsSync(listen.path)) unlinkSync(listen.path);
     const bound = await this.proxy.listen(
-      source.kind === 'handover' ? source.server : source.kind === 'fd' ? { fd: source.fd } : undefined,
+      source.kind === 'handover' ? source.listener : source.kind === 'fd' ? { fd: source.fd } : undefined,
     );
     log.info(
       { listen: formatAddress(bound), routes: this.table.routes.length, from: source.kind, pid: process.pid },

@@ -23,6 +23,7 @@ import { indent, thenSentence } from '../util/text.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { batonCommand, dataPlaneArgs } from './command.js';
+import { LISTEN_FD_ENV } from './paths.js';
 import type { DataPlane } from './process.js';
 
 /** How long the new data plane has for each step. */
@@ -92,13 +93,18 @@ export async function handOver(dp: DataPlane, table: EdgeRoutesBody, log: Logger
   const { file, args } = batonCommand(dataPlaneArgs(dp.config));
   mkdirSync(path.dirname(dp.paths.log), { recursive: true });
   const out = openSync(dp.paths.log, 'a');
+  // The listening socket as the new process's fd 4 (it listens on it when it is ready; meanwhile
+  // connections wait in the kernel's backlog, or are accepted here). Over IPC only if its fd is
+  // not known: Node's wrapper of a received handle accepts at once, before anyone serves.
+  const fd = (dp.proxy.listeningServer() as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  const inherit = typeof fd === 'number' && fd >= 0;
   let child: ChildProcess;
   try {
     child = spawn(file, args, {
       cwd: process.cwd(),
       detached: true,
-      stdio: ['ignore', out, out, 'ipc'],
-      env: { ...dataPlaneEnv(dp.config), [HANDOVER_ENV]: '1' },
+      stdio: inherit ? ['ignore', out, out, 'ipc', fd] : ['ignore', out, out, 'ipc'],
+      env: { ...dataPlaneEnv(dp.config), [HANDOVER_ENV]: '1', ...(inherit ? { [LISTEN_FD_ENV]: '4' } : {}) },
     });
   } finally {
     closeSync(out);
@@ -106,7 +112,8 @@ export async function handOver(dp: DataPlane, table: EdgeRoutesBody, log: Logger
   log.info({ pid: child.pid, command: [file, ...args].join(' ') }, 'upgrade: new data plane started');
   try {
     const listening = nextMessage(child, 'listening', 'listened on the handed-over socket');
-    child.send({ type: 'handover', table } satisfies Message, dp.proxy.listeningServer());
+    if (inherit) child.send({ type: 'handover', table } satisfies Message);
+    else child.send({ type: 'handover', table } satisfies Message, dp.proxy.listeningServer());
     const to = await listening;
     const serving = nextMessage(child, 'serving', 'took over the admin socket');
     child.send({ type: 'take-over' } satisfies Message);
@@ -142,8 +149,8 @@ export async function handOver(dp: DataPlane, table: EdgeRoutesBody, log: Logger
   }
 }
 
-/** The new side: waits for the old data plane's socket and table. */
-export function receiveHandover(): Promise<{ server: net.Server; table: EdgeRoutesBody }> {
+/** The new side: waits for the old data plane's table (and its socket, when not an inherited fd). */
+export function receiveHandover(): Promise<{ server: net.Server | null; table: EdgeRoutesBody }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`no handover from the old data plane within ${STEP_TIMEOUT_MS / 1000}s`)),
@@ -153,8 +160,7 @@ export function receiveHandover(): Promise<{ server: net.Server; table: EdgeRout
       if (m?.type !== 'handover') return;
       clearTimeout(timer);
       process.off('message', onMessage);
-      if (!handle) reject(new Error('the handover came without the listening socket'));
-      else resolve({ server: handle as net.Server, table: m.table });
+      resolve({ server: (handle as net.Server | undefined) ?? null, table: m.table });
     });
   });
 }

@@ -4,12 +4,9 @@
 // SIGUSR2 upgrades it in place (a new one from the Baton installed now takes the listener).
 import type { Command } from 'commander';
 import { parseListen } from '../../config/address.js';
-import { LISTEN_ADDRESS_ENV } from '../../dataplane/paths.js';
+import { LISTEN_ADDRESS_ENV, LISTEN_FD_ENV } from '../../dataplane/paths.js';
 import { BatonError, messageOf } from '../../errors.js';
 import { readConfig, withConfig } from '../options.js';
-
-/** Set by `baton up` when it passes on a listener systemd gave it (socket activation). */
-export const LISTEN_FD_ENV = 'BATON_LISTEN_FD';
 
 export function registerDataPlane(program: Command): void {
   withConfig(program.command('dataplane'))
@@ -37,7 +34,13 @@ export function registerDataPlane(program: Command): void {
       delete process.env[LISTEN_FD_ENV];
       if (handedOver) {
         const { server, table } = await upgrade.receiveHandover();
-        await dp.start({ kind: 'handover', server, table });
+        // The socket comes as an inherited fd when the old one could give it so: a handle sent
+        // over IPC is wrapped by Node in a server that accepts at once, before this process can
+        // serve what it accepts (a connection could hang there).
+        const listener = server ?? (Number.isInteger(fd) && fd >= 3 ? { fd } : null);
+        if (!listener)
+          throw new BatonError('BATON_E_LISTEN', 'the handover came without the listening socket');
+        await dp.start({ kind: 'handover', listener, table });
         await upgrade.completeHandover(dp, log);
       } else await dp.start(Number.isInteger(fd) && fd >= 3 ? { kind: 'fd', fd } : { kind: 'bind' });
       process.on('SIGTERM', () => void dp.stop('SIGTERM'));
