@@ -360,7 +360,11 @@ export class Daemon {
     if (unapplied.length) {
       this.log.warn(
         { notApplied: unapplied },
-        `config changes NOT applied: ${unapplied.join(', ')} need a restart of baton up; running on the old values for them`,
+        `config changes NOT applied: ${unapplied.join(', ')} need a restart of baton up; running on the old values for them${
+          this.usesDataPlane
+            ? ' (the data plane reads proxy.*, balance and the health check when it starts: apply them with baton upgrade; a new listen: needs baton down and baton up)'
+            : ''
+        }`,
       );
     }
     const next = unapplied.length ? keepingRunning(this.config, changed) : changed;
