@@ -152,18 +152,22 @@ export class Controller {
     await this.deployments.close();
     this.fleet.close();
     this.persist.close();
+    this.savedOrThrow('the instances keep running');
+  }
+
+  /** Saves the state; a write that fails is thrown, saying what was done and what is lost. */
+  private savedOrThrow(done: string): void {
     const err = this.persist.save();
-    if (err) {
-      const pending = this.persist.pendingLines;
-      throw new BatonError(
-        'BATON_E_STATE',
-        andThen(
-          `the instances keep running, but ${err.message}`,
-          `${pending ? `${pending} history line(s) are lost, and ` : ''}the next \`baton up\` starts from the state last saved`,
-        ),
-        { cause: err },
-      );
-    }
+    if (!err) return;
+    const pending = this.persist.pendingLines;
+    throw new BatonError(
+      'BATON_E_STATE',
+      andThen(
+        `${done}, but ${err.message}`,
+        `${pending ? `${pending} history line(s) are lost, and ` : ''}the next \`baton up\` starts from the state last saved`,
+      ),
+      { cause: err },
+    );
   }
 
   /**
@@ -187,18 +191,7 @@ export class Controller {
     }
     await this.fleet.stopAll(all);
     this.persist.state.standby = null;
-    const err = this.persist.save();
-    if (err) {
-      const pending = this.persist.pendingLines;
-      throw new BatonError(
-        'BATON_E_STATE',
-        andThen(
-          `the instances were stopped, but ${err.message}`,
-          `${pending ? `${pending} history line(s) are lost, and ` : ''}the next \`baton up\` starts from the state last saved`,
-        ),
-        { cause: err },
-      );
-    }
+    this.savedOrThrow('the instances were stopped');
   }
 
   /**

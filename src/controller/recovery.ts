@@ -5,6 +5,7 @@ import type { BatonConfig } from '../config/schema.js';
 import type { Instance, InstanceDriver, InstanceRecord } from '../drivers/driver.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
+import { recordedInstances } from './state.js';
 import type { Managed } from '../strategies/strategy.js';
 import type { Fleet } from './fleet.js';
 import { historyEntry, type Persistence } from './persist.js';
@@ -46,17 +47,7 @@ export async function recover(host: RecoveryHost): Promise<void> {
     if (instance) fleet.orphans.set(r.id, instance);
   }
   fleet.scheduleOrphans();
-  // By id, not pid: pids of different hosts collide.
-  const records = new Map<string, InstanceRecord>();
-  for (const r of [
-    ...(st.live?.instances ?? []),
-    ...(st.standby?.instances ?? []),
-    // The set it was replacing: once traffic moved, `live` no longer lists it.
-    ...(st.deployment?.replacing ?? []),
-    ...(st.deployment?.started ?? []),
-  ]) {
-    records.set(r.id, r);
-  }
+  const records = recordedInstances(st);
   let version = st.live?.version ?? null;
   let note: string | null = null;
   if (st.deployment) {

@@ -141,3 +141,22 @@ export class StateStore {
     return entries.slice(-limit).reverse();
   }
 }
+
+/**
+ * Every instance the state records as Baton's (by id: pids of different hosts collide): the
+ * live and standby sets, a deployment's old and new ones, and with `orphans` those whose stop
+ * failed.
+ */
+export function recordedInstances(st: ServiceState, { orphans = false } = {}): Map<string, InstanceRecord> {
+  const records = new Map<string, InstanceRecord>();
+  for (const r of [
+    ...(st.live?.instances ?? []),
+    ...(st.standby?.instances ?? []),
+    // The set it was replacing: once traffic moved, `live` no longer lists it.
+    ...(st.deployment?.replacing ?? []),
+    ...(st.deployment?.started ?? []),
+    ...(orphans ? (st.orphans ?? []) : []),
+  ])
+    records.set(r.id, r);
+  return records;
+}

@@ -23,12 +23,13 @@ import { LocalDriver } from '../drivers/local/local.js';
 import { SshDriver } from '../drivers/ssh/ssh.js';
 import { ProxyMetrics } from '../edge/builtin/metrics.js';
 import { BuiltinEdge } from '../edge/builtin/edge.js';
-import { BuiltinProxy } from '../edge/builtin/proxy.js';
+import type { BuiltinProxy } from '../edge/builtin/proxy.js';
+import { proxyFromConfig } from '../edge/builtin/from-config.js';
 import { createEdge } from '../edge/create.js';
 import type { Edge } from '../edge/edge.js';
 import { MultiEdge } from '../edge/multi.js';
 import { messageOf } from '../errors.js';
-import { createAccessLog, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import { loadRouteState, saveRouteState, seedOf } from '../state/routes.js';
 import { VERSION } from '../version.js';
 import { connectDataPlane, type ConnectedDataPlane } from '../dataplane/connect.js';
@@ -115,17 +116,7 @@ export class Daemon {
       this.edge = external.length > 1 ? new MultiEdge(external) : external[0]!;
       return;
     }
-    const accessLog = config.proxy.accessLog === 'off' ? null : createAccessLog(config.proxy.accessLog);
-    this.proxy = new BuiltinProxy({
-      listen: config.listen!,
-      proxy: config.proxy,
-      balance: config.balance,
-      // Managed instances are health-checked in rotation with the app's own check.
-      healthCheck: config.app ? config.app.health : config.healthCheck,
-      log,
-      accessLog,
-      onChange: config.app ? undefined : () => this.persist(),
-    });
+    this.proxy = proxyFromConfig(config, log, config.app ? undefined : () => this.persist());
     const builtin = new BuiltinEdge(this.proxy);
     this.edge = external.length ? new MultiEdge([builtin, ...external]) : builtin;
   }

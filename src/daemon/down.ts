@@ -3,7 +3,7 @@
 // another process's now is never signalled), nginx / HAProxy stop routing to them, and the data
 // plane is asked to stop. The live release stays recorded: the next `baton up` starts it again.
 import type { BatonConfig } from '../config/schema.js';
-import { StateStore } from '../controller/state.js';
+import { recordedInstances, StateStore } from '../controller/state.js';
 import { askDataPlane } from '../dataplane/connect.js';
 import { DataPlaneClient } from '../dataplane/forward.js';
 import { dataPlanePaths } from '../dataplane/paths.js';
@@ -36,15 +36,7 @@ export async function downOffline(config: BatonConfig, log: Logger): Promise<Dow
   try {
     const store = new StateStore(config.stateDirPath);
     const st = store.load();
-    const records = new Map<string, InstanceRecord>();
-    for (const r of [
-      ...(st.live?.instances ?? []),
-      ...(st.standby?.instances ?? []),
-      ...(st.deployment?.replacing ?? []),
-      ...(st.deployment?.started ?? []),
-      ...(st.orphans ?? []),
-    ])
-      records.set(r.id, r);
+    const records = recordedInstances(st, { orphans: true });
     // nginx / HAProxy first: nothing routed to what is about to stop.
     for (const e of (config.edges ?? [config.edge]).filter((x) => x.type !== 'builtin')) {
       try {

@@ -19,9 +19,10 @@ import { AdminServer } from '../admin/server.js';
 import { formatAddress } from '../config/address.js';
 import type { BatonConfig } from '../config/schema.js';
 import { ProxyMetrics } from '../edge/builtin/metrics.js';
-import { BuiltinProxy } from '../edge/builtin/proxy.js';
+import type { BuiltinProxy } from '../edge/builtin/proxy.js';
+import { proxyFromConfig } from '../edge/builtin/from-config.js';
 import { BatonError, messageOf } from '../errors.js';
-import { createAccessLog, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { DATAPLANE_LOCK, takeDaemonLock } from '../state/lock.js';
 import { dataPlanePaths, ensureSocketDir, type DataPlanePaths } from './paths.js';
@@ -63,16 +64,7 @@ export class DataPlane {
   ) {
     this.paths = dataPlanePaths(config.stateDirPath);
     this.done = new Promise((resolve) => (this.finish = resolve));
-    const accessLog = config.proxy.accessLog === 'off' ? null : createAccessLog(config.proxy.accessLog);
-    this.proxy = new BuiltinProxy({
-      listen: config.listen!,
-      proxy: config.proxy,
-      balance: config.balance,
-      // Managed instances are health-checked in rotation with the app's own check.
-      healthCheck: config.app ? config.app.health : config.healthCheck,
-      log,
-      accessLog,
-    });
+    this.proxy = proxyFromConfig(config, log);
   }
 
   /**
