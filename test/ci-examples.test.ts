@@ -8,7 +8,6 @@
 // and the history), are refused (a freeze: 13; a deploy running: 11), find no daemon (9) or an
 // unknown host key (255).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -16,6 +15,7 @@ import { Service } from './helpers/app-daemon.js';
 import {
   actionlint,
   checkJenkinsfiles,
+  exec,
   groovyEnv,
   runJenkinsfile,
   runs,
@@ -40,27 +40,6 @@ const noGroovy =
   runs('groovy', groovyEnv()) || process.env.CI
     ? false
     : 'groovy missing: apt-get install groovy (.ci/run does)';
-
-/** Runs a command to its end; its exit code and output (stdout and stderr as they came). */
-function exec(
-  cmd: string,
-  args: readonly string[],
-  env: NodeJS.ProcessEnv,
-  cwd = ROOT,
-): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
 
 /** The environment of a CI machine: ours without any CI's own variables. */
 function ciEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {

@@ -167,17 +167,15 @@ export interface JenkinsSettings {
   readonly credentials?: Record<string, { file?: string; text?: string; username?: string }>;
 }
 
-/** groovy with the Jenkinsfile runner and these arguments, to its end (killed after `timeout`). */
-function groovyRunner(
+/** Runs a command to its end (killed after `timeout`); its exit code and output as they came. */
+export function exec(
+  cmd: string,
   args: readonly string[],
   env: NodeJS.ProcessEnv,
-  timeout: number,
+  { cwd = ROOT, timeout = 60_000 }: { cwd?: string; timeout?: number } = {},
 ): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('groovy', [JENKINSFILE_RUNNER, ...args], {
-      env: groovyEnv(env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
@@ -188,6 +186,15 @@ function groovyRunner(
       resolve({ code, output });
     });
   });
+}
+
+/** groovy with the Jenkinsfile runner and these arguments, to its end (killed after `timeout`). */
+function groovyRunner(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  timeout: number,
+): Promise<{ code: number | null; output: string }> {
+  return exec('groovy', [JENKINSFILE_RUNNER, ...args], groovyEnv(env), { timeout });
 }
 
 /** Each Jenkinsfile parsed and its declarative structure checked, in one JVM; nothing run. */
