@@ -4,9 +4,11 @@
 // `logs -f` makes between two polls, on its own.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it, type TestContext } from 'node:test';
 import type { ProgressEvent } from '../src/api/deploy.js';
+import type { LogsAnswer } from '../src/api/logs.js';
 import { newLines } from '../src/cli/commands/logs.js';
 import { BATON, ROOT, waitFor } from './helpers/index.js';
 import { childEnv, ensureBuilt, runBaton, writeFile } from './helpers/cli.js';
@@ -173,6 +175,68 @@ describe('following and watching', { concurrency: true }, () => {
     assert.equal(out.split('==> ').length - 1, 1, `one header, one instance:\n${out}`);
     f.child.kill('SIGINT');
     assert.deepEqual(await f.exited, { code: 0, signal: null }, f.stderr());
+  });
+
+  it('logs --since prints the lines written since then (after a daemon restart too), and -f goes on from there', async (t) => {
+    const svc = await Service.create(t, { instances: 1 });
+    writeFile(svc.dir, 'talker.mjs', TALKER);
+    svc.configure({
+      instances: 1,
+      command: `node ${path.join(svc.dir, 'talker.mjs')} --port {port} --version {version} --marker ${svc.marker}`,
+    });
+    await svc.start();
+    await svc.deployApi('1.0.0');
+    for (const word of ['old-1', 'old-2']) assert.equal((await svc.get(`/say/${word}`)).status, 200);
+    // The index (a sample a second) notes the old lines; `since` just after that sample.
+    const id = (await svc.status()).live!.instances[0]!.id;
+    const indexFile = path.join(svc.stateDir, 'log-index', `${id}.idx`);
+    const lastSample = (): number[] =>
+      existsSync(indexFile)
+        ? readFileSync(indexFile, 'utf8').trimEnd().split('\n').at(-1)!.split(' ').map(Number)
+        : [];
+    const logSize = (): number => statSync(path.join(svc.stateDir, 'logs', `${id}.log`)).size;
+    await waitFor(() => lastSample()[1] === logSize(), { what: `the old lines noted in ${indexFile}` });
+    const since = new Date(lastSample()[0]! + 1).toISOString();
+    for (const word of ['new-1', 'new-2']) assert.equal((await svc.get(`/say/${word}`)).status, 200);
+
+    const check = async (): Promise<void> => {
+      const r = await runBaton(t, ['logs', '-c', svc.file, '--since', since]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /said new-1\nsaid new-2/);
+      assert.doesNotMatch(r.stdout, /old-|listening/, r.stdout);
+    };
+    await check();
+    // The daemon killed and started again: the index is read back, the answer the same.
+    svc.daemon.child.kill('SIGKILL');
+    await svc.daemon.exited;
+    await svc.start();
+    await check();
+
+    const all = await runBaton(t, ['logs', '-c', svc.file, '--since', '1h', '--json']);
+    assert.equal(all.code, 0, all.stderr);
+    const [log] = (JSON.parse(all.stdout) as LogsAnswer).logs;
+    assert.match(log!.text, /listening on [^]*said old-1[^]*said new-2/);
+    assert.equal(log!.from, null);
+    const few = await runBaton(t, ['logs', '-c', svc.file, '--since', '1h', '-n', '1']);
+    assert.match(few.stdout, /\(more than 1 lines since 1h: the earlier ones are left out/);
+    assert.match(few.stdout, /\nsaid new-2\n/);
+    const bad = await runBaton(t, ['logs', '-c', svc.file, '--since', 'yesterday']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /--since must be a duration back from now \(10m, 1h30m\) or a time/);
+
+    const f = spawnBaton(t, ['logs', '-f', '-c', svc.file, '--since', since]);
+    await waitFor(() => f.stdout().includes('said new-2\n'), {
+      what: `the lines since then:\n${f.stdout()}`,
+    });
+    assert.equal((await svc.get('/say/later')).status, 200);
+    await waitFor(() => f.stdout().includes('said later\n'), { what: `the next line:\n${f.stdout()}` });
+    f.child.kill('SIGINT');
+    assert.deepEqual(await f.exited, { code: 0, signal: null }, f.stderr());
+    const out = f.stdout();
+    assert.doesNotMatch(out, /old-|listening/, out);
+    for (const line of ['said new-1', 'said new-2', 'said later']) {
+      assert.equal(out.split(line).length - 1, 1, `"${line}" once:\n${out}`);
+    }
   });
 });
 

@@ -492,8 +492,14 @@ async function run(
 
   await t.test('logs: fetched on demand, and the tail kept for error messages', async () => {
     const i = live[0]!;
-    assert.match(await d.fetchLog(i.record, 5), /app 1\.0\.0 listening on 0\.0\.0\.0:18081/);
+    assert.match((await d.fetchLog(i.record, 5)).text, /app 1\.0\.0 listening on 0\.0\.0\.0:18081/);
     await waitFor(() => live[1]!.logTail().includes('listening on'), { what: 'log tail from the monitor' });
+    // Each poll notes the log's size (for `baton logs --since`): read from there, nothing is
+    // new (the app writes no more); from 0, the whole log.
+    const size = await waitFor(() => i.logSize?.() ?? null, { what: 'the log size from the monitor' });
+    assert.ok(size.bytes > 0 && size.at <= Date.now(), JSON.stringify(size));
+    assert.deepEqual(await d.fetchLog(i.record, 10, size.bytes), { text: '', cut: false });
+    assert.match((await d.fetchLog(i.record, 10, 0)).text, /^app 1\.0\.0 listening on/);
   });
 
   await t.test('stop is graceful: the stop signal, and the process is gone', async () => {

@@ -14,7 +14,7 @@ import type {
   ResumeAnswer,
   RollbackBody,
 } from '../api/deploy.js';
-import type { LogsAnswer } from '../api/logs.js';
+import { SINCE_HELP, sinceTime, type LogsAnswer } from '../api/logs.js';
 import { PATHS } from '../api/paths.js';
 import type { StatusView } from '../api/status.js';
 import type { Controller } from '../controller/controller.js';
@@ -122,7 +122,13 @@ export function registerDeployRoutes(
       );
     }
     const select = r.url.searchParams.get('select') ?? undefined;
-    return { json: { logs: await controller.logs(select, lines) } };
+    const sinceText = r.url.searchParams.get('since');
+    if (sinceText === null) return { json: { logs: await controller.logs(select, lines) } };
+    const since = sinceTime(sinceText, Date.now());
+    if (since === undefined) {
+      throw new BatonError('BATON_E_BAD_REQUEST', `since must be ${SINCE_HELP}, not "${sinceText}"`);
+    }
+    return { json: { logs: await controller.logs(select, lines, since) } };
   });
   admin.route<HistoryAnswer>('GET', PATHS.history, (r) => {
     const limit = Number(r.url.searchParams.get('limit') ?? 20);

@@ -53,8 +53,12 @@ export function historyPath(limit: string | number): string {
   return `${PATHS.history}?limit=${encodeURIComponent(limit)}`;
 }
 
-/** `/v1/logs?lines=<lines>[&select=<select>]`. */
-export function logsPath(lines: number, select?: string): string {
-  const query = new URLSearchParams({ lines: String(lines), ...(select !== undefined ? { select } : {}) });
+/** `/v1/logs?lines=<lines>[&select=<select>][&since=<since>]`. */
+export function logsPath(lines: number, select?: string, since?: string): string {
+  const query = new URLSearchParams({
+    lines: String(lines),
+    ...(select !== undefined ? { select } : {}),
+    ...(since !== undefined ? { since } : {}),
+  });
   return `${PATHS.logs}?${query.toString()}`;
 }

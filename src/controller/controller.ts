@@ -12,6 +12,8 @@
 //   recovery.ts    back to one release after a restart
 //   persist.ts     the state file and history, written best effort (a full disk)
 //   views.ts       status and logs
+//   log-index.ts   which part of each log was written when (`baton logs --since`)
+import path from 'node:path';
 import type { InstanceLog } from '../api/logs.js';
 import type { StatusView } from '../api/status.js';
 import type { BatonConfig } from '../config/schema.js';
@@ -22,6 +24,7 @@ import type { Logger } from '../log.js';
 import { Deployments } from './deployment.js';
 import type { DeployExtension, DeployRequest } from './events.js';
 import { Fleet, targetIdOf } from './fleet.js';
+import { LogIndex } from './log-index.js';
 import { Persistence } from './persist.js';
 import { recover } from './recovery.js';
 import type { Running } from './running.js';
@@ -33,6 +36,7 @@ export class Controller {
   private readonly persist: Persistence;
   private readonly fleet: Fleet;
   private readonly deployments: Deployments;
+  private readonly logIndex: LogIndex;
 
   constructor(
     private config: BatonConfig,
@@ -42,6 +46,7 @@ export class Controller {
     private readonly log: Logger,
   ) {
     this.persist = new Persistence(store, log);
+    this.logIndex = new LogIndex(path.join(config.stateDirPath, 'log-index'), log);
     this.fleet = new Fleet({
       config: () => this.config,
       driver: () => this.driver,
@@ -68,14 +73,19 @@ export class Controller {
    * Brings the service back to one complete, healthy release after a (re)start (see
    * recovery.ts).
    */
-  recover(): Promise<void> {
-    return recover({
-      config: () => this.config,
-      driver: () => this.driver,
-      log: this.log,
-      fleet: this.fleet,
-      persist: this.persist,
-    });
+  async recover(): Promise<void> {
+    try {
+      await recover({
+        config: () => this.config,
+        driver: () => this.driver,
+        log: this.log,
+        fleet: this.fleet,
+        persist: this.persist,
+      });
+    } finally {
+      // After recovery: its first look deletes the index files of instances that are gone.
+      this.logIndex.start(() => this.managed());
+    }
   }
 
   /** Adds an extension that runs around every deployment from now on. */
@@ -131,10 +141,11 @@ export class Controller {
 
   /**
    * The last `lines` lines of each instance's log that `select` names (an instance id, a
-   * version, or a host's address; none: the live instances), read where each runs.
+   * version, or a host's address; none: the live instances), read where each runs; with
+   * `since` (epoch ms), of the lines written since then.
    */
-  logs(select: string | undefined, lines: number): Promise<InstanceLog[]> {
-    return instanceLogs(this.views(), select, lines);
+  logs(select: string | undefined, lines: number, since?: number): Promise<InstanceLog[]> {
+    return instanceLogs(this.views(), select, lines, since);
   }
 
   /** Newest first, the lines not written yet (a full disk) included. */
@@ -150,6 +161,7 @@ export class Controller {
    */
   async detach(): Promise<void> {
     await this.deployments.close();
+    this.logIndex.close();
     this.fleet.close();
     this.persist.close();
     this.savedOrThrow('the instances keep running');
@@ -177,6 +189,7 @@ export class Controller {
    */
   async shutdown(): Promise<void> {
     await this.deployments.close();
+    this.logIndex.close();
     this.fleet.close();
     this.persist.close();
     const all = [...this.fleet.live, ...this.fleet.standby];
@@ -221,6 +234,7 @@ export class Controller {
       fleet: this.fleet,
       state: this.persist.state,
       running: () => this.current(),
+      logIndex: this.logIndex,
     };
   }
 }

@@ -2,6 +2,7 @@
 // instance as the edge sees it, the kept set, the orphans, the deploy in progress; and the log
 // tails of the instances asked for, read where each runs.
 import type { InstanceLog } from '../api/logs.js';
+import type { LogIndex } from './log-index.js';
 import type { CanaryView, StatusView } from '../api/status.js';
 import type { InstanceDriver } from '../drivers/driver.js';
 import type { Edge } from '../edge/edge.js';
@@ -19,6 +20,8 @@ export interface ViewHost {
   readonly state: ServiceState;
   /** The deployment running now (read after the edge answered, as it may have ended). */
   running(): Running | null;
+  /** Where in each log lines of a time begin (`baton logs --since`). */
+  readonly logIndex: LogIndex;
 }
 
 export async function statusView(host: ViewHost): Promise<StatusView> {
@@ -140,13 +143,15 @@ function nextAction(d: DeploymentState, step: CanaryView['step'], paused: boolea
 
 /**
  * The last `lines` lines of each instance's log that `select` names (an instance id, a
- * version, or a host's address; none: the live instances), read where each runs. An instance
- * whose host cannot be reached gets its error instead of its text.
+ * version, or a host's address; none: the live instances), read where each runs; with `since`
+ * (epoch ms), of those written since then (log-index.ts: and up to a second before). An
+ * instance whose host cannot be reached gets its error instead of its text.
  */
 export async function instanceLogs(
   host: ViewHost,
   select: string | undefined,
   lines: number,
+  since?: number,
 ): Promise<InstanceLog[]> {
   const { fleet } = host;
   const all = fleet.managed(host.running()?.started ?? []).map((i) => i.record);
@@ -168,7 +173,15 @@ export async function instanceLogs(
     chosen.map(async (r) => {
       const base = { id: r.id, version: r.version, host: r.host, port: r.port, logFile: r.logFile };
       try {
-        return { ...base, text: await host.driver.fetchLog(r, lines) };
+        if (since === undefined) return { ...base, text: (await host.driver.fetchLog(r, lines)).text };
+        const start = host.logIndex.startOf(r.id, since);
+        const got = await host.driver.fetchLog(r, lines, start.offset);
+        return {
+          ...base,
+          text: got.text,
+          ...(got.cut ? { cut: true } : {}),
+          from: start.at === null ? null : new Date(start.at).toISOString(),
+        };
       } catch (err) {
         return { ...base, text: '', error: messageOf(err) };
       }

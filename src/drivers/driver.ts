@@ -34,6 +34,18 @@ export interface Instance {
   alive(): boolean;
   /** The last lines of its log, for error messages. */
   logTail(lines?: number): string;
+  /**
+   * How many bytes its log held, and when that was known (epoch ms, taken after the size was
+   * read): for the log index of `baton logs --since`. Null when not known (yet).
+   */
+  logSize?(): { readonly bytes: number; readonly at: number } | null;
+}
+
+/** Lines of a log, as `baton logs` prints them. */
+export interface LogText {
+  readonly text: string;
+  /** Reading from an offset: there were more lines from there than asked for (the first are left out). */
+  readonly cut?: boolean;
 }
 
 /** Where a new instance runs: a host the driver knows, and a port free there. */
@@ -78,8 +90,12 @@ export interface InstanceDriver {
    * driver that cannot tell at once finds out at its first check, and reports it gone then.
    */
   adopt(record: InstanceRecord, lost?: (reason: string) => void): Instance | null;
-  /** The last `lines` lines of an instance's log, read where it runs (for `baton logs`). */
-  fetchLog(record: InstanceRecord, lines: number): Promise<string>;
+  /**
+   * The last `lines` lines of an instance's log, read where it runs (for `baton logs`); with
+   * `from`, of the lines that begin at or after that byte offset (a line `from` falls inside
+   * is left out: it was begun before).
+   */
+  fetchLog(record: InstanceRecord, lines: number, from?: number): Promise<LogText>;
   /** Ends background work (SSH monitors and connections); the instances keep running. */
   close?(): Promise<void>;
 }

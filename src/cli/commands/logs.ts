@@ -1,12 +1,13 @@
 // `baton logs`: the last lines of instances' logs, read where each instance runs (this machine,
 // or its host over SSH), through the daemon, which knows where every instance is. `-f` asks
-// again every second and prints the lines that are new per instance (see newLines). There is
-// no --since: the instances' log lines carry no time of their own (the app writes them as they
-// are), so "newer than 10m" could not be answered honestly.
+// again every second and prints the lines that are new per instance (see newLines). `--since`:
+// the lines carry no time of their own (the app writes them as they are), so the daemon answers
+// from its log index (src/controller/log-index.ts): the lines written since then, and up to a
+// second before, never fewer.
 import { repeatUntilStopped } from '../repeat.js';
 import type { Command } from 'commander';
 import { AdminClient } from '../../admin/client.js';
-import type { InstanceLog, LogsAnswer } from '../../api/logs.js';
+import { SINCE_HELP, sinceTime, type InstanceLog, type LogsAnswer } from '../../api/logs.js';
 import { logsPath } from '../../api/paths.js';
 import { BatonError, isBatonError } from '../../errors.js';
 import { printJson, readConfig, withConfig } from '../options.js';
@@ -14,10 +15,15 @@ import { printJson, readConfig, withConfig } from '../options.js';
 interface Opts {
   config: string;
   env?: string;
-  lines: string;
+  lines?: string;
   json?: boolean;
   follow?: boolean;
+  since?: string;
 }
+
+/** Lines per instance without -n: the last 50, or with --since all of them up to the most the daemon sends. */
+const DEFAULT_LINES = 50;
+const MAX_LINES = 10_000;
 
 /** How often `logs -f` asks the daemon. */
 const FOLLOW_POLL_MS = 1000;
@@ -62,6 +68,11 @@ function header(l: InstanceLog): string {
   return `==> ${l.id} (${l.host}:${l.port}, ${l.logFile}) <==`;
 }
 
+/** With --since, when more lines were written since then than asked for. */
+function cutNote(lines: number, since: string): string {
+  return `more than ${lines} lines since ${since}: the earlier ones are left out (-n ${MAX_LINES} shows the most)`;
+}
+
 /**
  * `logs -f`: the last `lines` lines, then every new line until SIGINT or until stdout closes
  * (exit 0). An instance that appears (a deploy) is printed from its first line; one that goes
@@ -72,7 +83,11 @@ async function followLogs(
   select: string | undefined,
   lines: number,
   json: boolean,
+  since: string | undefined,
 ): Promise<void> {
+  // Asked with `since` as long as fewer lines than the window were written since then, so that
+  // each answer starts where the one before did (see newLines); then as a plain tail.
+  let asking = since;
   const seen = new Map<string, { lines: string[]; error?: string }>();
   let lastShown: string | null = null;
   let lastProblem: string | null = null;
@@ -94,7 +109,7 @@ async function followLogs(
   await repeatUntilStopped(FOLLOW_POLL_MS, async (first, stopped) => {
     let r: LogsAnswer | null = null;
     try {
-      r = await client.call<LogsAnswer>('GET', logsPath(Math.max(FOLLOW_WINDOW, lines), select));
+      r = await client.call<LogsAnswer>('GET', logsPath(Math.max(FOLLOW_WINDOW, lines), select, asking));
       lastProblem = null;
     } catch (err) {
       // A wrong selection is an error at the start; later, the instances may just be between
@@ -115,7 +130,8 @@ async function followLogs(
         continue;
       }
       const next = linesOf(l);
-      if (!before) print(l, first ? next.slice(-lines) : next, first && !next.length ? 'empty' : undefined);
+      const note = first && l.cut && since !== undefined ? cutNote(lines, since) : undefined;
+      if (!before) print(l, first ? next.slice(-lines) : next, first && !next.length ? 'empty' : note);
       else {
         const d = newLines(before.lines, next);
         print(
@@ -129,6 +145,7 @@ async function followLogs(
       seen.set(l.id, { lines: next });
     }
     for (const id of seen.keys()) if (!now.has(id)) seen.delete(id);
+    if (r && r.logs.every((l) => l.cut === true)) asking = undefined;
   });
 }
 
@@ -138,30 +155,44 @@ export function registerLogs(program: Command): void {
       "the last lines of the live instances' logs, or of those [select] names: an instance id, a version or a host's address",
     )
     .argument('[select]', 'an instance id, a version, or a host address')
-    .option('-n, --lines <n>', 'lines per instance', '50')
+    .option(
+      '-n, --lines <n>',
+      `lines per instance (default ${DEFAULT_LINES}; with --since, up to ${MAX_LINES})`,
+    )
+    .option(
+      '--since <when>',
+      'only lines written since then: a duration back from now (10m, 1h30m) or a time (2026-12-03T10:00:00Z); up to a second earlier ones may show',
+    )
     .option('--json', 'print JSON')
     .option(
       '-f, --follow',
       'then print new lines as they come (asks every second; a new instance from its first line) until Ctrl-C',
     )
     .action(async (select: string | undefined, opts: Opts) => {
-      const lines = Number(opts.lines);
-      if (!Number.isInteger(lines) || lines < 1 || lines > 10_000) {
+      const lines = Number(opts.lines ?? (opts.since !== undefined ? MAX_LINES : DEFAULT_LINES));
+      if (!Number.isInteger(lines) || lines < 1 || lines > MAX_LINES) {
         throw new BatonError(
           'BATON_E_USAGE',
-          `--lines must be a whole number from 1 to 10000, not ${opts.lines}`,
+          `--lines must be a whole number from 1 to ${MAX_LINES}, not ${opts.lines}`,
         );
       }
+      const since = opts.since;
+      if (since !== undefined && sinceTime(since, Date.now()) === undefined) {
+        throw new BatonError('BATON_E_USAGE', `--since must be ${SINCE_HELP}, not "${since}"`);
+      }
       const client = AdminClient.fromConfig(readConfig(opts));
-      if (opts.follow) return followLogs(client, select, lines, opts.json ?? false);
-      const r = await client.call<LogsAnswer>('GET', logsPath(lines, select));
+      if (opts.follow) return followLogs(client, select, lines, opts.json ?? false, since);
+      const r = await client.call<LogsAnswer>('GET', logsPath(lines, select, since));
       if (opts.json) return printJson(r);
       const out: string[] = [];
       for (const l of r.logs) {
         out.push(header(l));
         if (l.error !== undefined) out.push(`(cannot read it: ${l.error})`);
-        else if (l.text.trim() !== '') out.push(l.text.trimEnd());
-        else out.push('(empty)');
+        else {
+          if (l.cut && since !== undefined) out.push(`(${cutNote(lines, since)})`);
+          if (l.text.trim() !== '') out.push(l.text.trimEnd());
+          else out.push(since !== undefined ? `(nothing since ${since})` : '(empty)');
+        }
         out.push('');
       }
       process.stdout.write(out.join('\n'));

@@ -4,7 +4,7 @@
 // proc.ts has shown that pid is still theirs (start time, BATON_INSTANCE_ID).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { AppConfig } from '../../config/schema.js';
@@ -15,11 +15,13 @@ import type {
   Instance,
   InstanceDriver,
   InstanceRecord,
+  LogText,
   Placement,
   StartSpec,
   StopOptions,
 } from '../driver.js';
 import { fillCommand, splitCommand } from '../../process/command.js';
+import { lastLinesOf } from '../log-text.js';
 import { identify, identityOf, running, sameProcess } from './proc.js';
 
 export { pidAlive } from './proc.js';
@@ -57,32 +59,47 @@ class LocalInstance implements Instance {
   logTail(lines = 20): string {
     return tail(this.record.logFile, lines);
   }
+
+  logSize(): { bytes: number; at: number } | null {
+    try {
+      const bytes = statSync(this.record.logFile).size;
+      return { bytes, at: Date.now() };
+    } catch {
+      return null;
+    }
+  }
 }
 
 /** The last lines of a log for an error message (its last 16 KiB at most); '' when unreadable. */
 export function tail(file: string, lines: number): string {
   try {
-    return tailOf(file, lines, 16 * 1024);
+    return readLog(file, lines, undefined, 16 * 1024).text;
   } catch {
     return '';
   }
 }
 
-/** The last `lines` lines of a file, read from its last `maxBytes` only (a log may be huge). */
-export function tailOf(file: string, lines: number, maxBytes = 1024 * 1024): string {
+/**
+ * The last `lines` lines of a file, read from its last `maxBytes` only (a log may be huge); with
+ * `from`, of the lines that begin at or after that byte (see InstanceDriver.fetchLog).
+ */
+export function readLog(file: string, lines: number, from?: number, maxBytes = 1024 * 1024): LogText {
   let fd: number;
   try {
     fd = openSync(file, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { text: '' };
     throw err;
   }
   try {
     const size = fstatSync(fd).size;
-    const length = Math.min(size, maxBytes);
-    const buf = Buffer.alloc(length);
-    readSync(fd, buf, 0, length, size - length);
-    return buf.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    // From the byte before `from`: whether it ends a line tells if `from` starts one.
+    const wanted = from === undefined || from === 0 ? 0 : Math.min(from - 1, size);
+    const start = Math.max(wanted, size - maxBytes);
+    const buf = Buffer.alloc(size - start);
+    readSync(fd, buf, 0, buf.length, start);
+    const r = lastLinesOf(buf.toString('utf8'), start > 0 || (from ?? 0) > 0, lines);
+    return from === undefined ? { text: r.text } : { text: r.text, cut: r.cut || start > wanted };
   } finally {
     closeSync(fd);
   }
@@ -203,8 +220,8 @@ export class LocalDriver implements InstanceDriver {
     return new LocalInstance(record, exited);
   }
 
-  fetchLog(record: InstanceRecord, lines: number): Promise<string> {
-    return Promise.resolve(tailOf(record.logFile, lines));
+  fetchLog(record: InstanceRecord, lines: number, from?: number): Promise<LogText> {
+    return Promise.resolve(readLog(record.logFile, lines, from));
   }
 
   adopt(record: InstanceRecord, lost?: (reason: string) => void): Instance | null {

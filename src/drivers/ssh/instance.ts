@@ -14,6 +14,8 @@ export class SshInstance implements Instance {
   private resolveExited!: (info: ExitInfo) => void;
   /** The last log tail fetched (at start-up, while it gets ready, when seen gone, at stop). */
   tailText = '';
+  /** Its log's size at the last poll that answered (monitor.ts). */
+  lastLogSize: { readonly bytes: number; readonly at: number } | null = null;
   /** A stop is in progress: the monitor leaves it to the stop. */
   stopping = false;
 
@@ -33,6 +35,10 @@ export class SshInstance implements Instance {
   /** The last lines fetched from the remote log (logTail is sync; SshDriver.fetchLog reads it). */
   logTail(lines = 20): string {
     return this.tailText === '' ? '' : lastLines(this.tailText, lines);
+  }
+
+  logSize(): { bytes: number; at: number } | null {
+    return this.lastLogSize;
   }
 
   /** The remote pid file, next to the log: <dir>/run/<id>.pid. */

@@ -114,10 +114,14 @@ export class HostMonitors {
         m.failing = null;
       }
       const r = parsePoll(stdout);
+      const answeredAt = Date.now();
       for (const i of watched) {
         const pid = i.record.pid;
         const tail = r.tails.get(pid);
         if (tail !== undefined) i.tailText = tail;
+        const bytes = r.logBytes.get(pid);
+        // The time of the answer, not of the ask: the size was read before it (LogIndex).
+        if (bytes !== undefined) i.lastLogSize = { bytes, at: answeredAt };
         if (r.gone.has(pid) && !i.stopping) {
           const lost = r.lost.get(pid);
           if (lost !== undefined) {

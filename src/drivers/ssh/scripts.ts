@@ -169,7 +169,8 @@ export interface Cleanup {
 }
 
 /**
- * One call per host for all its instances: "A pid" (alive) or "D pid" (gone, with its log tail
+ * One call per host for all its instances: "A pid" (alive, then "S pid bytes": its log's size)
+ * or "D pid" (gone, with its log tail
  * and its pid file removed; before it "W pid why" when the pid is another process's now),
  * "L pid line" log lines, and "C token" for each finished cleanup of a start that may have run
  * after Baton gave up on it (killed only when it has that token as its BATON_INSTANCE_ID).
@@ -181,7 +182,7 @@ export function pollScript(entries: readonly PollEntry[], cleanups: readonly Cle
     KILLGRP,
     RMPID,
     TAIL,
-    'chk() { _cp=$1; _cl=$2; _cf=$3; _ct=$4; shift 4; if ours "$_cp" "$@"; then echo "A $_cp"; [ "$_ct" = 1 ] && tl "L $_cp " "$_cl"; else [ "$why" = gone ] || echo "W $_cp $why"; echo "D $_cp"; tl "L $_cp " "$_cl"; rmpid "$_cp" "$_cf"; fi; return 0; }',
+    'chk() { _cp=$1; _cl=$2; _cf=$3; _ct=$4; shift 4; if ours "$_cp" "$@"; then echo "A $_cp"; echo "S $_cp $(wc -c < "$_cl" 2>/dev/null | tr -d " ")"; [ "$_ct" = 1 ] && tl "L $_cp " "$_cl"; else [ "$why" = gone ] || echo "W $_cp $why"; echo "D $_cp"; tl "L $_cp " "$_cl"; rmpid "$_cp" "$_cf"; fi; return 0; }',
     'cl() { if [ -s "$1" ]; then q=; r=; read -r q r < "$1" || true; if [ "$r" = "$2" ]; then [ -n "$q" ] && ours "$q" - - "$2" && killgrp KILL "$q"; rm -f "$1"; fi; fi; echo "C $2"; }',
     ...entries.map(
       (e) => `chk ${e.pid} ${shQuote(e.logFile)} ${shQuote(e.pidFile)} ${e.tail ? 1 : 0} ${e.identity}`,
@@ -195,6 +196,8 @@ export interface PollResult {
   readonly alive: Set<number>;
   readonly gone: Set<number>;
   readonly tails: Map<number, string>;
+  /** The size of each live instance's log, in bytes. */
+  readonly logBytes: Map<number, number>;
   readonly cleaned: Set<string>;
   /** Among `gone`: those whose pid is another process's now, and why. */
   readonly lost: Map<number, string>;
@@ -205,19 +208,22 @@ export function parsePoll(stdout: string): PollResult {
     alive: new Set(),
     gone: new Set(),
     tails: new Map(),
+    logBytes: new Map(),
     cleaned: new Set(),
     lost: new Map(),
   };
   const lines = new Map<number, string[]>();
   for (const line of stdout.split('\n')) {
-    const m = /^([ADLCW]) (\S+)(?: (.*))?$/.exec(line);
+    const m = /^([ADLCWS]) (\S+)(?: (.*))?$/.exec(line);
     if (!m) continue;
     const [, tag, word, rest] = m;
     if (tag === 'C') r.cleaned.add(word!);
     else if (tag === 'W') r.lost.set(Number(word), rest ?? '');
     else if (tag === 'A') r.alive.add(Number(word));
     else if (tag === 'D') r.gone.add(Number(word));
-    else {
+    else if (tag === 'S') {
+      if (/^\d+$/.test(rest ?? '')) r.logBytes.set(Number(word), Number(rest));
+    } else {
       const pid = Number(word);
       const list = lines.get(pid) ?? [];
       list.push(rest ?? '');
@@ -317,7 +323,14 @@ export function parsePorts(stdout: string): Set<number> | null {
   return used;
 }
 
-/** The last `lines` lines of the log. */
-export function tailScript(logFile: string, lines: number): string {
-  return `tail -n ${Math.max(1, Math.floor(lines))} -- ${shQuote(logFile)}`;
+/**
+ * The last `lines` lines of the log; with `from` (a byte offset), of its part from the byte
+ * before `from` on (one line more: the first may be the end of a line begun before, see
+ * lastLinesOf).
+ */
+export function tailScript(logFile: string, lines: number, from?: number): string {
+  const n = Math.max(1, Math.floor(lines));
+  if (from === undefined) return `tail -n ${n} -- ${shQuote(logFile)}`;
+  if (from <= 0) return `tail -n ${n + 1} -- ${shQuote(logFile)}`;
+  return `tail -c +${Math.floor(from)} -- ${shQuote(logFile)} | tail -n ${n + 1}`;
 }

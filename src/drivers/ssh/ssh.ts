@@ -26,11 +26,13 @@ import type {
   Instance,
   InstanceDriver,
   InstanceRecord,
+  LogText,
   Placement,
   StartSpec,
   StopOptions,
 } from '../driver.js';
 import { checkVersion, fillCommand, splitCommand } from '../../process/command.js';
+import { lastLinesOf } from '../log-text.js';
 import { shPath, shQuote } from './quote.js';
 import { SshInstance, TAIL_AFTER_START_MS } from './instance.js';
 import { HostMonitors } from './monitor.js';
@@ -316,16 +318,20 @@ export class SshDriver implements InstanceDriver {
 
   // --- logs, close -----------------------------------------------------------------------------
 
-  /** The last `lines` lines of the instance's remote log (for `baton logs`). */
-  async fetchLog(record: InstanceRecord, lines = 100): Promise<string> {
+  /** The last `lines` lines of the instance's remote log (for `baton logs`), see InstanceDriver. */
+  async fetchLog(record: InstanceRecord, lines = 100, from?: number): Promise<LogText> {
     this.assertOpen();
     const host = this.hostOf(record.host, record.id);
     if (!host) throw new BatonError('BATON_E_NOT_FOUND', `${record.host} is not one of the hosts`);
-    const { stdout } = await this.transport.run(host, tailScript(record.logFile, lines), {
+    const { stdout } = await this.transport.run(host, tailScript(record.logFile, lines, from), {
       timeoutMs: this.quickMs,
       what: `read ${record.logFile}`,
     });
-    return stdout;
+    if (from === undefined) return { text: stdout };
+    // One line more than asked came back: then the first is one too many, or the start of the
+    // part (a line begun before `from`); fewer, and it is the whole part.
+    const whole = stdout.trimEnd().split('\n').length <= lines;
+    return lastLinesOf(stdout, whole && from > 0, lines);
   }
 
   /** Stops the monitors and ends the ssh master connections. Instances keep running. */
