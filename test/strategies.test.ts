@@ -333,37 +333,61 @@ describe('rolling', () => {
     assert.deepEqual(ctx.violations, []);
   });
 
-  // Today's behaviour: the instance taken out to make room is not started again, and the error
-  // is not a rollback (nothing of v2 served).
-  it('a first batch that fails to start leaves the old version one instance short', async () => {
-    const ctx = deploy(4, { start: boom('v2.1 not ready after 60s') });
+  it('a first batch that fails to start: the old instance taken out for room is started again, 4 of 4 serve', async () => {
+    const ctx = deploy(4, {
+      start: (_c, version) => (version === 'v2' ? boom('v2.1 not ready after 60s')() : undefined),
+    });
     const err = await failureOf(rolling(ctx, roll()));
-    assert.ok(!(err instanceof DeployFailure));
-    assert.equal(err.message, 'v2.1 not ready after 60s');
-    assert.deepEqual(ctx.moves(), ['route v1.2 v1.3 v1.4', 'drain v1.1', 'stop v1.1', 'start 2 v2 failed']);
-    assert.deepEqual(ctx.table(), ['v1.2', 'v1.3', 'v1.4']);
-    assert.equal(ctx.steps.filter((s) => s.step === 'rolling-back').length, 0);
+    // Not a rollback (nothing of v2 served), but said: the old version is whole again.
+    assert.ok(err instanceof DeployFailure && !err.rolledBack, err.message);
+    assert.equal(
+      err.message,
+      'v2.1 not ready after 60s; started 1 instance(s) of v1 again in place of those taken out to make room',
+    );
+    assert.deepEqual(ctx.moves(), [
+      'route v1.2 v1.3 v1.4',
+      'drain v1.1',
+      'stop v1.1',
+      'start 2 v2 failed',
+      'start 1 v1 = v1.5',
+      'route v1.2 v1.3 v1.4 v1.5',
+    ]);
+    assert.deepEqual(ctx.table(), ['v1.2', 'v1.3', 'v1.4', 'v1.5']);
+    assert.deepEqual(ctx.violations, []);
   });
 
-  // Today's behaviour: the roll back starts from a live set already one short (the instance
-  // retired for the failed batch) and takes maxUnavailable more out: 2 of 4 serve for a swap.
-  it('a later batch that fails to start rolls back, dipping under n - maxUnavailable on the way', async () => {
+  it('a first batch that fails, and the old version cannot start again either: both said, what serves kept', async () => {
+    const ctx = deploy(4, { start: boom('no free port') });
+    const err = await failureOf(rolling(ctx, roll()));
+    assert.match(
+      err.message,
+      /^no free port; v1 serves on 3 of 4 instance\(s\): starting the others again failed too \(no free port\)$/,
+    );
+    assert.deepEqual(ctx.table(), ['v1.2', 'v1.3', 'v1.4']);
+  });
+
+  it('a later batch that fails to start rolls back without going under n - maxUnavailable', async () => {
     const ctx = deploy(4, {
       start: (_count, version, nth) => (nth === 2 ? boom(`${version} port in use`)() : undefined),
     });
     const err = await failureOf(rolling(ctx, roll()));
     assertRolledBack(err, /^v2 port in use; rolled back to v1$/);
+    // 3 serve when it fails (one v1 was out for room): the way back starts v1 within maxSurge
+    // before it takes anything out.
     assert.deepEqual(after(ctx, 'start 2 v2 failed'), [
-      'route v1.4 v2.2',
+      'start 2 v1 = v1.5 v1.6',
+      'route v1.4 v1.5 v1.6 v2.1 v2.2',
+      'route v1.4 v1.5 v1.6 v2.2',
       'drain v2.1',
       'stop v2.1',
-      'start 3 v1 = v1.5 v1.6 v1.7',
-      'route v1.4 v1.5 v1.6 v1.7 v2.2',
-      'route v1.4 v1.5 v1.6 v1.7',
+      'route v1.4 v1.5 v1.6',
       'drain v2.2',
       'stop v2.2',
+      'start 1 v1 = v1.7',
+      'route v1.4 v1.5 v1.6 v1.7',
     ]);
-    assert.equal(minServing(ctx), 2);
+    assert.equal(minServing(ctx), 3);
+    assert.ok(ctx.peakRunning <= 5);
     assert.deepEqual(ctx.table(), ['v1.4', 'v1.5', 'v1.6', 'v1.7']);
     assert.deepEqual(ctx.violations, []);
   });
@@ -570,11 +594,11 @@ describe('canary', () => {
     assert.deepEqual(ctx.swaps, []);
   });
 
-  // Today's behaviour: even a refused 0% split (nothing moved) ends as rolledBack = true.
-  it('an edge refusing the first split stops the canary and reports a rollback', async () => {
+  it('an edge refusing the first split stops the canary: a failure, not a rollback (nothing moved)', async () => {
     const ctx = deploy(2, { routeSplit: boom('edge cannot split') });
     const err = await failureOf(canary(ctx, can()));
-    assertRolledBack(err, /^edge cannot split; all traffic back on v1$/);
+    assert.ok(err instanceof DeployFailure && !err.rolledBack, err.message);
+    assert.equal(err.message, 'edge cannot split; no traffic reached v2; v1 serves as before');
     assert.deepEqual(ctx.moves(), [
       'start 1 v2 = v2.1',
       'split 0% v1.1 v1.2 | canary v2.1 refused',

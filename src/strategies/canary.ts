@@ -27,7 +27,12 @@ export const canary: Strategy = async (ctx, config) => {
   const split = { canaryPercent: 0, rules: [] as MatchConfig[], sticky: plan.sticky };
   // Stable as it is now: the supervisor may have replaced a crashed stable instance meanwhile.
   const stableNow = (): Managed[] => ctx.live().filter((m) => !canaries.includes(m) && !rest.includes(m));
-  const apply = (): Promise<void> => ctx.routeSplit(stableNow(), canaries, { ...split });
+  // Whether the new version took traffic yet: a failure before that is not a rollback.
+  let served = false;
+  const apply = async (): Promise<void> => {
+    await ctx.routeSplit(stableNow(), canaries, { ...split });
+    if (split.canaryPercent > 0 || split.rules.length > 0) served = true;
+  };
   const analysis = plan.analysis
     ? new Analysis(
         plan.analysis,
@@ -71,6 +76,7 @@ export const canary: Strategy = async (ctx, config) => {
     ctx.step('promoting', `promoting ${ctx.version}: starting ${ctx.app.instances - n} more instance(s)`);
     rest = ctx.app.instances > n ? await ctx.start(ctx.app.instances - n, ctx.version) : [];
     retired = stableNow();
+    served = true; // an edge may have applied a route it then reported failed
     await ctx.route([...canaries, ...rest]);
     await ctx.switched();
   } catch (err) {
@@ -82,7 +88,10 @@ export const canary: Strategy = async (ctx, config) => {
     const fresh = [...canaries, ...rest];
     await ctx.drain(fresh);
     await ctx.stop(fresh);
-    throw new DeployFailure(andThen(messageOf(err), `all traffic back on ${ctx.previousVersion}`), true, err);
+    const after = served
+      ? `all traffic back on ${ctx.previousVersion}`
+      : `no traffic reached ${ctx.version}; ${ctx.previousVersion} serves as before`;
+    throw new DeployFailure(andThen(messageOf(err), after), served, err);
   }
   const old = retired;
   ctx.step('draining', `draining ${old.length} instance(s) of ${ctx.previousVersion}`);
