@@ -250,6 +250,27 @@ if (body.includes('smokefail')) {
     assert.equal(hookLines(svc).at(-1)?.hook, 'postDeploy');
   });
 
+  it('a first deploy whose postSwitch fails stops its instances and says nothing serves (no live version left behind)', async (t) => {
+    const svc = await Service.create(t, {
+      extra: ['hooks:', '  postSwitch: { command: "exit 3", timeout: 10s }'],
+    });
+    await svc.start();
+    const r = await deployAs(t, svc, '1.0.0', 'dave');
+    assert.equal(r.code, 10, `${r.stdout}\n${r.stderr}`);
+    assert.equal(r.done?.result, 'failed');
+    assert.match(r.done.message, /postSwitch hook `exit 3` exited with code 3[^]*nothing is serving$/);
+    await svc.noneLeft('1.0.0');
+    const st = await svc.status();
+    assert.equal(st.live, null, JSON.stringify(st.live));
+    assert.equal(svc.state().live, null);
+    // The next deploy is a first deploy again (nothing to go back to), and succeeds without the hook.
+    await reload(svc, []);
+    const ok = await deployAs(t, svc, '1.0.1', 'dave');
+    assert.equal(ok.code, 0, ok.stdout);
+    assert.equal(ok.done?.entry?.previousVersion ?? null, null);
+    assert.deepEqual(await svc.versionsServed(4), ['1.0.1']);
+  });
+
   it('a hook that hangs is killed at its timeout, with everything it started', async (t) => {
     const { svc, oldPids } = await serving(t);
     writeFile(

@@ -352,7 +352,9 @@ export class Fleet {
   liveVersion(): string | null {
     const versions = new Set(this.live.map((m) => m.instance.record.version));
     if (versions.size === 1) return [...versions][0]!;
-    if (versions.size === 0) return this.state.live?.version ?? null;
+    // No instance live (a first deploy stopped after its postSwitch failed, a recreate between
+    // its stop and its start): no version is, whatever was recorded before.
+    if (versions.size === 0) return null;
     return this.host.deploying()?.version ?? [...versions].at(-1)!;
   }
 
