@@ -57,6 +57,44 @@ describe('canary analysis', () => {
     a.stop();
   });
 
+  it('judges the canary on its own thresholds while stable has no counters (baseline waits)', async () => {
+    const s = analysisYaml('    baseline: true\n');
+    if (s.type !== 'canary' || !s.analysis) return assert.fail('no analysis');
+    let canary = zero();
+    let stable: StatsSnapshot | null = null;
+    const a = new Analysis(
+      s.analysis,
+      () => Promise.resolve(canary),
+      () => Promise.resolve(stable),
+      () => undefined,
+      () => undefined,
+    );
+    await a.start();
+    canary = snap(100, 0);
+    const passed = await a.check();
+    assert.equal(passed.result, 'pass', passed.reason);
+    canary = snap(150, 50);
+    const failed = await a.check();
+    assert.equal(failed.result, 'fail');
+    assert.match(failed.reason, /success rate 50% < 99%/);
+    // Stable counters appear: the baseline judges from the next interval on.
+    stable = snap(1000, 0);
+    canary = snap(250, 50);
+    assert.equal((await a.check()).result, 'pass');
+    // A canary as good by the thresholds (no latencyP99 set) but much slower than stable.
+    stable = snap(2000, 0);
+    const slow = snap(250, 50);
+    // 100 answers more, under 500ms: p99 500ms vs stable's 5ms.
+    canary = {
+      byClass: slow.byClass.map((v, i) => (i === 1 ? v + 100 : v)),
+      buckets: slow.buckets.map((v, i) => (i === 8 ? v + 100 : v)),
+    };
+    const worse = await a.check();
+    assert.equal(worse.result, 'fail', worse.reason);
+    assert.equal(worse.reason, 'p99 500ms vs stable 5ms');
+    a.stop();
+  });
+
   it('fails on an extra web check or Prometheus query whose value misses its condition', async (t) => {
     let errorRate = 0.01;
     const web = await startBackend(t, 'web', (req, res) => {

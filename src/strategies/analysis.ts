@@ -82,10 +82,11 @@ export class Analysis {
     const c = await this.canary();
     const s = await this.stable();
     let verdict: Verdict;
-    if (c && this.canaryBefore && s && this.stableBefore) {
-      const cw = delta(c, this.canaryBefore);
-      const sw = delta(s, this.stableBefore);
-      verdict = this.judge(cw, sw);
+    if (c && this.canaryBefore) {
+      // Stable without counters (none of its targets known to the edge yet): the canary is
+      // judged on its own thresholds; only the baseline comparison waits.
+      const sw = s && this.stableBefore ? delta(s, this.stableBefore) : null;
+      verdict = this.judge(delta(c, this.canaryBefore), sw);
     } else {
       verdict = {
         at: new Date().toISOString(),
@@ -124,7 +125,7 @@ export class Analysis {
     return verdict;
   }
 
-  private judge(cw: Window, sw: Window): Verdict {
+  private judge(cw: Window, sw: Window | null): Verdict {
     const base = {
       at: new Date().toISOString(),
       requests: cw.requests,
@@ -151,7 +152,7 @@ export class Analysis {
     if (limit !== undefined && cw.p99Ms !== null && cw.p99Ms > limit) {
       problems.push(`p99 ${fmt(cw.p99Ms)}ms > ${limit}ms`);
     }
-    if (this.cfg.baseline && sw.requests >= this.cfg.minRequests) {
+    if (this.cfg.baseline && sw && sw.requests >= this.cfg.minRequests) {
       // "Clearly worse": an error rate over twice stable's plus one point, or a p99 over
       // 1.5x stable's plus 50ms.
       const cErr = 100 - rate;
