@@ -7,6 +7,8 @@
 //   2. paced at half of nginx's peak rate, offered to all three (a wrk delay() script holds the
 //      rate; wrk, not wrk2, so latency is timed from the request write and stalls are omitted);
 //   3. paced at half of Baton's own peak, so overhead is comparable when Baton saturates in 2.
+//   4. HTTPS at peak: Baton and nginx each terminating TLS, same certificate and cipher suite
+//      (bench/proxy-tls.ts), closed loop as in 1.
 // It prints a table with Baton/nginx ratios and proxy overhead (proxy p99 - direct p99), or
 // JSON with --json. Every process it starts is stopped on exit, error or SIGINT/SIGTERM.
 //
@@ -19,14 +21,16 @@
 // Progress goes to stderr, results to stdout.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { batonTlsLines, makeBenchCert, negotiated, nginxTlsLines, type BenchCert } from './proxy-tls.js';
 import { envNumber, readJsonFlag } from './settings.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -216,7 +220,11 @@ function portFromJson(line: string): number | undefined {
   return undefined;
 }
 
-async function startBaton(dir: string, backendPort: number): Promise<{ child: Child; port: number }> {
+async function startBaton(
+  dir: string,
+  backendPort: number,
+  tls?: BenchCert,
+): Promise<{ child: Child; port: number }> {
   const config = path.join(dir, 'baton.yaml');
   await writeFile(
     config,
@@ -228,10 +236,11 @@ async function startBaton(dir: string, backendPort: number): Promise<{ child: Ch
       `  - { address: 127.0.0.1:${backendPort} }`,
       'proxy:',
       '  drainTimeout: 1s',
+      ...(tls ? batonTlsLines(tls) : []),
       '',
     ].join('\n'),
   );
-  const child = start('baton', process.execPath, [BATON_BIN, 'up', '-c', config]);
+  const child = start(tls ? 'baton-https' : 'baton', process.execPath, [BATON_BIN, 'up', '-c', config]);
   const port = await waitForLine(
     child,
     (line) => {
@@ -261,7 +270,11 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startNginx(dir: string, backendPort: number): Promise<{ child: Child; port: number }> {
+async function startNginx(
+  dir: string,
+  backendPort: number,
+  tls?: BenchCert,
+): Promise<{ child: Child; port: number }> {
   const port = await freePort();
   const conf = path.join(dir, 'nginx.conf');
   const runningAsRoot = process.getuid?.() === 0;
@@ -286,8 +299,8 @@ http {
     keepalive 64;
   }
   server {
-    listen 127.0.0.1:${port};
-    location / {
+    listen 127.0.0.1:${port}${tls ? ' ssl' : ''};
+${tls ? nginxTlsLines(tls) : ''}    location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -296,9 +309,14 @@ http {
 }
 `,
   );
-  const child = start('nginx', NGINX, ['-p', dir, '-c', conf, '-e', path.join(dir, 'nginx-error.log')], {
-    group: true,
-  });
+  const child = start(
+    tls ? 'nginx-https' : 'nginx',
+    NGINX,
+    ['-p', dir, '-c', conf, '-e', path.join(dir, 'nginx-error.log')],
+    {
+      group: true,
+    },
+  );
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (!alive(child)) {
@@ -310,17 +328,25 @@ http {
       }
       throw new Error(`nginx exited before it was ready:\n${child.stderrTail}${log}`.trim());
     }
-    if ((await get(port).catch(() => null)) !== null) break;
+    if ((await get(port, tls !== undefined).catch(() => null)) !== null) break;
     if (Date.now() > deadline) throw new Error(`nginx not answering on 127.0.0.1:${port} after 10 s`);
     await delay(50);
   }
   return { child, port };
 }
 
-/** GET / once; resolves with status and body. */
-function get(port: number): Promise<{ status: number; body: string }> {
+/** GET / once (over TLS, any certificate, when `secure`); resolves with status and body. */
+function get(port: number, secure = false): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 2000 }, (res) => {
+    const options = {
+      host: '127.0.0.1',
+      port,
+      path: '/',
+      agent: false,
+      timeout: 2000,
+      rejectUnauthorized: false,
+    };
+    const req = (secure ? https : http).get(options, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (s: string) => (body += s));
@@ -535,6 +561,72 @@ async function runRound(
   return { peak, paced };
 }
 
+/** 4. HTTPS at peak: Baton and nginx terminating TLS, same certificate and suite. */
+interface HttpsPeak {
+  /** What a handshake with each negotiated, e.g. "TLSv1.3 TLS_AES_128_GCM_SHA256". */
+  readonly negotiated: string;
+  readonly nginx: WrkResult;
+  readonly baton: WrkResult;
+  /** Baton / nginx. */
+  readonly rpsRatio: number;
+  readonly cpuPerReqRatio: number;
+}
+
+async function runHttps(
+  settings: Settings,
+  dir: string,
+  backendPort: number,
+  backendPid: number,
+): Promise<HttpsPeak> {
+  const tlsDir = path.join(dir, 'https');
+  await mkdir(tlsDir);
+  const cert = makeBenchCert(tlsDir);
+  const [batonStart, nginxStart] = await Promise.allSettled([
+    startBaton(tlsDir, backendPort, cert),
+    startNginx(tlsDir, backendPort, cert),
+  ]);
+  if (batonStart.status === 'rejected') throw batonStart.reason;
+  if (nginxStart.status === 'rejected') throw nginxStart.reason;
+  const baton = batonStart.value;
+  const nginx = nginxStart.value;
+  try {
+    const suites = await Promise.all([negotiated(baton.port), negotiated(nginx.port)]);
+    if (suites[0] !== suites[1]) throw new Error(`not the same TLS: Baton ${suites[0]}, nginx ${suites[1]}`);
+    const systems = {
+      nginx: {
+        name: 'nginx',
+        url: `https://127.0.0.1:${nginx.port}/`,
+        cpuPids: () => withChildren(nginx.child.proc.pid!),
+      },
+      baton: {
+        name: 'baton',
+        url: `https://127.0.0.1:${baton.port}/`,
+        cpuPids: () => [baton.child.proc.pid!],
+      },
+    } as const;
+    const out: Partial<Record<'nginx' | 'baton', WrkResult>> = {};
+    for (const name of ['nginx', 'baton'] as const) {
+      const r = await get(Number(new URL(systems[name].url).port), true);
+      if (r.status !== 200 || r.body !== EXPECTED_BODY)
+        throw new Error(`${name} over HTTPS answered ${r.status}`);
+      if (settings.warmupS > 0)
+        await runWrk(systems[name], backendPid, settings.warmupS, settings.connections, null);
+      progress(`https: ${name} at peak (${suites[0]}), ${settings.durationS} s`);
+      out[name] = await runWrk(systems[name], backendPid, settings.durationS, settings.connections, null);
+    }
+    const { nginx: n, baton: b } = out as Record<'nginx' | 'baton', WrkResult>;
+    return {
+      negotiated: suites[0],
+      nginx: n,
+      baton: b,
+      rpsRatio: b.rps / n.rps,
+      cpuPerReqRatio: (b.cpuUsPerReq ?? NaN) / (n.cpuUsPerReq ?? NaN),
+    };
+  } finally {
+    await Promise.all([stop(baton.child), stop(nginx.child)]);
+  }
+}
+
 function median(values: readonly number[]): number {
   const v = [...values].sort((a, b) => a - b);
   const mid = Math.floor(v.length / 2);
@@ -661,7 +753,30 @@ const LABEL: Record<SystemName, string> = {
 const cpu = (r: WrkResult): string => (r.cpuPct === null ? '-' : `${r.cpuPct}%`);
 const perReq = (r: WrkResult): string => (r.cpuUsPerReq === null ? '-' : `${r.cpuUsPerReq.toFixed(1)} us`);
 
-function report(ctx: Context, s: Summary, rounds: readonly Round[]): string {
+function httpsReport(h: HttpsPeak, st: Settings): string[] {
+  const row = (label: string, r: WrkResult): string[] => [
+    label,
+    int(r.rps),
+    ms(r.p50Ms),
+    ms(r.p99Ms),
+    cpu(r),
+    perReq(r),
+    `${r.backendCpuPct}%`,
+    String(r.errors),
+  ];
+  return [
+    `${2 + BASES.length}. HTTPS at peak: each proxy terminates TLS (${h.negotiated}, the same ECDSA P-256`,
+    `   certificate), closed loop, ${st.connections} keep-alive connections`,
+    table(
+      ['system', 'req/s', 'p50', 'p99', 'proxy CPU', 'CPU/req', 'backend CPU', 'errors'],
+      [row('nginx (1 worker), HTTPS', h.nginx), row('Baton (1 process), HTTPS', h.baton)],
+    ),
+    `  Baton / nginx over HTTPS: req/s ${ratio(h.rpsRatio)}, CPU per request ${ratio(h.cpuPerReqRatio)}`,
+    '',
+  ];
+}
+
+function report(ctx: Context, s: Summary, rounds: readonly Round[], h: HttpsPeak): string {
   const st = ctx.settings;
   const of = st.rounds > 1 ? `; median of ${st.rounds} rounds` : '';
   const verdict = (ok: boolean): string => (ok ? 'MET' : 'NOT MET');
@@ -703,6 +818,7 @@ function report(ctx: Context, s: Summary, rounds: readonly Round[]): string {
     peakTable,
     '',
     ...s.paced.flatMap(pacedSection),
+    ...httpsReport(h, st),
     'Baton / nginx',
     `  req/s at peak             ${ratio(s.ratios.peakRps)}  ` +
       `(goal >= ${GOAL_RPS_RATIO}x: ${verdict(s.goals.rpsAtLeast06xNginx)})`,
@@ -797,7 +913,7 @@ async function main(): Promise<void> {
     await writeFile(script, PACE_LUA);
     progress(
       `backend :${backend.port}, nginx :${nginx.port}, baton :${baton.port}; ` +
-        `about ${settings.rounds * (3 * (settings.warmupS + 3 * settings.durationS) + 2)} s`,
+        `about ${settings.rounds * (3 * (settings.warmupS + 3 * settings.durationS) + 2) + 2 * (settings.warmupS + settings.durationS)} s`,
     );
 
     const rounds: Round[] = [];
@@ -805,6 +921,7 @@ async function main(): Promise<void> {
       rounds.push(await runRound(settings, systems, backendPid, script, i));
     }
     const summary = summarize(rounds);
+    const httpsPeak = await runHttps(settings, dir, backend.port, backendPid);
     if (settings.json) {
       process.stdout.write(
         `${JSON.stringify(
@@ -826,13 +943,14 @@ async function main(): Promise<void> {
             },
             summary,
             rounds,
+            https: httpsPeak,
           },
           null,
           2,
         )}\n`,
       );
     } else {
-      process.stdout.write(`${report(ctx, summary, rounds)}\n`);
+      process.stdout.write(`${report(ctx, summary, rounds, httpsPeak)}\n`);
     }
   } finally {
     process.off('SIGINT', onSignal);

@@ -199,7 +199,7 @@ describe('failures as the CLI prints them', () => {
     const [table, ...after] = history.stdout.split('\n\n');
     const rows = table!.split('\n').filter((l) => l !== '');
     assert.equal(rows.length, 1 + 4, `a header and one line per deploy:\n${history.stdout}`);
-    assert.match(rows[0]!, /RESULT +WHO +STARTED +TOOK +REASON$/);
+    assert.match(rows[0]!, /RESULT +WHO +STARTED +TOOK +FAILED +REASON$/);
     assert.match(rows[1]!, /^\w{8} +1\.0\.3 .*failed .*instance web-1\.0\.3-\d+ \(port \d+\) was not ready/);
     assert.match(
       rows[2]!,

@@ -298,14 +298,17 @@ describe('configJsonSchema()', () => {
       'healthCheck',
       'hooks',
       'hosts',
+      'hsts',
       'listen',
       'notify',
       'proxy',
+      'redirectHttp',
       'service',
       'ssh',
       'stateDir',
       'strategy',
       'targets',
+      'tls',
       'windows',
     ]);
     // listen is needed by the built-in edge only (a refinement says so).

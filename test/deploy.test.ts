@@ -534,7 +534,7 @@ describe('baton deploy', { timeout: 120_000 }, () => {
     // The table shows the same, a line each with the reason shortened (test/cli-messages.test.ts
     // has --logs, which prints the reasons whole below).
     assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /^ID +VERSION +FROM +STRATEGY +RESULT +WHO +STARTED +TOOK +REASON$/m);
+    assert.match(table.stdout, /^ID +VERSION +FROM +STRATEGY +RESULT +WHO +STARTED +TOOK +FAILED +REASON$/m);
     assert.match(
       table.stdout,
       new RegExp(

@@ -107,9 +107,9 @@ describe('HAProxy runtime client', () => {
   it('reads CSV fields by the header, quoted or not', () => {
     const [row] = parseServerStats(
       [
-        '# pxname,svname,qcur,scur,stot,econ,eresp,status,bck,check_status,check_code,check_desc,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,',
-        'web,BACKEND,0,0,9,0,0,UP,0,,,,0,9,0,0,0,0,',
-        'web,baton1,1,2,9,3,4,UP,0,L7STS,500,"Layer7 wrong status, ""bad""",0,5,0,1,2,1,',
+        '# pxname,svname,qcur,scur,stot,econ,eresp,status,bck,check_status,check_code,check_desc,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,cli_abrt,',
+        'web,BACKEND,0,0,9,0,0,UP,0,,,,0,9,0,0,0,0,0,',
+        'web,baton1,1,2,9,3,4,UP,0,L7STS,500,"Layer7 wrong status, ""bad""",0,5,0,1,2,1,7,',
       ].join('\n'),
     );
     assert.deepEqual(row, {
@@ -122,6 +122,7 @@ describe('HAProxy runtime client', () => {
       hrspOther: 1,
       econ: 3,
       eresp: 4,
+      cliAbrt: 7,
       backup: false,
       checkStatus: 'L7STS',
       checkCode: '500',

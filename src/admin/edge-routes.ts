@@ -8,6 +8,7 @@
 //   POST /v1/edge/drain   { ids, timeoutMs }  waits for targets already out of the routes
 //   POST /v1/edge/stats   { ids }             summed counters for canary analysis
 //   GET  /v1/edge/view                        what it serves
+//   GET  /v1/edge/traffic                     counters by version since it started (deploy proofs)
 import { z } from 'zod';
 import type {
   EdgeDrainAnswer,
@@ -16,6 +17,7 @@ import type {
   EdgeRoutesBody,
   EdgeStatsAnswer,
   EdgeStatsBody,
+  EdgeTrafficAnswer,
   EdgeViewAnswer,
 } from '../api/edge.js';
 import { PATHS } from '../api/paths.js';
@@ -61,12 +63,15 @@ export interface EdgeRoutesHooks {
   readonly applied?: (table: EdgeRoutesBody) => void;
 }
 
+/** What the edge API drives: the proxy (BuiltinEdge), or a data plane's proxy and its workers. */
+export type EdgeApiTarget = Pick<BuiltinEdge, 'apply' | 'drain' | 'stats' | 'traffic' | 'view'>;
+
 export function registerEdgeRoutes(
   admin: AdminServer,
   proxy: BuiltinProxy,
   hooks: EdgeRoutesHooks = {},
+  edge: EdgeApiTarget = new BuiltinEdge(proxy),
 ): void {
-  const edge = new BuiltinEdge(proxy);
   admin.route<EdgeRoutesAnswer>('PUT', PATHS.edgeRoutes, async (r) => {
     const body = await r.body(edgeRoutesBody);
     hooks.before?.();
@@ -82,5 +87,6 @@ export function registerEdgeRoutes(
     const { ids } = await r.body(idsBody);
     return { json: await edge.stats(ids) };
   });
+  admin.route<EdgeTrafficAnswer>('GET', PATHS.edgeTraffic, async () => ({ json: await edge.traffic() }));
   admin.route<EdgeViewAnswer>('GET', PATHS.edgeView, async () => ({ json: { targets: await edge.view() } }));
 }

@@ -1,7 +1,9 @@
 // The admin API: JSON over HTTP on `admin` (TCP or a unix socket). A bearer token from
 // BATON_ADMIN_TOKEN is required whenever it is set, and always when the API listens beyond
 // loopback; requests that may come from a web page are refused before that (guard.ts). Routes
-// are registered by the daemon's parts; the CLI is a thin client of them.
+// are registered by the daemon's parts; the CLI is a thin client of them. The dashboard
+// (src/dashboard/) adds cookie sessions: a session stands for the token on GETs, and on a
+// state-changing request only with its CSRF token in a header and the page's own Origin.
 import { timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -24,6 +26,8 @@ export interface AdminRequest {
   body<T>(schema: z.ZodType<T>): Promise<T>;
   /** True once the client has gone away (for long waits such as drains). */
   readonly signal: AbortSignal;
+  /** The token was given (bearer or session), or none is needed; open routes read it. */
+  readonly authenticated: boolean;
 }
 
 /** An answer: `json` (typed with the endpoint's answer type from src/api/), or `text`. */
@@ -32,7 +36,18 @@ export interface AdminReply<T = unknown> {
   readonly json?: T;
   readonly text?: string;
   readonly contentType?: string;
+  /** More headers (Set-Cookie, the dashboard's security headers). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
+
+/** Cookie sessions (src/dashboard/sessions.ts): the CSRF token of the request's session. */
+export interface SessionCheck {
+  /** The CSRF token of the live session this request's cookie names; null: none. */
+  csrfOf(req: IncomingMessage): string | null;
+}
+
+/** The header a session's state-changing request carries its CSRF token in. */
+export const CSRF_HEADER = 'x-baton-csrf';
 
 export type AdminHandler<T = unknown> = (r: AdminRequest) => Promise<AdminReply<T>> | AdminReply<T>;
 
@@ -45,6 +60,14 @@ interface Route {
   readonly names: string[];
   readonly handler: AdminHandler | null;
   readonly stream: AdminStreamHandler | null;
+  /** Answered without the token (the guard still applies): the login page and its assets. */
+  readonly open: boolean;
+}
+
+/** Options of a route. */
+export interface RouteOptions {
+  /** Answered without the token; the handler reads `authenticated`. */
+  readonly open?: boolean;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -62,6 +85,9 @@ export class AdminServer {
   private readonly token: string | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly guard: GuardOptions;
+  private sessions: SessionCheck | null = null;
+  /** Called after each state-changing request answered (the dashboard pushes a new view). */
+  private readonly changed = new Set<() => void>();
   private abandoned = false;
 
   constructor(
@@ -95,12 +121,35 @@ export class AdminServer {
    * Registers `handler` for `method` and a path like "/v1/targets/:id/drain" (PATHS in
    * src/api/paths.ts); `T` is what it answers.
    */
-  route<T>(method: string, path: string, handler: AdminHandler<T>): void {
-    this.add(method, path, handler, null);
+  route<T>(method: string, path: string, handler: AdminHandler<T>, options: RouteOptions = {}): void {
+    this.add(method, path, handler, null, options);
   }
 
-  stream(method: string, path: string, handler: AdminStreamHandler): void {
-    this.add(method, path, null, handler);
+  stream(method: string, path: string, handler: AdminStreamHandler, options: RouteOptions = {}): void {
+    this.add(method, path, null, handler, options);
+  }
+
+  /** Whether a token is needed (BATON_ADMIN_TOKEN set). */
+  get tokenRequired(): boolean {
+    return this.token !== undefined;
+  }
+
+  /** Whether `given` is the admin token (in constant time). */
+  isToken(given: string): boolean {
+    if (!this.token) return false;
+    const a = Buffer.from(given);
+    const b = Buffer.from(this.token);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  /** Cookie sessions stand for the token from now on (the dashboard's login). */
+  useSessions(sessions: SessionCheck): void {
+    this.sessions = sessions;
+  }
+
+  /** `listener` runs after every state-changing request answered. */
+  onChange(listener: () => void): void {
+    this.changed.add(listener);
   }
 
   private add(
@@ -108,13 +157,14 @@ export class AdminServer {
     path: string,
     handler: AdminHandler | null,
     stream: AdminStreamHandler | null,
+    { open = false }: RouteOptions,
   ): void {
     const names: string[] = [];
     const source = path.replace(/:(\w+)/g, (_, name: string) => {
       names.push(name);
       return '([^/]+)';
     });
-    this.routes.push({ method, pattern: new RegExp(`^${source}$`), names, handler, stream });
+    this.routes.push({ method, pattern: new RegExp(`^${source}$`), names, handler, stream, open });
   }
 
   /** The unix socket's path, or undefined for TCP. */
@@ -157,12 +207,26 @@ export class AdminServer {
     await closed;
   }
 
+  /**
+   * Whether `req` may act: no token needed, the bearer token, or a session (a state-changing
+   * request of a session must carry its CSRF token and an Origin, which the guard compared).
+   */
   private authorized(req: IncomingMessage): boolean {
     if (!this.token) return true;
-    const given = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
-    const a = Buffer.from(given);
-    const b = Buffer.from(this.token);
-    return a.length === b.length && timingSafeEqual(a, b);
+    if (this.isToken(/^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '')) return true;
+    const csrf = this.sessions?.csrfOf(req) ?? null;
+    if (csrf === null) return false;
+    if (req.method === 'GET' || req.method === 'HEAD') return true;
+    const given = req.headers[CSRF_HEADER];
+    const a = Buffer.from(typeof given === 'string' ? given : '');
+    const b = Buffer.from(csrf);
+    if (req.headers.origin === undefined || a.length !== b.length || !timingSafeEqual(a, b)) {
+      throw new BatonError(
+        'BATON_E_FORBIDDEN',
+        `refused a ${req.method} of a dashboard session without its CSRF token (header ${CSRF_HEADER}) or without an Origin: reload the dashboard, or call the API with "Authorization: Bearer $BATON_ADMIN_TOKEN"`,
+      );
+    }
+    return true;
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -172,7 +236,9 @@ export class AdminServer {
     try {
       // Before the token: a page must not even learn whether it would be taken.
       guardRequest(req, this.guard);
-      if (!this.authorized(req)) {
+      const open = this.routes.some((r) => r.open && r.method === req.method && r.pattern.test(url.pathname));
+      const authenticated = this.authorized(req);
+      if (!authenticated && !open) {
         throw new BatonError(
           'BATON_E_UNAUTHORIZED',
           'missing or wrong admin token: send "Authorization: Bearer $BATON_ADMIN_TOKEN"',
@@ -184,6 +250,7 @@ export class AdminServer {
         if (!m) continue;
         pathMatched = true;
         if (route.method !== req.method) continue;
+        if (!authenticated && !route.open) continue;
         const params: Record<string, string> = {};
         route.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1]!)));
         const json = (): Promise<Record<string, unknown>> => readJson(req);
@@ -194,9 +261,12 @@ export class AdminServer {
           json,
           body: async (schema) => checkBody(schema, await json()),
           signal: ac.signal,
+          authenticated,
         };
         if (route.stream) return await route.stream(r, res);
-        return send(res, await route.handler!(r));
+        send(res, await route.handler!(r));
+        if (req.method !== 'GET' && req.method !== 'HEAD') for (const f of this.changed) f();
+        return;
       }
       throw new BatonError(
         pathMatched ? 'BATON_E_BAD_REQUEST' : 'BATON_E_NOT_FOUND',
@@ -214,6 +284,7 @@ export class AdminServer {
 function send<T>(res: ServerResponse, reply: AdminReply<T>): void {
   const body = reply.text ?? `${JSON.stringify(reply.json ?? {}, null, 2)}\n`;
   res.writeHead(reply.status ?? 200, {
+    ...reply.headers,
     'content-type':
       reply.contentType ?? (reply.text !== undefined ? 'text/plain; charset=utf-8' : 'application/json'),
     'content-length': Buffer.byteLength(body),

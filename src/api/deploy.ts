@@ -4,6 +4,7 @@
 // the strategies (DeployStep) import them from here.
 import type { StrategyType } from '../config/schema.js';
 import type { InstanceRecord } from '../drivers/driver.js';
+import type { DeployProof } from './proof.js';
 
 /** Steps a deployment passes through; persisted before each one starts. */
 export type DeployStep =
@@ -35,6 +36,8 @@ export interface HistoryEntry {
   readonly durationMs: number;
   readonly result: DeployResult;
   readonly reason: string | null;
+  /** What the edge saw from its start to its end (src/api/proof.ts); absent in older lines. */
+  readonly proof?: DeployProof | null;
 }
 
 /** One NDJSON line of POST /v1/deploy, POST /v1/rollback and GET /v1/deploy/current. */

@@ -5,7 +5,15 @@
 //   POST /v1/edge/drain   EdgeDrainBody   waits for targets already out of the routes
 //   POST /v1/edge/stats   EdgeStatsBody   summed counters for canary analysis
 //   GET  /v1/edge/view                    what it serves
-import type { DrainResult, EdgeTargetView, RouteSpec, SplitSpec, StatsSnapshot } from '../edge/edge.js';
+//   GET  /v1/edge/traffic                 counters by version since it started (deploy proofs)
+import type {
+  DrainResult,
+  EdgeTargetView,
+  RouteSpec,
+  SplitSpec,
+  StatsSnapshot,
+  TrafficSnapshot,
+} from '../edge/edge.js';
 
 export interface EdgeRoutesBody {
   readonly routes: readonly RouteSpec[];
@@ -34,6 +42,9 @@ export interface EdgeStatsBody {
 
 /** POST /v1/edge/stats: the summed status classes and latency buckets of those targets. */
 export type EdgeStatsAnswer = StatsSnapshot;
+
+/** GET /v1/edge/traffic: every version's counters since the proxy started. */
+export type EdgeTrafficAnswer = TrafficSnapshot;
 
 export interface EdgeViewAnswer {
   readonly targets: EdgeTargetView[];

@@ -24,12 +24,23 @@ export const PATHS = {
   edgeRoutes: '/v1/edge/routes',
   edgeDrain: '/v1/edge/drain',
   edgeStats: '/v1/edge/stats',
+  edgeTraffic: '/v1/edge/traffic',
   edgeView: '/v1/edge/view',
   metrics: '/metrics',
   /** The controller: stop the instances and the data plane, then exit (`baton down`). */
   down: '/v1/down',
   /** The controller: hand the data plane over to a new one (`baton upgrade`). */
   upgrade: '/v1/upgrade',
+  /** The dashboard (src/dashboard/): its page, its script and style, its live feed (SSE). */
+  dashboard: '/',
+  dashboardScript: '/dashboard/app.js',
+  dashboardLoginScript: '/dashboard/login.js',
+  dashboardStyle: '/dashboard/style.css',
+  events: '/v1/events',
+  /** A past deploy's proof as an HTML page (what `baton report <id>` writes), for the dashboard. */
+  historyReport: '/v1/history/:id/report',
+  /** POST the token for a dashboard session cookie; DELETE to log out. */
+  session: '/v1/session',
 } as const;
 
 /** The data plane's own endpoints, on its unix socket in stateDir (src/dataplane/process.ts). */
@@ -37,6 +48,8 @@ export const DATAPLANE_PATHS = {
   health: '/v1/health',
   upgrade: '/v1/dataplane/upgrade',
   stop: '/v1/dataplane/stop',
+  /** Re-read tls:'s certificate files (the controller's SIGHUP). */
+  certificates: '/v1/dataplane/certificates/reload',
 } as const;
 
 /** What every path of the edge API (an edge-only Baton) starts with. */

@@ -14,6 +14,7 @@ import { registerLifecycle } from './commands/lifecycle.js';
 import { registerLoad } from './commands/load.js';
 import { registerLogs } from './commands/logs.js';
 import { registerPromote } from './commands/promote.js';
+import { registerReport } from './commands/report.js';
 import { registerStatus } from './commands/status.js';
 import { registerTargets } from './commands/targets.js';
 import { registerUp } from './commands/up.js';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerPromote(program);
   registerLoad(program);
+  registerReport(program);
   registerDemo(program);
   registerValidate(program);
   registerTargets(program);

@@ -1,6 +1,7 @@
 // How deploy progress looks: on a terminal, step lines with the elapsed time; in CI (no TTY),
 // plain timestamped lines; with --json, one JSON object per event.
 import type { ProgressEvent } from '../api/deploy.js';
+import { proofLines } from '../api/proof.js';
 import { ErrorCodes } from '../errors.js';
 
 export type ProgressMode = 'tty' | 'plain' | 'json';
@@ -29,4 +30,19 @@ export function renderEvent(e: ProgressEvent, mode: ProgressMode): string {
 export function exitCodeOf(done: ProgressEvent): number {
   if (done.result === 'succeeded') return 0;
   return ErrorCodes[done.code ?? 'BATON_E_DEPLOY_FAILED'].exitCode;
+}
+
+/**
+ * The deploy's proof, printed just before its 'done' line (which stays the last) and like the
+ * other lines: `proof        0 of 12,431 requests failed during this deploy (...)`. Nothing
+ * with --json (the 'done' event's entry carries it) or from a daemon that keeps none.
+ */
+export function renderProof(done: ProgressEvent, mode: ProgressMode): string {
+  const entry = done.entry;
+  if (mode === 'json' || !entry?.proof) return '';
+  const mark = 'proof'.padEnd(12);
+  const secs = `${(done.elapsedMs / 1000).toFixed(1)}s`.padStart(7);
+  return proofLines(entry.proof, entry.rollback ? 'rollback' : 'deploy')
+    .map((l) => (mode === 'plain' ? `${done.time} ${mark} ${l}\n` : `${secs}  \x1b[36m${mark}\x1b[0m ${l}\n`))
+    .join('');
 }

@@ -78,6 +78,7 @@ export const DEFAULTS = {
     allowUnderscoresInHeaders: false,
     // Off: a release label is the app's to show the world (`baton load` reads X-Baton-Version).
     versionHeader: false,
+    workers: 1 as number | 'auto',
   },
 } as const;
 

@@ -15,7 +15,9 @@ import { hostSchema, sshSchema } from './schema/hosts.js';
 import { notifySchema } from './schema/notify.js';
 import { balanceSchema, healthSchema, proxySchema, targetSchema, type TargetConfig } from './schema/proxy.js';
 import { strategySchema } from './schema/strategy.js';
+import { hstsSchema, tlsSchema } from './schema/tls.js';
 import { listenAddress } from './schema/values.js';
+import { formatAddress } from './address.js';
 import { editorJsonSchema } from './json-schema.js';
 import { formatDuration } from './units.js';
 import { windowsSchema } from './windows.js';
@@ -67,6 +69,14 @@ export {
   type StrategyConfig,
   type StrategyType,
 } from './schema/strategy.js';
+export {
+  certificateSchema,
+  hstsHeader,
+  hstsSchema,
+  tlsSchema,
+  type HstsConfig,
+  type TlsConfig,
+} from './schema/tls.js';
 
 export const configSchema = z
   .strictObject({
@@ -80,6 +90,21 @@ export const configSchema = z
       .optional()
       .describe(
         'Where clients connect to the built-in edge: host:port ([::1]:port) or unix:/path.sock. Leave it out with nginx or HAProxy: the client port is theirs.',
+      ),
+    tls: tlsSchema
+      .optional()
+      .describe(
+        'HTTPS at the built-in proxy: listen: then takes TLS connections, with these certificates (README, "HTTPS").',
+      ),
+    redirectHttp: listenAddress
+      .optional()
+      .describe(
+        'A plain-HTTP listener (e.g. 0.0.0.0:80) that answers every request with a 308 to the same URL on https://; needs tls.',
+      ),
+    hsts: hstsSchema
+      .optional()
+      .describe(
+        'The Strict-Transport-Security header on HTTPS answers: true (max-age one year), or { maxAge, includeSubDomains, preload }.',
       ),
     edge: edgeSchema
       .prefault({ type: DEFAULTS.edge.type })
@@ -175,6 +200,14 @@ export const configSchema = z
         code: 'custom',
         path: ['proxy', 'clientHeaderTimeout'],
         message: `must not be longer than proxy.clientRequestTimeout (${formatDuration(c.proxy.clientRequestTimeout)}), which bounds the whole request`,
+      });
+    }
+    if (c.proxy.workers !== 1 && c.app === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['proxy', 'workers'],
+        message:
+          "worker processes are the data plane's, which runs with an app: with targets: (or an edge-only Baton) one process serves; remove proxy.workers",
       });
     }
     if (c.hosts && c.app) {
@@ -287,6 +320,28 @@ export const configSchema = z
         code: 'custom',
         path: ['listen'],
         message: `with ${where} of type ${kinds.join(', ')} the client port is theirs: remove listen`,
+      });
+    }
+    for (const key of ['tls', 'redirectHttp', 'hsts'] as const) {
+      if (c[key] !== undefined && !builtin) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `${key} is for the built-in edge's listener (with nginx or HAProxy, HTTPS is theirs): remove it`,
+        });
+      } else if (c[key] !== undefined && key !== 'tls' && c.tls === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `${key} goes with HTTPS: add tls: { cert, key } (or remove ${key})`,
+        });
+      }
+    }
+    if (c.redirectHttp && c.listen && formatAddress(c.redirectHttp) === formatAddress(c.listen)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['redirectHttp'],
+        message: 'must differ from listen (HTTPS is served there), e.g. redirectHttp: 0.0.0.0:80',
       });
     }
     if (kinds.some((k) => k !== 'builtin') && c.app === undefined) {

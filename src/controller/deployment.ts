@@ -16,6 +16,7 @@ import { deployContext } from './context.js';
 import type { DeployExtension, DeployRequest, ProgressEvent } from './events.js';
 import { records, targetIdOf, type Fleet } from './fleet.js';
 import { historyEntry, STATE_RETRY_MS, type Persistence } from './persist.js';
+import { ProofRecorder } from './proof.js';
 import type { Plan, Running } from './running.js';
 import type { DeploymentState, DeployResult, HistoryEntry } from './state.js';
 import { andThen, thenSentence } from '../util/text.js';
@@ -165,6 +166,8 @@ export class Deployments {
 
   private async run(running: Running, plan: Plan): Promise<HistoryEntry> {
     const d = running.deployment;
+    // Counted from here: the edge's counters now, and again once it ended (its proof).
+    const proof = await ProofRecorder.start(this.host.edge, () => this.running === running);
     const t0 = Date.now();
     const emit = (e: Omit<ProgressEvent, 'time' | 'deployId' | 'elapsedMs'>): void => {
       const event: ProgressEvent = {
@@ -253,9 +256,10 @@ export class Deployments {
       this.log.error({ deployment: d.id, reason }, `deploy ${result}`);
     }
     // From here on nothing throws: the lock is released whatever happens (a full disk).
+    const verdicts = running.canary?.verdicts ?? [];
+    const entry = historyEntry(d, result, reason, await proof.finish(running.events, verdicts, result));
     this.persist.state.deployment = null;
     const unsaved = this.fleet.setLive(this.fleet.liveVersion(), this.fleet.live);
-    const entry = historyEntry(d, result, reason);
     this.persist.appendHistory(entry);
     this.running = null;
     if (unsaved) {

@@ -4,6 +4,7 @@
 // memory, in order, until they can be written.
 import { BatonError, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { DeployProof } from '../api/proof.js';
 import type { DeployResult, DeploymentState, HistoryEntry, ServiceState, StateStore } from './state.js';
 
 /** How often a state file (or history line) that could not be written (a full disk) is tried again. */
@@ -124,7 +125,12 @@ export class Persistence {
   }
 }
 
-export function historyEntry(d: DeploymentState, result: DeployResult, reason: string | null): HistoryEntry {
+export function historyEntry(
+  d: DeploymentState,
+  result: DeployResult,
+  reason: string | null,
+  proof?: DeployProof | null,
+): HistoryEntry {
   const end = Date.now();
   return {
     id: d.id,
@@ -139,5 +145,6 @@ export function historyEntry(d: DeploymentState, result: DeployResult, reason: s
     durationMs: end - Date.parse(d.startedAt),
     result,
     reason,
+    ...(proof !== undefined ? { proof } : {}),
   };
 }

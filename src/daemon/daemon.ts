@@ -9,6 +9,7 @@ import { registerFreezeRoutes } from '../admin/freeze-routes.js';
 import { registerEdgeRoutes } from '../admin/edge-routes.js';
 import { registerMetricsRoute } from '../admin/metrics-route.js';
 import { registerProxyRoutes } from '../admin/proxy-routes.js';
+import { registerDashboard } from '../dashboard/routes.js';
 import { formatAddress, parseListen, type ListenAddress } from '../config/address.js';
 import { instanceBaseEnv } from '../config/secrets.js';
 import { Controller } from '../controller/controller.js';
@@ -257,6 +258,13 @@ export class Daemon {
       }));
       // Status answers at once; deploys wait until the live release is restored.
       if (this.controller) registerDeployRoutes(this.admin, this.controller, recovered);
+      if (this.controller) {
+        registerDashboard(this.admin, this.controller, {
+          config: () => this.config,
+          edge: () => this.edge,
+          freeze: () => this.gate?.state() ?? null,
+        });
+      }
       if (this.gate) registerFreezeRoutes(this.admin, this.gate, log);
       const adminBound = await this.admin.listen();
       log.info({ admin: formatAddress(adminBound) }, 'admin API listening');
@@ -339,6 +347,13 @@ export class Daemon {
       if (state) log.info('config targets changed since the last run; routing from the config');
       proxy.setRoutes(routesFromConfig(config.targets));
     }
+  }
+
+  /** SIGHUP: tls:'s certificate files are read again, by the proxy here or the data plane. */
+  async reloadCertificates(): Promise<void> {
+    if (!this.config.tls) return;
+    if (this.proxy) this.proxy.front.certificates?.reload('SIGHUP');
+    else if (this.dataPlane) await this.dataPlane.client.reloadCertificates();
   }
 
   /**

@@ -3,9 +3,10 @@
 import type { BatonConfig } from '../config/schema.js';
 
 /**
- * Keys a SIGHUP cannot apply: the listeners, the edges and their connections, the proxy built
- * from them, and where state lives are set up once at start. Everything else (app, strategy,
- * hosts, ssh, targets, windows, hooks, notify, adminHosts) is read anew.
+ * Keys a SIGHUP cannot apply: the listeners (HTTPS included), the edges and their connections,
+ * the proxy built from them, and where state lives are set up once at start. Everything else
+ * (app, strategy, hosts, ssh, targets, windows, hooks, notify, adminHosts) is read anew, and so
+ * are the certificate files tls: names.
  */
 export const RESTART_KEYS = [
   'service',
@@ -16,6 +17,9 @@ export const RESTART_KEYS = [
   'proxy',
   'balance',
   'healthCheck',
+  'tls',
+  'redirectHttp',
+  'hsts',
   'stateDir',
 ] as const;
 

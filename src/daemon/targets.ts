@@ -25,5 +25,5 @@ export function clientUrl(config: BatonConfig, a: ListenAddress | undefined): st
   if (configured !== undefined) return configured;
   if (a?.kind !== 'tcp') return null;
   const host = a.host === '0.0.0.0' ? '127.0.0.1' : a.host === '::' ? '::1' : a.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${a.port}/`;
+  return `${config.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${a.port}/`;
 }

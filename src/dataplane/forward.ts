@@ -81,6 +81,12 @@ export class DataPlaneClient {
     return data;
   }
 
+  /** SIGHUP: it re-reads tls:'s certificates; false when it refused them (its log says why). */
+  async reloadCertificates(): Promise<boolean> {
+    const r = await this.call('POST', DATAPLANE_PATHS.certificates, '{}', 10_000);
+    return r.status === 200 && (JSON.parse(r.text) as { reloaded?: boolean }).reloaded === true;
+  }
+
   /** Asks it to stop (it answers, then finishes its requests and exits). */
   async stop(): Promise<void> {
     await this.call('POST', DATAPLANE_PATHS.stop, '{}', 10_000);

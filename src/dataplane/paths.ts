@@ -26,6 +26,9 @@ export const LISTEN_ADDRESS_ENV = 'BATON_DATAPLANE_LISTEN';
  */
 export const LISTEN_FD_ENV = 'BATON_LISTEN_FD';
 
+/** The fd of redirectHttp's listening socket, handed to the new data plane at an upgrade (fd 5). */
+export const REDIRECT_FD_ENV = 'BATON_REDIRECT_FD';
+
 /** Unix socket paths are limited to 107 bytes on Linux; a deep stateDir gets one in the temp folder. */
 const MAX_SOCKET_PATH = 100;
 

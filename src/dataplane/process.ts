@@ -8,6 +8,7 @@
 // handed over, never closed; src/dataplane/upgrade.ts), a file descriptor the controller was
 // given by systemd socket activation, or a bind of `listen:`.
 import type net from 'node:net';
+import os from 'node:os';
 import { existsSync, renameSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { EdgeRoutesBody } from '../api/edge.js';
@@ -28,6 +29,8 @@ import { DATAPLANE_LOCK, takeDaemonLock } from '../state/lock.js';
 import { dataPlanePaths, ensureSocketDir, type DataPlanePaths } from './paths.js';
 import { loadServedRoutes, saveServedRoutes } from './routes-file.js';
 import { handOver, type HandoverResult } from './upgrade.js';
+import { listeningFd, ProxyWorkers, workerCount, WorkersEdge } from './workers.js';
+import { BuiltinEdge } from '../edge/builtin/edge.js';
 
 /** Where the listener comes from (see the top of this file). */
 export type ListenerSource =
@@ -37,18 +40,24 @@ export type ListenerSource =
       readonly kind: 'handover';
       /** The socket as an inherited fd (no accept before this process listens), or over IPC. */
       readonly listener: net.Server | { readonly fd: number };
+      /** redirectHttp's socket, inherited too. */
+      readonly redirect?: { readonly fd: number } | undefined;
       readonly table: EdgeRoutesBody;
     };
 
-/** The data plane's GET /v1/health: the common answer, with its pid. */
+/** The data plane's GET /v1/health: the common answer, with its pid (and its workers'). */
 export interface DataPlaneHealth extends HealthAnswer {
   readonly pid: number;
+  /** proxy.workers above 1: the pids of the other processes serving (src/dataplane/workers.ts). */
+  readonly workers?: readonly number[];
 }
 
 export class DataPlane {
   readonly proxy: BuiltinProxy;
   readonly paths: DataPlanePaths;
   private admin: AdminServer | null = null;
+  /** proxy.workers above 1: the other processes serving the listener. */
+  private workers: ProxyWorkers | null = null;
   private releaseLock: (() => void) | null = null;
   /** The last table the controller sent (or the one restored / handed over). */
   private table: EdgeRoutesBody = { routes: [], split: null };
@@ -85,11 +94,15 @@ export class DataPlane {
     if (source.kind === 'bind' && listen.kind === 'unix' && existsSync(listen.path)) unlinkSync(listen.path);
     const bound = await this.proxy.listen(
       source.kind === 'handover' ? source.listener : source.kind === 'fd' ? { fd: source.fd } : undefined,
+      source.kind === 'handover' ? source.redirect : undefined,
     );
     log.info(
       { listen: formatAddress(bound), routes: this.table.routes.length, from: source.kind, pid: process.pid },
       'data plane listening',
     );
+    // `baton up` logged them too, in its own log.
+    for (const w of this.proxy.front.certificates?.warnings() ?? []) log.warn(w);
+    await this.startWorkers();
     const socket =
       source.kind === 'handover'
         ? path.join(path.dirname(this.paths.socket), `.dataplane-${process.pid}.sock`)
@@ -125,34 +138,55 @@ export class DataPlane {
     });
   }
 
+  /** proxy.workers above 1: the other processes, serving this table before anything changes it. */
+  private async startWorkers(): Promise<void> {
+    const count = workerCount(this.config.proxy.workers, os.availableParallelism()) - 1;
+    if (count < 1) return;
+    const fd = listeningFd(this.proxy.listeningServer());
+    if (fd === null) {
+      this.log.warn('proxy.workers: the listening socket has no fd to share: this process serves alone');
+      return;
+    }
+    this.workers = new ProxyWorkers(this.config, fd, this.paths.log, this.log, count);
+    await this.workers.start(this.table);
+    this.log.info({ workers: this.workers.pids() }, `${count + 1} processes serve the listener`);
+  }
+
   private registerRoutes(): void {
     const admin = this.admin!;
     const { config } = this;
     const log = this.log;
-    registerEdgeRoutes(admin, this.proxy, {
-      before: () => {
-        if (this.upgrading || this.stopping) {
-          throw new BatonError(
-            'BATON_E_CONFLICT',
-            `the data plane is ${this.stopping ? 'stopping' : 'handing over to a new one (baton upgrade)'}: nothing changed; try again in a moment`,
-          );
-        }
+    const workers = this.workers;
+    registerEdgeRoutes(
+      admin,
+      this.proxy,
+      {
+        before: () => {
+          if (this.upgrading || this.stopping) {
+            throw new BatonError(
+              'BATON_E_CONFLICT',
+              `the data plane is ${this.stopping ? 'stopping' : 'handing over to a new one (baton upgrade)'}: nothing changed; try again in a moment`,
+            );
+          }
+        },
+        applied: (table) => {
+          this.table = table;
+          try {
+            saveServedRoutes(this.paths.routes, table);
+          } catch (err) {
+            // It serves the table anyway; after a restart of its own it would serve the older one.
+            log.error({ error: messageOf(err) }, 'could not save the served routes');
+          }
+        },
       },
-      applied: (table) => {
-        this.table = table;
-        try {
-          saveServedRoutes(this.paths.routes, table);
-        } catch (err) {
-          // It serves the table anyway; after a restart of its own it would serve the older one.
-          log.error({ error: messageOf(err) }, 'could not save the served routes');
-        }
-      },
-    });
+      workers ? new WorkersEdge(new BuiltinEdge(this.proxy), workers) : undefined,
+    );
     registerProxyRoutes(
       admin,
       this.proxy,
-      new ProxyMetrics(this.proxy, config.service),
+      new ProxyMetrics(this.proxy, config.service, () => workers?.rows() ?? Promise.resolve([])),
       config.proxy.drainTimeout,
+      (op) => workers?.target(op) ?? Promise.resolve(),
     );
     admin.route<DataPlaneHealth>('GET', DATAPLANE_PATHS.health, () => ({
       json: {
@@ -164,16 +198,28 @@ export class DataPlane {
         listen: formatAddress(this.proxy.address()),
         url: null,
         pid: process.pid,
+        workers: workers?.pids() ?? [],
       },
     }));
     admin.route<HandoverResult>('POST', DATAPLANE_PATHS.upgrade, async () => ({
       json: await this.upgrade(),
+    }));
+    admin.route<{ reloaded: boolean }>('POST', DATAPLANE_PATHS.certificates, () => ({
+      json: { reloaded: this.reloadCertificates('SIGHUP of baton up') },
     }));
     admin.route<{ stopping: true; pid: number }>('POST', DATAPLANE_PATHS.stop, () => {
       // Answered first: the caller learns it was taken, then waits for the pid to go.
       setImmediate(() => void this.stop('baton down'));
       return { json: { stopping: true, pid: process.pid } };
     });
+  }
+
+  /** Re-reads tls:'s certificates (true without tls:); refused ones are logged, the old serve on. */
+  reloadCertificates(why: string): boolean {
+    this.workers?.reloadCertificates().catch((err: unknown) => {
+      this.log.error({ error: messageOf(err) }, 'a data plane worker could not re-read the certificates');
+    });
+    return this.proxy.front.certificates?.reload(why) ?? true;
   }
 
   /**
@@ -215,7 +261,8 @@ export class DataPlane {
   private async retire(): Promise<void> {
     // The admin socket's path is the new data plane's now: never unlinked from here.
     this.admin?.abandon();
-    const result = await this.proxy.retire(this.config.proxy.drainTimeout);
+    const timeout = this.config.proxy.drainTimeout;
+    const [result] = await Promise.all([this.proxy.retire(timeout), this.workers?.stop('retire', timeout)]);
     this.log.info({ ...result }, 'data plane retired after the handover');
     this.finish();
   }
@@ -231,7 +278,8 @@ export class DataPlane {
         return;
       }
       await this.admin?.close().catch(() => undefined);
-      await this.proxy.close(this.config.proxy.drainTimeout);
+      const timeout = this.config.proxy.drainTimeout;
+      await Promise.all([this.proxy.close(timeout), this.workers?.stop('close', timeout)]);
       this.releaseLock?.();
       this.finish();
     })();

@@ -23,7 +23,7 @@ import { indent, thenSentence } from '../util/text.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { batonCommand, dataPlaneArgs } from './command.js';
-import { LISTEN_FD_ENV } from './paths.js';
+import { LISTEN_FD_ENV, REDIRECT_FD_ENV } from './paths.js';
 import type { DataPlane } from './process.js';
 
 /** How long the new data plane has for each step. */
@@ -98,13 +98,23 @@ export async function handOver(dp: DataPlane, table: EdgeRoutesBody, log: Logger
   // not known: Node's wrapper of a received handle accepts at once, before anyone serves.
   const fd = (dp.proxy.listeningServer() as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
   const inherit = typeof fd === 'number' && fd >= 0;
+  // redirectHttp's listener, as fd 5 (bound twice it would be EADDRINUSE).
+  const redirect = dp.proxy.front.redirect?.server as unknown as { _handle?: { fd?: unknown } } | undefined;
+  const rfd = inherit && typeof redirect?._handle?.fd === 'number' ? redirect._handle.fd : -1;
   let child: ChildProcess;
   try {
     child = spawn(file, args, {
       cwd: process.cwd(),
       detached: true,
-      stdio: inherit ? ['ignore', out, out, 'ipc', fd] : ['ignore', out, out, 'ipc'],
-      env: { ...dataPlaneEnv(dp.config), [HANDOVER_ENV]: '1', ...(inherit ? { [LISTEN_FD_ENV]: '4' } : {}) },
+      stdio: inherit
+        ? ['ignore', out, out, 'ipc', fd, ...(rfd >= 0 ? [rfd] : [])]
+        : ['ignore', out, out, 'ipc'],
+      env: {
+        ...dataPlaneEnv(dp.config),
+        [HANDOVER_ENV]: '1',
+        ...(inherit ? { [LISTEN_FD_ENV]: '4' } : {}),
+        ...(rfd >= 0 ? { [REDIRECT_FD_ENV]: '5' } : {}),
+      },
     });
   } finally {
     closeSync(out);

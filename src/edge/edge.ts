@@ -77,6 +77,40 @@ export interface StatsSnapshot {
   readonly clientAborts?: number;
 }
 
+/**
+ * The proof's latency histogram (src/api/proof.ts): bucket i holds latencies up to
+ * TRAFFIC_BUCKET_BASE_MS * 2^(i / TRAFFIC_BUCKETS_PER_DOUBLING) ms (log buckets, about ±9%),
+ * 0.1 ms .. ~3.5 min; the last bucket holds everything above.
+ */
+export const TRAFFIC_BUCKET_BASE_MS = 0.1;
+export const TRAFFIC_BUCKETS_PER_DOUBLING = 4;
+export const TRAFFIC_BUCKETS = 4 * 21 + 1;
+
+/** Cumulative counters of one version since the edge started (src/api/proof.ts says what each is). */
+export interface VersionTraffic {
+  /** '' for requests that reached no target. */
+  readonly version: string;
+  readonly requests: number;
+  readonly status5xx: number;
+  readonly proxyErrors: number;
+  readonly clientAborts: number;
+  /** TRAFFIC_BUCKETS counts (not cumulative) of the answered requests; empty when not kept. */
+  readonly buckets: readonly number[];
+}
+
+/** Every version's counters at one moment; what the edge cannot count is named in `unknown`. */
+export interface TrafficSnapshot {
+  /** Epoch ms. */
+  readonly at: number;
+  /** When the counters started (epoch ms): another value later means they restarted from zero. */
+  readonly since?: number;
+  readonly versions: readonly VersionTraffic[];
+  /** Fields of VersionTraffic (and p50Ms / p99Ms) this edge does not count: their values are not numbers to show. */
+  readonly unknown: readonly string[];
+  /** Why, or what the counts leave out. */
+  readonly note?: string;
+}
+
 export type EdgeKind = 'builtin' | 'nginx' | 'haproxy' | 'multi';
 
 /** What an edge can do; the controller refuses (or documents) what it cannot. */
@@ -130,6 +164,11 @@ export interface Edge {
   drain(ids: readonly string[], timeoutMs: number): Promise<DrainResult[]>;
   /** Summed counters of these targets for canary analysis; null when the edge keeps none. */
   stats(ids: readonly string[]): Promise<StatsSnapshot | null>;
+  /**
+   * Cumulative counters by version since the edge started, which the controller takes the
+   * difference of around a deploy (its proof). Absent: the edge counts nothing Baton can read.
+   */
+  traffic?(): Promise<TrafficSnapshot>;
   view(): Promise<EdgeTargetView[]>;
   /** Stops background work. Does not change what the edge serves. */
   close(): Promise<void>;

@@ -13,7 +13,9 @@ import {
   type RouteSpec,
   type SplitSpec,
   type StatsSnapshot,
+  type TrafficSnapshot,
 } from './edge.js';
+import { noTraffic, noTrafficNote, trafficSum } from './traffic.js';
 
 const STICKY_ORDER = ['none', 'named', 'any'] as const;
 
@@ -107,6 +109,17 @@ export class MultiEdge implements Edge {
       ),
       ...aborts,
     };
+  }
+
+  /** Summed over the edges; a field any edge cannot count is unknown for the sum. */
+  async traffic(): Promise<TrafficSnapshot> {
+    return trafficSum(
+      await Promise.all(
+        this.edges.map((e) =>
+          e.traffic ? e.traffic() : Promise.resolve(noTraffic(noTrafficNote(e.kind, e.describe))),
+        ),
+      ),
+    );
   }
 
   /** One line per target: unhealthy if any edge says so; counts summed where all know them. */

@@ -16,6 +16,7 @@ import type {
   EdgeRoutesBody,
   EdgeStatsAnswer,
   EdgeStatsBody,
+  EdgeTrafficAnswer,
   EdgeViewAnswer,
 } from '../api/edge.js';
 import type { ApiErrorBody } from '../api/error.js';
@@ -35,6 +36,7 @@ import {
   type RouteSpec,
   type SplitSpec,
   type StatsSnapshot,
+  type TrafficSnapshot,
 } from './edge.js';
 import { thenSentence } from '../util/text.js';
 
@@ -158,6 +160,10 @@ export class RemoteBuiltinEdge implements Edge {
   stats(ids: readonly string[]): Promise<StatsSnapshot> {
     const body: EdgeStatsBody = { ids };
     return this.call<EdgeStatsAnswer>('POST', PATHS.edgeStats, body, 'report its counters');
+  }
+
+  traffic(): Promise<TrafficSnapshot> {
+    return this.call<EdgeTrafficAnswer>('GET', PATHS.edgeTraffic, undefined, 'report its traffic counters');
   }
 
   async view(): Promise<EdgeTargetView[]> {

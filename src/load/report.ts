@@ -13,7 +13,8 @@ import { DEFAULT_APP_VERSION_HEADER, FAILURE_KINDS, type LoadResult } from './ru
 /** The single executable's asset name for Chart.js (scripts/build-binary.js embeds it). */
 export const CHART_ASSET = 'chart.umd.min.js';
 
-function chartJs(): string {
+/** Chart.js's UMD build, to inline (the proof report, src/load/proof-report.ts, too). */
+export function chartJs(): string {
   if (isSea()) return getAsset(CHART_ASSET, 'utf8');
   // The UMD build sits next to the CommonJS entry (the package exports no path to it).
   const require = createRequire(import.meta.url);
@@ -21,11 +22,11 @@ function chartJs(): string {
 }
 
 /** Text safe inside <script>: no early "</script", no HTML comment openers. */
-function scriptSafe(text: string): string {
+export function scriptSafe(text: string): string {
   return text.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
 }
 
-function esc(s: string): string {
+export function esc(s: string): string {
   return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 }
 

@@ -33,6 +33,10 @@ export interface LoadOptions {
   readonly signal?: AbortSignal;
   /** Counters kept up to date during the run, for callers that report phases of it. */
   readonly live?: LiveCounters;
+  /** https:// URLs: the CA (PEM) the server's certificate is checked against, besides the system's. */
+  readonly ca?: string;
+  /** https:// URLs: false accepts any certificate (a self-signed one). */
+  readonly rejectUnauthorized?: boolean;
 }
 
 export interface LiveCounters {
@@ -103,6 +107,14 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     keepAliveTimeout: 30_000,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
+    ...(o.ca !== undefined || o.rejectUnauthorized !== undefined
+      ? {
+          connect: {
+            ...(o.ca !== undefined ? { ca: o.ca } : {}),
+            ...(o.rejectUnauthorized !== undefined ? { rejectUnauthorized: o.rejectUnauthorized } : {}),
+          },
+        }
+      : {}),
   });
   const headers: Record<string, string> = { ...o.headers };
   if (o.newConnection) headers.connection = 'close';

@@ -1,6 +1,7 @@
 // What a notification says: one deploy event (started, a step, paused, the result) with the
 // deployment it belongs to. Built from the controller's progress events; both the Slack message
 // and the generic webhook's JSON are made from it.
+import type { DeployProof } from '../api/proof.js';
 import type { ProgressEvent } from '../controller/events.js';
 import type { DeploymentState } from '../controller/state.js';
 import type { NotifyEventType } from '../config/schema.js';
@@ -27,6 +28,11 @@ export interface Notification {
   /** On the result events. */
   readonly durationMs?: number;
   readonly reason?: string | null;
+  /**
+   * On the result events: what the edge saw during the deploy (src/api/proof.ts), without its
+   * time series and marks (GET /v1/history and `baton report` have them); null: not counted.
+   */
+  readonly proof?: Omit<DeployProof, 'series' | 'marks'> | null;
 }
 
 /** The notification for a progress event, or null for events that are never sent ('info'). */
@@ -56,6 +62,14 @@ export function notificationOf(e: ProgressEvent, d: DeploymentState, service: st
     },
     ...(e.step !== undefined ? { step: e.step } : {}),
     elapsedMs: e.elapsedMs,
-    ...(e.entry ? { durationMs: e.entry.durationMs, reason: e.entry.reason } : {}),
+    ...(e.entry
+      ? { durationMs: e.entry.durationMs, reason: e.entry.reason, proof: summaryOf(e.entry.proof) }
+      : {}),
   };
+}
+
+function summaryOf(p: DeployProof | null | undefined): Omit<DeployProof, 'series' | 'marks'> | null {
+  if (!p) return null;
+  const { series: _series, marks: _marks, ...summary } = p;
+  return summary;
 }

@@ -2,6 +2,7 @@
 // environment, old -> new version, strategy, actor, duration, result), the failure reason, and
 // a link to the dashboard. `text` is the fallback Slack shows in notifications.
 import { formatDuration } from '../config/units.js';
+import { proofLines } from '../api/proof.js';
 import type { Notification } from './event.js';
 import type { NotifyEventType } from '../config/schema.js';
 
@@ -60,6 +61,16 @@ export function slackMessage(n: Notification, o: SlackOptions = {}): object {
     });
   } else if (!isResult(n.event) && n.event !== 'started') {
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(escape(n.message), LIMIT.text) } });
+  }
+  if (n.proof) {
+    const lines = proofLines(
+      { ...n.proof, series: { intervalMs: 0, samples: [] }, marks: [] },
+      d.rollback ? 'rollback' : 'deploy',
+    );
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: clip(`*Proof*\n${escape(lines.join('\n'))}`, LIMIT.text) },
+    });
   }
   const context = [
     `deploy \`${d.id}\``,

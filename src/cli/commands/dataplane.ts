@@ -4,7 +4,7 @@
 // SIGUSR2 upgrades it in place (a new one from the Baton installed now takes the listener).
 import type { Command } from 'commander';
 import { parseListen } from '../../config/address.js';
-import { LISTEN_ADDRESS_ENV, LISTEN_FD_ENV } from '../../dataplane/paths.js';
+import { LISTEN_ADDRESS_ENV, LISTEN_FD_ENV, REDIRECT_FD_ENV } from '../../dataplane/paths.js';
 import { BatonError, messageOf } from '../../errors.js';
 import { readConfig, withConfig } from '../options.js';
 
@@ -22,16 +22,30 @@ export function registerDataPlane(program: Command): void {
       if (!config.listen) {
         throw new BatonError('BATON_E_CONFIG', `${config.file} has no listen: address for the data plane`);
       }
-      const [{ DataPlane }, upgrade, { createLogger }] = await Promise.all([
+      const [{ DataPlane }, upgrade, { createLogger }, worker] = await Promise.all([
         import('../../dataplane/process.js'),
         import('../../dataplane/upgrade.js'),
         import('../../log.js'),
+        import('../../dataplane/worker.js'),
       ]);
+      const workerNo = process.env[worker.WORKER_ENV];
+      if (workerNo !== undefined) {
+        // One of the data plane's proxy.workers (src/dataplane/workers.ts starts them).
+        delete process.env[worker.WORKER_ENV];
+        const fd = Number(process.env[LISTEN_FD_ENV]);
+        delete process.env[LISTEN_FD_ENV];
+        const log = createLogger({ level: opts.logLevel, name: `baton-dataplane-worker-${workerNo}` });
+        await worker.runWorker(config, fd, log);
+        log.info('data plane worker exited');
+        process.exit(0);
+      }
       const log = createLogger({ level: opts.logLevel, name: 'baton-dataplane' });
       const dp = new DataPlane(config, log);
       const handedOver = process.env[upgrade.HANDOVER_ENV] === '1' && process.send !== undefined;
       const fd = Number(process.env[LISTEN_FD_ENV]);
+      const redirectFd = Number(process.env[REDIRECT_FD_ENV]);
       delete process.env[LISTEN_FD_ENV];
+      delete process.env[REDIRECT_FD_ENV];
       if (handedOver) {
         const { server, table } = await upgrade.receiveHandover();
         // The socket comes as an inherited fd when the old one could give it so: a handle sent
@@ -40,7 +54,8 @@ export function registerDataPlane(program: Command): void {
         const listener = server ?? (Number.isInteger(fd) && fd >= 3 ? { fd } : null);
         if (!listener)
           throw new BatonError('BATON_E_LISTEN', 'the handover came without the listening socket');
-        await dp.start({ kind: 'handover', listener, table });
+        const redirect = Number.isInteger(redirectFd) && redirectFd >= 3 ? { fd: redirectFd } : undefined;
+        await dp.start({ kind: 'handover', listener, redirect, table });
         await upgrade.completeHandover(dp, log);
       } else await dp.start(Number.isInteger(fd) && fd >= 3 ? { kind: 'fd', fd } : { kind: 'bind' });
       process.on('SIGTERM', () => void dp.stop('SIGTERM'));
@@ -48,12 +63,14 @@ export function registerDataPlane(program: Command): void {
       process.on('SIGUSR2', () => {
         dp.upgrade().catch((err: unknown) => log.error({ error: messageOf(err) }, 'upgrade failed'));
       });
-      // Config changes reach the data plane with `baton upgrade` (a new one reads the file).
-      process.on('SIGHUP', () =>
+      // Config changes reach the data plane with `baton upgrade` (a new one reads the file);
+      // the certificate files of tls: are read again.
+      process.on('SIGHUP', () => {
+        dp.reloadCertificates('SIGHUP');
         log.warn(
-          'SIGHUP ignored: the data plane reads its config when it starts; run `baton upgrade` to apply proxy changes',
-        ),
-      );
+          'SIGHUP: the data plane reads its config when it starts; run `baton upgrade` to apply proxy changes (the certificates of tls: were read again)',
+        );
+      });
       await dp.done;
       log.info('data plane exited');
       // Connections left over after the drain deadline do not keep it up.

@@ -13,7 +13,7 @@ import { runLoad, type LoadResult } from '../../load/runner.js';
 import { summarize } from '../../load/summary.js';
 import { actorFromEnv } from '../actor.js';
 import { readConfig, withConfig } from '../options.js';
-import { exitCodeOf, progressMode, renderEvent } from '../progress.js';
+import { exitCodeOf, progressMode, renderEvent, renderProof } from '../progress.js';
 
 /** What --strategy accepts (the daemon checks it too). */
 const STRATEGIES: readonly string[] = STRATEGY_TYPES;
@@ -72,6 +72,7 @@ async function followDeploy(opts: FollowOptions, follow: Follow): Promise<void> 
   try {
     await client.stream<ProgressEvent>('POST', follow.path, follow.body, (e) => {
       last = e;
+      if (e.kind === 'done') process.stdout.write(renderProof(e, mode));
       process.stdout.write(renderEvent(e, mode));
     });
   } finally {

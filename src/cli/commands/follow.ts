@@ -8,7 +8,7 @@ import type { ProgressEvent } from '../../api/deploy.js';
 import { PATHS } from '../../api/paths.js';
 import { BatonError } from '../../errors.js';
 import { readConfig, withConfig } from '../options.js';
-import { exitCodeOf, progressMode, renderEvent } from '../progress.js';
+import { exitCodeOf, progressMode, renderEvent, renderProof } from '../progress.js';
 
 export function registerFollow(program: Command): void {
   withConfig(program.command('follow'))
@@ -28,6 +28,7 @@ export function registerFollow(program: Command): void {
       try {
         await client.stream<ProgressEvent>('GET', PATHS.deployCurrent, undefined, (e) => {
           last = e;
+          if (e.kind === 'done') process.stdout.write(renderProof(e, mode));
           process.stdout.write(renderEvent(e, mode));
         });
       } catch (err) {

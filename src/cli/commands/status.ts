@@ -171,7 +171,9 @@ export function registerStatus(program: Command): void {
     });
 
   withConfig(program.command('history'))
-    .description('past deploys: version, strategy, who, when, how long, result and why, a line each')
+    .description(
+      'past deploys: version, strategy, who, when, how long, failed of all requests meanwhile (its proof), result and why, a line each',
+    )
     .option('--limit <n>', 'how many', '20')
     .option('--logs', "print each failed deploy's whole reason too, with its log or output lines")
     .option('--json', 'print JSON')
@@ -182,7 +184,9 @@ export function registerStatus(program: Command): void {
       );
       if (opts.json) return printJson(r);
       if (!r.history.length) return void process.stdout.write('no deploys yet\n');
-      const rows = [['ID', 'VERSION', 'FROM', 'STRATEGY', 'RESULT', 'WHO', 'STARTED', 'TOOK', 'REASON']];
+      const rows = [
+        ['ID', 'VERSION', 'FROM', 'STRATEGY', 'RESULT', 'WHO', 'STARTED', 'TOOK', 'FAILED', 'REASON'],
+      ];
       for (const h of r.history) {
         rows.push([
           h.id,
@@ -193,6 +197,8 @@ export function registerStatus(program: Command): void {
           h.actor,
           h.startedAt,
           `${(h.durationMs / 1000).toFixed(1)}s`,
+          // Its proof: failed of all requests the edge saw meanwhile (`?`: the edge cannot count).
+          !h.proof ? '-' : h.proof.requests === null ? '?' : `${h.proof.failed ?? '?'}/${h.proof.requests}`,
           h.reason ? oneLine(h.reason, REASON_WIDTH) : '-',
         ]);
       }

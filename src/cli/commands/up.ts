@@ -4,6 +4,7 @@
 // stops everything.
 import type { Command } from 'commander';
 import { configWarnings } from '../../config/warnings.js';
+import { checkCertificates } from '../../edge/builtin/certificates.js';
 import { clearListenFdsEnv, listenFdsFromEnv, type ListenFd } from '../../daemon/listen-fds.js';
 import { BatonError, messageOf } from '../../errors.js';
 import { readConfig, withConfig } from '../options.js';
@@ -27,9 +28,11 @@ export function registerUp(program: Command): void {
       // The config passed the same checks as `baton validate`; now the state directory and
       // its files, before any port is opened or instance touched.
       checkState(config);
+      // tls:'s files, as `baton validate` checks them (an expired certificate: served, said).
+      const tls = checkCertificates(config);
       const log = createLogger({ level: opts.logLevel });
       // The warnings `baton validate` prints; the daemon runs anyway.
-      for (const w of configWarnings(config)) log.warn(w);
+      for (const w of [...configWarnings(config), ...tls.warnings]) log.warn(w);
       // systemd socket activation: the listener it holds (kept open across our restarts).
       const inherited = pickListenFd(listenFdsFromEnv());
       clearListenFdsEnv();
@@ -65,6 +68,10 @@ export function registerUp(program: Command): void {
           const pending = early;
           if (pending !== null) stop(pending.why, pending.everything);
           process.on('SIGHUP', () => {
+            // The certificate files first, whatever the config file holds now.
+            daemon
+              .reloadCertificates()
+              .catch((err: unknown) => log.error({ error: messageOf(err) }, 'certificate reload failed'));
             try {
               const next = readConfig(opts);
               for (const w of configWarnings(next)) log.warn(w);

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import type { ConfigProblem } from '../../config/load.js';
 import { configJsonSchema } from '../../config/schema.js';
 import { configWarnings } from '../../config/warnings.js';
+import { checkCertificates } from '../../edge/builtin/certificates.js';
 import { isBatonError } from '../../errors.js';
 import { DEFAULT_CONFIG, printJson, readConfig, withConfig } from '../options.js';
 
@@ -29,11 +30,13 @@ export function registerValidate(program: Command): void {
       try {
         const config = readConfig(opts);
         const envs = checking === null ? Object.keys(config.environments ?? {}) : [];
-        const warnings = configWarnings(config);
+        // tls:'s files are read and checked as `baton up` does.
+        const warnings = [...configWarnings(config), ...checkCertificates(config).warnings];
         for (const env of envs) {
           checking = env;
+          const envConfig = readConfig({ ...opts, env });
           // An environment's own warnings only (the file's apply to it too, said once).
-          for (const w of configWarnings(readConfig({ ...opts, env })))
+          for (const w of [...configWarnings(envConfig), ...checkCertificates(envConfig).warnings])
             if (!warnings.includes(w) && !warnings.includes(`environment ${env}: ${w}`))
               warnings.push(`environment ${env}: ${w}`);
         }

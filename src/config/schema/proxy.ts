@@ -172,6 +172,12 @@ export const proxySchema = z.strictObject({
     .describe(
       "true: each answer names its target's version in an X-Baton-Version header (what `baton load` charts by version); off by default: it tells every client what runs.",
     ),
+  workers: z
+    .union([z.number().int().min(1).max(64), z.literal('auto')])
+    .prefault(P.workers)
+    .describe(
+      'How many processes serve the listener, as nginx\'s worker_processes: a number, or auto (one per CPU). Each routes the same table; with an app, the data plane starts them (see README "Proxy workers").',
+    ),
 });
 
 export type TargetConfig = z.output<typeof targetSchema>;

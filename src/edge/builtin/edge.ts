@@ -10,6 +10,7 @@ import {
   type RouteSpec,
   type SplitSpec,
   type StatsSnapshot,
+  type TrafficSnapshot,
 } from '../edge.js';
 import type { BuiltinProxy } from './proxy.js';
 
@@ -59,6 +60,10 @@ export class BuiltinEdge implements Edge {
       clientAborts += t.stats.clientAborts;
     }
     return Promise.resolve({ byClass, buckets, clientAborts });
+  }
+
+  traffic(): Promise<TrafficSnapshot> {
+    return Promise.resolve(this.proxy.traffic.snapshot());
   }
 
   view(): Promise<EdgeTargetView[]> {

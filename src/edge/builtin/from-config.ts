@@ -1,7 +1,10 @@
 // The built-in proxy as baton.yaml describes it: for `baton up` (targets, edge-only) and for the
 // data plane process, which build it the same way.
-import type { BatonConfig } from '../../config/schema.js';
+import { hstsHeader, type BatonConfig } from '../../config/schema.js';
 import { createAccessLog, type Logger } from '../../log.js';
+import { ServedCertificates } from './certificate-reload.js';
+import { certificateFiles, checkCertificates, tlsSettings } from './certificates.js';
+import type { HttpsOptions } from './front.js';
 import { BuiltinProxy } from './proxy.js';
 
 export function proxyFromConfig(config: BatonConfig, log: Logger, onChange?: () => void): BuiltinProxy {
@@ -15,5 +18,17 @@ export function proxyFromConfig(config: BatonConfig, log: Logger, onChange?: () 
     log,
     accessLog,
     onChange,
+    https: httpsFromConfig(config, log),
   });
+}
+
+/** tls:, hsts: and redirectHttp:, the certificates read and checked (BATON_E_CONFIG if not). */
+function httpsFromConfig(config: BatonConfig, log: Logger): HttpsOptions | null {
+  const { set } = checkCertificates(config);
+  if (!config.tls || !set) return null;
+  return {
+    certificates: new ServedCertificates(certificateFiles(config), tlsSettings(config.tls), set, log),
+    hsts: hstsHeader(config.hsts),
+    redirectHttp: config.redirectHttp ?? null,
+  };
 }

@@ -5,7 +5,6 @@
 // accepts on it), answers what still comes on its open connections with `Connection: close`,
 // closes keep-alive connections only once they have stayed idle, sends WebSockets a Close frame
 // (1001 going away), and closes what is left at a deadline.
-import type http from 'node:http';
 import net, { type Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { formatAddress, type ListenAddress } from '../../config/address.js';
@@ -19,7 +18,7 @@ import type { Tunnel } from './target.js';
 export type ListenSource = net.Server | { readonly _handle: object } | { readonly fd: number };
 
 /** Listens on `from`, or binds `address` when there is none. */
-export function listenOn(server: http.Server, address: ListenAddress, from?: ListenSource): Promise<void> {
+export function listenOn(server: net.Server, address: ListenAddress, from?: ListenSource): Promise<void> {
   const where =
     from === undefined
       ? formatAddress(address)
@@ -57,7 +56,7 @@ export function listenOn(server: http.Server, address: ListenAddress, from?: Lis
  * also closes every idle keep-alive connection at once, which races a client sending its next
  * request on one (it would see a reset). Those are the retirement's to close, once idle.
  */
-export function stopAccepting(server: http.Server): void {
+export function stopAccepting(server: net.Server): void {
   if (server.listening) net.Server.prototype.close.call(server);
 }
 

@@ -1,13 +1,13 @@
-// The built-in reverse proxy: one HTTP/1.1 listener, a route-table reference swapped whole on
-// every change, and the operations the controller and admin API use to change it (add, remove,
-// weight, drain, switch). The listener is never restarted by a change.
+// The built-in reverse proxy: one HTTP/1.1 listener (HTTPS with tls:, front.ts), a route-table
+// reference swapped whole on every change, and the operations the controller and admin API use to
+// change it (add, remove, weight, drain, switch). The listener is never restarted by a change.
 //
 // Split by responsibility: the listener and the request entry here (the hot path), what the
 // proxy answers itself in answers.ts, route-table changes and drains in route-changes.ts,
 // upgrades in tunnel.ts, listening on a handed-over socket and retiring after a handover in
 // handover.ts.
 import type { TargetView } from '../../api/targets.js';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type net from 'node:net';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -28,11 +28,13 @@ import {
   type RetireResult,
 } from './handover.js';
 import { TrustedProxies, upstreamRequestHeaders } from './headers.js';
+import { createFront, type Front, type FrontServer, type HttpsOptions } from './front.js';
 import { HealthChecker } from './health.js';
 import { RouteChanges, routesOf, specOf, type Known } from './route-changes.js';
 import { RouteTable } from './route-table.js';
 import type { PoolOptions, Target } from './target.js';
 import type { LaneDecision } from './split.js';
+import { TrafficCounters } from './stats.js';
 import { openTunnel, type TunnelHost } from './tunnel.js';
 
 export interface BuiltinProxyOptions {
@@ -45,6 +47,8 @@ export interface BuiltinProxyOptions {
   readonly accessLog?: ((entry: AccessLogEntry) => void) | null;
   /** Called after every route change (to persist it). */
   readonly onChange?: (() => void) | undefined;
+  /** tls:, hsts: and redirectHttp:; null: plain HTTP. */
+  readonly https?: HttpsOptions | null;
 }
 
 export interface AccessLogEntry {
@@ -74,7 +78,9 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
   readonly versionHeader: boolean;
   private table: RouteTable;
   private readonly known: RouteChanges;
-  private readonly server: http.Server;
+  private readonly server: FrontServer;
+  /** The listener's server, and with HTTPS its certificates and redirectHttp's listener. */
+  readonly front: Front;
   private readonly trusted: TrustedProxies;
   private readonly underscores: boolean;
   private readonly poolOptions: PoolOptions;
@@ -83,6 +89,8 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
   private readonly sockets = new Set<Socket>();
   private inflight = 0;
   private closing = false;
+  /** By version, for deploy proofs (BuiltinEdge.traffic). */
+  readonly traffic = new TrafficCounters(() => this.targets().map((t) => t.spec.version));
   /** Set while retiring after a handover (see retire). */
   private retirement: Retirement | null = null;
   private retired: Promise<RetireResult> | null = null;
@@ -106,26 +114,13 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
     this.table = new RouteTable(0, [], opts.balance);
     this.known = new RouteChanges(this.poolOptions, p.slowStart, p.drainTimeout, opts.onChange);
     this.health = opts.healthCheck ? new HealthChecker(opts.healthCheck, opts.log) : null;
-    this.server = http.createServer(
-      {
-        maxHeaderSize: p.maxHeaderSize,
-        headersTimeout: p.clientHeaderTimeout,
-        requestTimeout: p.clientRequestTimeout,
-        keepAliveTimeout: p.clientIdleTimeout,
-        // Node checks the two timeouts above on this timer (30s by default), so without it a
-        // 10s header timeout could take 40s to fire.
-        connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(p.clientHeaderTimeout / 4))),
-        requireHostHeader: true,
-        insecureHTTPParser: false,
-        noDelay: true,
-      },
-      this.onRequest,
-    );
+    this.front = createFront(p, opts.https ?? null, this.onRequest, () => this.address());
+    this.server = this.front.server;
     this.server.on('checkContinue', this.onCheckContinue);
     this.server.on('upgrade', this.onUpgrade);
     this.server.on('connect', onConnectMethod);
     this.server.on('clientError', onClientError);
-    this.server.on('connection', (socket: Socket) => {
+    this.server.on(this.front.ready, (socket: Socket) => {
       // Once per socket: a connection whose upgrade was declined comes back (reuseConnection).
       if (this.sockets.has(socket)) return;
       this.sockets.add(socket);
@@ -140,8 +135,9 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
    * net.Server received with `process.on('message', (m, server) => ...)`) or inherited (systemd's
    * `{ fd: 3 }`). `address()` then reports the socket's real address.
    */
-  async listen(from?: ListenSource): Promise<ListenAddress> {
+  async listen(from?: ListenSource, redirectFrom?: ListenSource): Promise<ListenAddress> {
     await listenOn(this.server, this.opts.listen, from);
+    await this.front.redirect?.listen(redirectFrom);
     return this.address();
   }
 
@@ -183,6 +179,7 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
     );
     this.retirement = r;
     stopAccepting(this.server);
+    this.front.redirect?.stopAccepting();
     return (this.retired = (async () => {
       const left = await r.run(deadline);
       await this.close(0);
@@ -195,6 +192,7 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
     if (this.closing) return;
     this.closing = true;
     this.health?.stopAll();
+    const frontClosed = this.front.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     const deadline = Date.now() + timeoutMs;
@@ -202,6 +200,8 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
     for (const k of this.known.values()) for (const t of k.target.tunnels) t.close();
     this.server.closeAllConnections();
     for (const s of this.sockets) s.destroy();
+    this.front.destroyHandshaking();
+    await frontClosed;
     await Promise.all([...this.known.values()].map((k) => k.target.pool.destroy().catch(() => undefined)));
     await closed;
   }
@@ -248,7 +248,7 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
       return;
     }
     // Node's own connection handling: a new parser on the socket, with the server's limits.
-    this.server.emit('connection', socket);
+    this.server.emit(this.front.ready, socket);
     socket.resume();
   }
 
@@ -276,6 +276,7 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
       if (byClient(ex.failure) && ex.status < 500) t.stats.clientAborts++;
       else t.stats.record(ex.failure === undefined || ex.status >= 500 ? ex.status : 0, now - ex.started);
     }
+    this.traffic.finished(t?.spec.version ?? '', ex.status, ex.failure, now - ex.started);
     if (this.accessLog !== null) {
       const req = ex.req;
       this.accessLog({
@@ -310,7 +311,8 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
     if (!req.socket.writable || (prev && prev !== res && (prev._last || !prev.shouldKeepAlive))) return;
     // Retiring: Node writes `Connection: close` on this answer and closes the connection after it.
     if (this.retirement !== null) res.shouldKeepAlive = false;
-    const h = upstreamRequestHeaders(req, this.trusted, false, false, this.underscores);
+    if (this.front.hsts !== null) res.setHeader('strict-transport-security', this.front.hsts);
+    const h = upstreamRequestHeaders(req, this.trusted, this.front.encrypted, false, this.underscores);
     if (h.answer !== null) return answerHere(res, h.answer);
     let body: Readable | null = null;
     const max = this.opts.proxy.maxBodySize;
@@ -343,7 +345,7 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
       });
       return;
     }
-    const h = upstreamRequestHeaders(req, this.trusted, false, true, this.underscores);
+    const h = upstreamRequestHeaders(req, this.trusted, this.front.encrypted, true, this.underscores);
     if (h.answer !== null) return answerUpgrade(socket, h.answer);
     openTunnel(this, req, socket, head, h.headers, h.requestId);
   };

@@ -36,8 +36,10 @@ import {
   type RouteSpec,
   type SplitSpec,
   type StatsSnapshot,
+  type TrafficSnapshot,
 } from '../edge.js';
 import { wantedOf, type Wanted } from './routes.js';
+import { SlotTraffic, UNKNOWN_VERSION } from './traffic.js';
 import { HaproxyRuntime, parseSocketAddress, type ServerState } from './runtime.js';
 import {
   checkText,
@@ -77,6 +79,8 @@ export class HaproxyEdge implements Edge {
   /** Target ids by HAProxy `addr:port`, for routes given by host name. */
   private readonly ids = new Map<string, string>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** Counters by version for deploy proofs, from `show stat` readings. */
+  private readonly counted = new SlotTraffic();
 
   constructor(
     private readonly cfg: HaproxyConfig,
@@ -155,6 +159,25 @@ export class HaproxyEdge implements Edge {
     return { byClass, buckets: [] };
   }
 
+  /** Counters by version (deploy proofs): not queued behind a route change, which can wait for checks. */
+  async traffic(): Promise<TrafficSnapshot> {
+    await this.readTraffic();
+    return this.counted.snapshot();
+  }
+
+  private async readTraffic(): Promise<void> {
+    const slots = await this.readSlots();
+    const routed = new Map(
+      slots
+        .filter((s) => s.state !== 'free')
+        .map((s) => [s.name, this.versions.get(s.id) || UNKNOWN_VERSION]),
+    );
+    const asked = Date.now();
+    const stats = await this.runtime.serverStats(this.cfg.backend);
+    // Stamped halfway through the call: HAProxy answered somewhere in between.
+    this.counted.observe(stats, (name) => routed.get(name) ?? null, Math.round((asked + Date.now()) / 2));
+  }
+
   /** The routed slots; `requests` is the slot's session count since HAProxy (re)started. */
   async view(): Promise<EdgeTargetView[]> {
     const slots = (await this.readSlots()).filter((s) => s.state === 'routed');
@@ -184,8 +207,12 @@ export class HaproxyEdge implements Edge {
    * weights and drains the removed ones. Whatever fails, what was changed is put back.
    */
   private async change(wanted: Wanted[]): Promise<void> {
+    // What the slots served so far goes to their versions before any slot changes hands.
+    await this.readTraffic().catch(() => undefined);
     const slots = await this.readSlots();
     const { place, keep, drain } = planSlots(slots, wanted, this.cfg);
+    // Known from the start: a traffic reading while the change runs names the new slots' version.
+    for (const w of wanted) if (!this.versions.has(w.id)) this.versions.set(w.id, w.version);
     const undo: Undo[] = [];
     try {
       const placed: Placement[] = [];

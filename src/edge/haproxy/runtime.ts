@@ -61,6 +61,8 @@ export interface ServerStat {
   /** Failed connections, and failed or aborted responses (HAProxy answered 502/504 itself). */
   readonly econ: number;
   readonly eresp: number;
+  /** Transfers the client aborted (cli_abrt). */
+  readonly cliAbrt: number;
   readonly backup: boolean;
   readonly checkStatus: string;
   readonly checkCode: string;
@@ -208,6 +210,7 @@ export function parseServerStats(text: string): ServerStat[] {
       hrspOther: col.num(f, 'hrsp_other'),
       econ: col.num(f, 'econ'),
       eresp: col.num(f, 'eresp'),
+      cliAbrt: col.num(f, 'cli_abrt'),
       backup: col.num(f, 'bck') === 1,
       checkStatus: col.str(f, 'check_status'),
       checkCode: col.str(f, 'check_code'),

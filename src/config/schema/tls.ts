@@ -1,0 +1,104 @@
+// HTTPS at the built-in proxy (issue #17): the certificates it serves (tls:), a plain-HTTP
+// listener that redirects to it (redirectHttp:) and the Strict-Transport-Security header (hsts:).
+// The files are read and checked by src/edge/builtin/certificates.ts, for `baton validate` and
+// `baton up` alike; the schema checks the shape only.
+import { z } from 'zod';
+import { editorSchemas, fail } from './values.js';
+
+const pemFile = z.string().min(1, { message: 'a file path, e.g. /etc/baton/web.crt' });
+
+export const certificateSchema = z.strictObject({
+  cert: pemFile.describe(
+    'The certificate file (PEM), the leaf first and then its chain; relative to this file.',
+  ),
+  key: pemFile.describe("The certificate's private key file (PEM), unencrypted; relative to this file."),
+});
+
+export const tlsSchema = z
+  .strictObject({
+    cert: certificateSchema.shape.cert.optional(),
+    key: certificateSchema.shape.key.optional(),
+    certificates: z
+      .array(certificateSchema)
+      .min(1)
+      .optional()
+      .describe(
+        'Several certificates, each { cert, key }, chosen by the name the client asks for (SNI); the first is the default (a client that names none, or a name none of them has). With cert and key too, that one comes first.',
+      ),
+    minVersion: z
+      .enum(['TLSv1.2', 'TLSv1.3'])
+      .prefault('TLSv1.2')
+      .describe('The oldest TLS version accepted: TLSv1.2 (the default) or TLSv1.3.'),
+    ciphers: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "TLS 1.2 cipher suites, in OpenSSL's list format (e.g. ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256); left out: Node's default list.",
+      ),
+  })
+  .superRefine((t, ctx) => {
+    if ((t.cert === undefined) !== (t.key === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [t.cert === undefined ? 'cert' : 'key'],
+        message: 'cert and key go together: the certificate file and its private key file',
+      });
+    }
+    if (t.cert === undefined && t.certificates === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: 'tls needs a certificate: cert and key (PEM files), or certificates: [{ cert, key }, ...]',
+      });
+    }
+  });
+
+/** `hsts: true`: one year, the HSTS preload list's floor. */
+export const HSTS_DEFAULT_MAX_AGE = 31_536_000;
+
+/** Seconds, or a count of days (d) or years (y, 365 days): "1y", "180d", 31536000. */
+const maxAge = z.union([z.number(), z.string()]).transform((v, ctx): number => {
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? v : fail(ctx, `${v}: seconds, 0 or more`);
+  const m = /^(\d+)(s|d|y)$/.exec(v.trim());
+  if (!m)
+    return fail(ctx, `"${v}" is not an HSTS max-age: write seconds (31536000), days (180d) or years (1y)`);
+  return Number(m[1]) * (m[2] === 'y' ? 31_536_000 : m[2] === 'd' ? 86_400 : 1);
+});
+editorSchemas.add(maxAge, {
+  jsonSchema: {
+    anyOf: [
+      { type: 'integer', minimum: 0 },
+      { type: 'string', pattern: String.raw`^\d+(s|d|y)$` },
+    ],
+  },
+});
+
+export const hstsSchema = z.union([
+  z.boolean(),
+  z.strictObject({
+    maxAge: maxAge
+      .prefault(HSTS_DEFAULT_MAX_AGE)
+      .describe(
+        'How long browsers remember to use HTTPS only: seconds, days (180d) or years (1y); default 1y.',
+      ),
+    includeSubDomains: z
+      .boolean()
+      .prefault(false)
+      .describe('true: every subdomain too (only when all of them serve HTTPS).'),
+    preload: z
+      .boolean()
+      .prefault(false)
+      .describe("true: ask to be in the browsers' preload list (needs includeSubDomains and 1y or more)."),
+  }),
+]);
+
+export type TlsConfig = z.output<typeof tlsSchema>;
+export type HstsConfig = z.output<typeof hstsSchema>;
+
+/** The Strict-Transport-Security value `hsts:` asks for; null when off. */
+export function hstsHeader(h: HstsConfig | undefined): string | null {
+  if (h === undefined || h === false) return null;
+  const o = h === true ? { maxAge: HSTS_DEFAULT_MAX_AGE, includeSubDomains: false, preload: false } : h;
+  return `max-age=${o.maxAge}${o.includeSubDomains ? '; includeSubDomains' : ''}${o.preload ? '; preload' : ''}`;
+}

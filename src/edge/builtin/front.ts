@@ -1,0 +1,121 @@
+// The proxy's client-facing server: plain HTTP/1.1, or HTTPS when tls: is set. The TCP listener
+// is the same either way (bound, handed over by an older proxy, or systemd's): TLS is per
+// connection, so an inherited socket serves HTTPS as well. With TLS, Node's HTTP layer sees the
+// TLS socket once its handshake is done ('secureConnection'); the raw TCP sockets still in their
+// handshake are kept apart, for close() to end them. The place ALPN "h2" will be offered.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { ListenAddress } from '../../config/address.js';
+import type { ProxyConfig } from '../../config/schema.js';
+import type { ServedCertificates } from './certificate-reload.js';
+import { HttpRedirect } from './redirect.js';
+
+export type FrontServer = http.Server | https.Server;
+
+/** HTTPS as baton.yaml asks for it (from-config.ts builds it). */
+export interface HttpsOptions {
+  /** tls: the certificates served, kept up to date. */
+  readonly certificates: ServedCertificates;
+  /** Strict-Transport-Security on every HTTPS answer (hsts:); null: none. */
+  readonly hsts: string | null;
+  /** redirectHttp: a plain-HTTP listener answering 308 to https://. */
+  readonly redirectHttp: ListenAddress | null;
+}
+
+export interface Front {
+  readonly server: FrontServer;
+  /** The event a connection ready for HTTP comes with: 'connection', or 'secureConnection'. */
+  readonly ready: 'connection' | 'secureConnection';
+  readonly encrypted: boolean;
+  readonly hsts: string | null;
+  readonly certificates: ServedCertificates | null;
+  /** redirectHttp's listener (ACME HTTP-01 answers from its `challenges`). */
+  readonly redirect: HttpRedirect | null;
+  /** Destroys the TCP connections still in their TLS handshake. */
+  destroyHandshaking(): void;
+  /** Stops watching the certificate files and closes the redirect listener. */
+  close(): Promise<void>;
+}
+
+export function createFront(
+  p: ProxyConfig,
+  tls: HttpsOptions | null,
+  onRequest: (req: IncomingMessage, res: ServerResponse) => void,
+  /** Where the main listener is bound (the redirect's port). */
+  address: () => ListenAddress,
+): Front {
+  const options: http.ServerOptions = {
+    maxHeaderSize: p.maxHeaderSize,
+    headersTimeout: p.clientHeaderTimeout,
+    requestTimeout: p.clientRequestTimeout,
+    keepAliveTimeout: p.clientIdleTimeout,
+    // Node checks the two timeouts above on this timer (30s by default), so without it a
+    // 10s header timeout could take 40s to fire.
+    connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(p.clientHeaderTimeout / 4))),
+    requireHostHeader: true,
+    insecureHTTPParser: false,
+    noDelay: true,
+  };
+  if (tls === null) {
+    return {
+      server: http.createServer(options, onRequest),
+      ready: 'connection',
+      encrypted: false,
+      hsts: null,
+      certificates: null,
+      redirect: null,
+      destroyHandshaking: () => undefined,
+      close: () => Promise.resolve(),
+    };
+  }
+  const { certificates } = tls;
+  const server = https.createServer(
+    {
+      ...options,
+      ...certificates.serverOptions(),
+      ALPNProtocols: ['http/1.1'],
+      // A client that connects and never finishes its handshake holds a socket as a slow
+      // request head would: the same limit.
+      handshakeTimeout: p.clientHeaderTimeout,
+    },
+    onRequest,
+  );
+  const handshaking = new Set<Socket>();
+  server.on('connection', (raw: Socket) => {
+    handshaking.add(raw);
+    raw.once('close', () => handshaking.delete(raw));
+  });
+  server.on('secureConnection', (s: TLSSocket) => {
+    const raw = (s as TLSSocket & { _parent?: Socket })._parent;
+    if (raw) handshaking.delete(raw);
+  });
+  // A failed handshake (a TLS 1.1 client, a port scan, a handshake timeout): the connection
+  // ends. Not Node's default for HTTPS, which passes it on as a clientError: that handler
+  // answers an HTTP 400, meaningless on a connection that never got to speak HTTP.
+  server.removeAllListeners('tlsClientError');
+  server.on('tlsClientError', (_err: Error, s: TLSSocket) => s.destroy());
+  certificates.attach(server);
+  const redirect = tls.redirectHttp
+    ? new HttpRedirect(tls.redirectHttp, p, () => {
+        const a = address();
+        return a.kind === 'tcp' ? a.port : null;
+      })
+    : null;
+  return {
+    server,
+    ready: 'secureConnection',
+    encrypted: true,
+    hsts: tls.hsts,
+    certificates,
+    redirect,
+    destroyHandshaking: () => {
+      for (const s of handshaking) s.destroy();
+    },
+    close: async () => {
+      certificates.close();
+      await redirect?.close();
+    },
+  };
+}

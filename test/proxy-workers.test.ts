@@ -1,0 +1,179 @@
+// `proxy.workers: 2` (issue 16): the data plane and one worker process accept on one listening
+// socket, both route the same table (a deploy under load fails nothing: every change is in effect
+// in both before anything drains), /metrics sums both, and a worker that dies is started again
+// while the other process serves.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import net from 'node:net';
+import { before, describe, it } from 'node:test';
+import { request } from 'undici';
+import { askDataPlane } from '../src/dataplane/connect.js';
+import { dataPlanePaths } from '../src/dataplane/paths.js';
+import { Service } from './helpers/app-daemon.js';
+import { ensureBuilt } from './helpers/cli.js';
+import { startLoad, waitFor } from './helpers/index.js';
+
+const STRATEGY = ['  type: blue-green', '  verify: 200ms', '  keepOld: 0s'];
+
+/** The pids holding an established TCP connection whose local port is `port` (accepted ones). */
+function acceptedBy(port: number): Map<number, number> {
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address "0100007F:1F90", st 01 = ESTABLISHED, inode at 9.
+      if (f.length > 9 && parseInt(f[1]!.split(':')[1]!, 16) === port && f[3] === '01') inodes.add(f[9]!);
+    }
+  }
+  const owners = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${name}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${name}/fd/${fd}`));
+        if (m && inodes.has(m[1]!)) owners.set(Number(name), (owners.get(Number(name)) ?? 0) + 1);
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+  }
+  return owners;
+}
+
+async function metricSum(adminPort: number, version: string): Promise<number> {
+  const res = await request(`http://127.0.0.1:${adminPort}/metrics`, { reset: true });
+  const text = await res.body.text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('baton_requests_total{') && line.includes(`version="${version}"`)) {
+      sum += Number(line.split(' ').at(-1));
+    }
+  }
+  return sum;
+}
+
+describe('proxy.workers (issue 16)', { timeout: 180_000 }, () => {
+  before(() => ensureBuilt());
+
+  it('two processes accept on one socket, route the same table through a deploy (0 failed), and /metrics sums them', async (t) => {
+    const svc = await Service.create(t, {
+      instances: 2,
+      readyTimeout: '15s',
+      strategy: STRATEGY,
+      extra: ['proxy:', '  workers: 2'],
+    });
+    await svc.start();
+    await svc.deployApi('1.0.0');
+    const paths = dataPlanePaths(svc.stateDir);
+    const health = await waitFor(
+      async () => ((await askDataPlane(paths))?.workers?.length ? askDataPlane(paths) : null),
+      {
+        timeout: 15_000,
+        what: 'the data plane and its worker',
+      },
+    );
+    const [worker] = health.workers!;
+    assert.ok(worker && worker !== health.pid, JSON.stringify(health));
+    const port = Number(new URL(svc.url).port);
+
+    // Both processes take connections: keep-alive connections, one request each, kept open
+    // until each process holds at least one (bounded).
+    const sockets: net.Socket[] = [];
+    t.after(() => sockets.forEach((s) => s.destroy()));
+    let owners = new Map<number, number>();
+    for (let i = 0; i < 200 && !(owners.has(health.pid) && owners.has(worker)); i++) {
+      const s = net.connect(port, '127.0.0.1');
+      sockets.push(s);
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.once('data', () => resolve());
+        s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      });
+      if (i % 4 === 3) owners = acceptedBy(port);
+    }
+    owners = acceptedBy(port);
+    assert.ok(
+      owners.has(health.pid) && owners.has(worker),
+      `connections by pid: ${JSON.stringify([...owners])}`,
+    );
+    sockets.forEach((s) => s.destroy());
+
+    // /metrics counts what both served: exactly the requests sent since it was read.
+    const before = await metricSum(svc.adminPort, '1.0.0');
+    const counted = startLoad(svc.url, { concurrency: 8, maxRequests: 400, maxMs: 30_000, keepAlive: false });
+    await waitFor(() => counted.result.sent >= 400, { timeout: 30_000, what: '400 requests' });
+    const c = await counted.stop();
+    assert.equal(c.failed, 0, c.failures.join('\n'));
+    await waitFor(async () => (await metricSum(svc.adminPort, '1.0.0')) - before === c.ok, {
+      what: `baton_requests_total of 1.0.0 to grow by ${c.ok}`,
+    });
+
+    // A deploy under load on new and kept-alive connections: nothing fails, on either process.
+    const load = startLoad(svc.url, { concurrency: 8, maxMs: 60_000 });
+    const fresh = startLoad(svc.url, { concurrency: 4, maxMs: 60_000, keepAlive: false });
+    t.after(() => Promise.all([load.stop(), fresh.stop()]));
+    await waitFor(() => load.result.ok > 200 && fresh.result.ok > 100, { what: 'load through both' });
+    const run = await svc.deploy('1.0.1', [], 60_000);
+    assert.equal(run.done?.result, 'succeeded', `${run.stdout}\n${run.stderr}`);
+    const [r1, r2] = await Promise.all([load.stop(), fresh.stop()]);
+    t.diagnostic(
+      `keep-alive ${r1.sent} sent / ${r1.failed} failed; new connections ${r2.sent} / ${r2.failed}`,
+    );
+    assert.equal(r1.failed + r2.failed, 0, [...r1.failures, ...r2.failures].join('\n'));
+    // Every process routes the new table: fresh connections land on both, all answer 1.0.1.
+    assert.deepEqual(await svc.versionsServed(40), ['1.0.1']);
+
+    // Control: the same check sees failures when the instances are killed under the load.
+    const control = startLoad(svc.url, { concurrency: 4, maxMs: 20_000 });
+    await waitFor(() => control.result.ok > 50, { what: 'control load' });
+    for (const p of svc.pids('1.0.1')) process.kill(p, 'SIGKILL');
+    await waitFor(() => control.result.failed > 0, {
+      timeout: 10_000,
+      what: 'failures once the instances are gone',
+    });
+    assert.ok((await control.stop()).failed > 0);
+  });
+
+  it('a worker that dies is started again; the data plane serves meanwhile (no connection refused)', async (t) => {
+    const svc = await Service.create(t, {
+      instances: 2,
+      readyTimeout: '15s',
+      strategy: STRATEGY,
+      extra: ['proxy:', '  workers: 2'],
+    });
+    const d = await svc.start();
+    await svc.deployApi('1.0.0');
+    const paths = dataPlanePaths(svc.stateDir);
+    const first = await waitFor(async () => (await askDataPlane(paths))?.workers?.[0], {
+      timeout: 15_000,
+      what: 'the worker',
+    });
+    const load = startLoad(svc.url, { concurrency: 4, maxMs: 60_000, keepAlive: false });
+    t.after(() => load.stop());
+    await waitFor(() => load.result.ok > 100, { what: 'load' });
+    process.kill(first, 'SIGKILL');
+    const next = await waitFor(
+      async () => {
+        const w = (await askDataPlane(paths))?.workers?.[0];
+        return w !== undefined && w !== first ? w : undefined;
+      },
+      { timeout: 15_000, what: 'a new worker' },
+    );
+    const okAt = load.result.ok;
+    await waitFor(() => load.result.ok > okAt + 100, { what: 'answers after the restart' });
+    const r = await load.stop();
+    const refused = r.failures.filter((f) => f.includes('ECONNREFUSED'));
+    t.diagnostic(`sent ${r.sent}, failed ${r.failed}: ${r.failures.slice(0, 3).join('; ')}`);
+    assert.deepEqual(refused, []);
+    // Only what the killed worker held (at most the concurrency) can have failed.
+    assert.ok(r.failed <= 4, r.failures.join('\n'));
+    assert.notEqual(next, first);
+    void d;
+  });
+});
