@@ -5,6 +5,8 @@
 //   raw  (default) a net.Server that counts request heads and writes a canned response; only
 //        for body-less requests (wrk, nginx and Baton all send GET here). ~2-3x node:http.
 //   http a plain node:http server, for comparison.
+// `--port N` after the mode: listen there, as an app instance started by Baton (and stopped by a
+// signal, not by its stdin).
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 
@@ -61,15 +63,20 @@ function httpServer(): http.Server {
 }
 
 const mode = process.argv[2] ?? 'raw';
+// `--port N`: run as an app instance of Baton (bench/proxy-workers.ts), stopped by a signal.
+const asApp = process.argv[3] === '--port';
+const wantPort = asApp ? Number(process.argv[4]) : 0;
 if (mode !== 'raw' && mode !== 'http') {
   process.stderr.write(`backend: unknown mode ${mode} (raw or http)\n`);
   process.exit(2);
 }
 const server = mode === 'raw' ? rawServer() : httpServer();
-server.listen(0, '127.0.0.1', () => {
+server.listen(wantPort, '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;
   process.stdout.write(`${JSON.stringify({ port })}\n`);
 });
-process.stdin.resume();
-process.stdin.on('end', () => process.exit(0));
+if (!asApp) {
+  process.stdin.resume();
+  process.stdin.on('end', () => process.exit(0));
+}
 process.on('SIGTERM', () => process.exit(0));

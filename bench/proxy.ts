@@ -1,14 +1,19 @@
-// Proxy benchmark for the issue's goals: Baton (one process) >= 0.6x nginx (one worker) in
-// requests/s, and p99 overhead < 1 ms at half of nginx's peak rate. In one run it starts a fast
-// backend (bench/backend.ts), Baton's real build (`node bin/baton.js up -c <temp config>`) and
-// nginx (/usr/sbin/nginx, own config: 1 worker, upstream keepalive 64) in front of it, all on
-// 127.0.0.1 with free ports, and loads each with the same wrk (-t1, --latency):
+// Proxy benchmark for issue 16's goals: Baton (one process) >= 0.7x nginx (one worker) in
+// requests/s and <= 1.5x its CPU per request; p99 overhead at half of Baton's own peak within
+// 1 ms of nginx's (p99.9 shown too); with 2 processes each, >= 0.7x; RSS flat within 10% over a
+// soak. In one run it starts a fast backend (bench/backend.ts), Baton's real build
+// (`node bin/baton.js up -c <temp config>`) and nginx (/usr/sbin/nginx, own config: 1 worker,
+// upstream keepalive 64) in front of it, all on 127.0.0.1 with free ports, and loads each with
+// the same wrk (-t1, --latency, a done() hook for p99.9):
 //   1. peak: closed loop, as fast as the connections go, after a warm-up per system;
 //   2. paced at half of nginx's peak rate, offered to all three (a wrk delay() script holds the
 //      rate; wrk, not wrk2, so latency is timed from the request write and stalls are omitted);
 //   3. paced at half of Baton's own peak, so overhead is comparable when Baton saturates in 2.
 //   4. HTTPS at peak: Baton and nginx each terminating TLS, same certificate and cipher suite
 //      (bench/proxy-tls.ts), closed loop as in 1.
+//   5. 2 processes each: Baton's data plane with proxy.workers: 2 vs nginx worker_processes 2
+//      (bench/proxy-phases.ts), and Baton's RSS before and after; with BENCH_SOAK=S, Baton paced
+//      at half its peak for S seconds with its RSS sampled (the goal's 5 minutes: 300).
 // It prints a table with Baton/nginx ratios and proxy overhead (proxy p99 - direct p99), or
 // JSON with --json. Every process it starts is stopped on exit, error or SIGINT/SIGTERM.
 //
@@ -17,7 +22,8 @@
 // Environment (all optional): BENCH_DURATION seconds per measured run (default 8),
 // BENCH_WARMUP seconds of warm-up before each peak run (5; V8 needs a few seconds to optimise
 // Baton's hot path), BENCH_CONNECTIONS (50), BENCH_ROUNDS (1; with more, each figure is the
-// median over rounds), BENCH_BACKEND raw|http (bench/backend.ts mode, default raw).
+// median over rounds), BENCH_BACKEND raw|http (bench/backend.ts mode, default raw), BENCH_SOAK
+// seconds of the RSS soak (0: none).
 // Progress goes to stderr, results to stdout.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -32,6 +38,24 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { batonTlsLines, makeBenchCert, negotiated, nginxTlsLines, type BenchCert } from './proxy-tls.js';
 import { envNumber, readJsonFlag } from './settings.js';
+import { rssKiB, runSoak, runWorkersPhase, type PhaseDeps } from './proxy-phases.js';
+import {
+  BASES,
+  median,
+  ORDER,
+  report,
+  summarize,
+  WORKERS,
+  type Context,
+  type HttpsPeak,
+  type Memory,
+  type PacedPhase,
+  type Results,
+  type Round,
+  type Settings,
+  type SystemName,
+  type WrkResult,
+} from './proxy-report.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BATON_BIN = path.join(ROOT, 'bin/baton.js');
@@ -39,25 +63,14 @@ const BACKEND_TS = path.join(ROOT, 'bench/backend.ts');
 const NGINX = '/usr/sbin/nginx';
 const WRK = '/usr/bin/wrk';
 const EXPECTED_BODY = 'hello, world\n';
-const GOAL_RPS_RATIO = 0.6;
-const GOAL_P99_OVERHEAD_MS = 1;
 
 // --- settings ---------------------------------------------------------------------------------
-
-interface Settings {
-  readonly durationS: number;
-  readonly warmupS: number;
-  readonly connections: number;
-  readonly rounds: number;
-  readonly backend: 'raw' | 'http';
-  readonly json: boolean;
-}
 
 function readSettings(argv: readonly string[]): Settings {
   const json = readJsonFlag(
     argv,
     'usage: npm run bench:proxy [-- --json]\n' +
-      'env: BENCH_DURATION=8 BENCH_WARMUP=5 BENCH_CONNECTIONS=50 BENCH_ROUNDS=1 BENCH_BACKEND=raw|http\n',
+      'env: BENCH_DURATION=8 BENCH_WARMUP=5 BENCH_CONNECTIONS=50 BENCH_ROUNDS=1 BENCH_BACKEND=raw|http BENCH_SOAK=0\n',
   );
   const backend = process.env.BENCH_BACKEND ?? 'raw';
   if (backend !== 'raw' && backend !== 'http') {
@@ -70,6 +83,7 @@ function readSettings(argv: readonly string[]): Settings {
     rounds: envNumber('BENCH_ROUNDS', 1, 1, 10),
     backend,
     json,
+    soakS: envNumber('BENCH_SOAK', 0, 0, 3600),
   };
 }
 
@@ -274,6 +288,7 @@ async function startNginx(
   dir: string,
   backendPort: number,
   tls?: BenchCert,
+  workers = 1,
 ): Promise<{ child: Child; port: number }> {
   const port = await freePort();
   const conf = path.join(dir, 'nginx.conf');
@@ -283,7 +298,7 @@ async function startNginx(
     `# Written by bench/proxy.ts; deleted after the run.
 ${runningAsRoot ? 'user root root;  # the default nobody:nobody group does not exist on Debian\n' : ''}daemon off;
 master_process on;
-worker_processes 1;
+worker_processes ${workers};
 pid ${dir}/nginx.pid;
 error_log ${dir}/nginx-error.log warn;
 events { worker_connections 4096; }
@@ -401,20 +416,6 @@ function withChildren(pid: number): number[] {
 
 // --- wrk --------------------------------------------------------------------------------------
 
-interface WrkResult {
-  readonly rps: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly requests: number;
-  /** Socket errors (connect/read/write/timeout) plus non-2xx/3xx responses. */
-  readonly errors: number;
-  /** CPU of the system's own processes and of the backend, in % of one core. */
-  readonly cpuPct: number | null;
-  readonly backendCpuPct: number;
-  /** The system's own CPU time per completed request, in microseconds (less noisy than req/s). */
-  readonly cpuUsPerReq: number | null;
-}
-
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 function parseTime(text: string): number {
@@ -424,6 +425,7 @@ function parseTime(text: string): number {
 }
 
 function parseWrk(out: string): Omit<WrkResult, 'cpuPct' | 'backendCpuPct' | 'cpuUsPerReq'> {
+  const p999 = /^p999_us (\d+)/m.exec(out);
   const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(out);
   const p50 = /^\s+50%\s+(\S+)/m.exec(out);
   const p99 = /^\s+99%\s+(\S+)/m.exec(out);
@@ -437,6 +439,7 @@ function parseWrk(out: string): Omit<WrkResult, 'cpuPct' | 'backendCpuPct' | 'cp
     rps: Number(rps[1]),
     p50Ms: parseTime(p50[1]!),
     p99Ms: parseTime(p99[1]!),
+    p999Ms: p999 ? Number(p999[1]) / 1000 : NaN,
     requests: Number(requests[1]),
     errors,
   };
@@ -475,6 +478,16 @@ function delay()
 end
 `;
 
+/** Prints p99.9 at the end of a run (appended to every script wrk runs). */
+const DONE_LUA = `
+function done(summary, latency, requests)
+  io.write(string.format("p999_us %d\\n", latency:percentile(99.9)))
+end
+`;
+/** The scripts of the closed-loop and the paced runs: set in main(). */
+let doneScript = '';
+let pacedScript = '';
+
 async function runWrk(
   system: System,
   backendPid: number,
@@ -483,7 +496,7 @@ async function runWrk(
   pace: { script: string; rate: number } | null,
 ): Promise<WrkResult> {
   const args = ['-t1', `-c${connections}`, `-d${durationS}s`, '--latency', '--timeout', '2s'];
-  if (pace !== null) args.push('-s', pace.script);
+  args.push('-s', pace !== null ? pace.script : doneScript);
   args.push(system.url);
   if (pace !== null) args.push('--', String(Math.round(pace.rate)));
   const pids = system.cpuPids();
@@ -514,25 +527,6 @@ async function runWrk(
 
 // --- the run ----------------------------------------------------------------------------------
 
-type SystemName = System['name'];
-type Results = Record<SystemName, WrkResult>;
-
-/** A paced phase: every system offered half of `basis`'s peak rate from the same round. */
-interface PacedPhase {
-  readonly basis: 'nginx' | 'baton';
-  readonly rate: number;
-  readonly results: Results;
-}
-
-interface Round {
-  readonly peak: Results;
-  /** [0]: half of nginx's peak (the issue's goal); [1]: half of Baton's own peak. */
-  readonly paced: readonly PacedPhase[];
-}
-
-const ORDER = ['direct', 'nginx', 'baton'] as const;
-const BASES = ['nginx', 'baton'] as const;
-
 async function runRound(
   settings: Settings,
   systems: Record<SystemName, System>,
@@ -559,17 +553,6 @@ async function runRound(
     paced.push({ basis, rate, results });
   }
   return { peak, paced };
-}
-
-/** 4. HTTPS at peak: Baton and nginx terminating TLS, same certificate and suite. */
-interface HttpsPeak {
-  /** What a handshake with each negotiated, e.g. "TLSv1.3 TLS_AES_128_GCM_SHA256". */
-  readonly negotiated: string;
-  readonly nginx: WrkResult;
-  readonly baton: WrkResult;
-  /** Baton / nginx. */
-  readonly rpsRatio: number;
-  readonly cpuPerReqRatio: number;
 }
 
 async function runHttps(
@@ -627,225 +610,32 @@ async function runHttps(
   }
 }
 
-function median(values: readonly number[]): number {
-  const v = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(v.length / 2);
-  return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
-}
-
-function medianResult(results: readonly WrkResult[]): WrkResult {
-  const cpu = results.map((r) => r.cpuPct).filter((c): c is number => c !== null);
-  const perReq = results.map((r) => r.cpuUsPerReq).filter((c): c is number => c !== null);
+/** bench/proxy-phases.ts's view of the helpers here. */
+function phaseDeps(settings: Settings, backendPid: number): PhaseDeps<WrkResult> {
   return {
-    rps: median(results.map((r) => r.rps)),
-    p50Ms: median(results.map((r) => r.p50Ms)),
-    p99Ms: median(results.map((r) => r.p99Ms)),
-    requests: median(results.map((r) => r.requests)),
-    errors: results.reduce((a, r) => a + r.errors, 0),
-    cpuPct: cpu.length ? median(cpu) : null,
-    backendCpuPct: median(results.map((r) => r.backendCpuPct)),
-    cpuUsPerReq: perReq.length ? median(perReq) : null,
-  };
-}
-
-function medianResults(all: readonly Results[]): Results {
-  return {
-    direct: medianResult(all.map((r) => r.direct)),
-    nginx: medianResult(all.map((r) => r.nginx)),
-    baton: medianResult(all.map((r) => r.baton)),
-  };
-}
-
-/** A paced run counts as held when the system got at least this share of the offered rate. */
-const HELD_SHARE = 0.9;
-
-interface PacedSummary extends PacedPhase {
-  /** p99 through the proxy minus p99 direct, at the same offered rate. */
-  readonly p99OverheadMs: { readonly baton: number; readonly nginx: number };
-  /** Baton p50 and p99 divided by nginx's. */
-  readonly latencyRatio: { readonly p50: number; readonly p99: number };
-  /** Whether Baton achieved the offered rate; if not it was saturated and its latency is queueing. */
-  readonly batonHeldRate: boolean;
-}
-
-interface Summary {
-  readonly peak: Results;
-  readonly paced: readonly PacedSummary[];
-  readonly ratios: {
-    readonly peakRps: number;
-    readonly peakCpuPerReq: number;
-    readonly peakP50: number;
-    readonly peakP99: number;
-  };
-  readonly goals: {
-    readonly rpsAtLeast06xNginx: boolean;
-    readonly p99OverheadUnder1msAtHalfNginxPeak: boolean;
-  };
-}
-
-function summarize(rounds: readonly Round[]): Summary {
-  const peak = medianResults(rounds.map((r) => r.peak));
-  const paced = BASES.map((basis, i): PacedSummary => {
-    const phases = rounds.map((r) => r.paced[i]!);
-    const results = medianResults(phases.map((p) => p.results));
-    const rate = median(phases.map((p) => p.rate));
-    return {
-      basis,
-      rate,
-      results,
-      p99OverheadMs: {
-        baton: results.baton.p99Ms - results.direct.p99Ms,
-        nginx: results.nginx.p99Ms - results.direct.p99Ms,
-      },
-      latencyRatio: {
-        p50: results.baton.p50Ms / results.nginx.p50Ms,
-        p99: results.baton.p99Ms / results.nginx.p99Ms,
-      },
-      batonHeldRate: results.baton.rps >= rate * HELD_SHARE,
-    };
-  });
-  const ratios = {
-    peakRps: peak.baton.rps / peak.nginx.rps,
-    peakCpuPerReq: (peak.baton.cpuUsPerReq ?? NaN) / (peak.nginx.cpuUsPerReq ?? NaN),
-    peakP50: peak.baton.p50Ms / peak.nginx.p50Ms,
-    peakP99: peak.baton.p99Ms / peak.nginx.p99Ms,
-  };
-  const half = paced[0]!;
-  return {
-    peak,
-    paced,
-    ratios,
-    goals: {
-      rpsAtLeast06xNginx: ratios.peakRps >= GOAL_RPS_RATIO,
-      p99OverheadUnder1msAtHalfNginxPeak:
-        half.batonHeldRate && half.p99OverheadMs.baton < GOAL_P99_OVERHEAD_MS,
+    root: ROOT,
+    batonBin: BATON_BIN,
+    backendTs: BACKEND_TS,
+    backendMode: settings.backend,
+    start: (name, command, args) => start(name, command, args),
+    stop: (c) => stop(c as Child),
+    exited: (c, timeoutMs) => exited(c as Child, timeoutMs),
+    startNginx: async (d, port, workers) => {
+      await mkdir(d, { recursive: true });
+      return startNginx(d, port, undefined, workers);
     },
+    freePort,
+    withChildren,
+    runWrk: (system, durationS, pace) =>
+      runWrk(
+        system,
+        backendPid,
+        durationS,
+        settings.connections,
+        pace ? { script: pacedScript, rate: pace.rate } : null,
+      ),
+    progress,
   };
-}
-
-// --- output -----------------------------------------------------------------------------------
-
-const int = (n: number): string => Math.round(n).toLocaleString('en-US');
-const ms = (n: number): string => `${n.toFixed(2)} ms`;
-const ratio = (n: number): string => `${n.toFixed(2)}x`;
-const signedMs = (n: number): string => `${n >= 0 ? '+' : ''}${n.toFixed(2)} ms`;
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string =>
-    '  ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(header), ...rows.map(line)].join('\n');
-}
-
-interface Context {
-  readonly settings: Settings;
-  readonly nginxVersion: string;
-  readonly batonVersion: string;
-  readonly loadAvg: readonly number[];
-}
-
-const LABEL: Record<SystemName, string> = {
-  direct: 'direct (no proxy)',
-  nginx: 'nginx (1 worker)',
-  baton: 'Baton (1 process)',
-};
-
-const cpu = (r: WrkResult): string => (r.cpuPct === null ? '-' : `${r.cpuPct}%`);
-const perReq = (r: WrkResult): string => (r.cpuUsPerReq === null ? '-' : `${r.cpuUsPerReq.toFixed(1)} us`);
-
-function httpsReport(h: HttpsPeak, st: Settings): string[] {
-  const row = (label: string, r: WrkResult): string[] => [
-    label,
-    int(r.rps),
-    ms(r.p50Ms),
-    ms(r.p99Ms),
-    cpu(r),
-    perReq(r),
-    `${r.backendCpuPct}%`,
-    String(r.errors),
-  ];
-  return [
-    `${2 + BASES.length}. HTTPS at peak: each proxy terminates TLS (${h.negotiated}, the same ECDSA P-256`,
-    `   certificate), closed loop, ${st.connections} keep-alive connections`,
-    table(
-      ['system', 'req/s', 'p50', 'p99', 'proxy CPU', 'CPU/req', 'backend CPU', 'errors'],
-      [row('nginx (1 worker), HTTPS', h.nginx), row('Baton (1 process), HTTPS', h.baton)],
-    ),
-    `  Baton / nginx over HTTPS: req/s ${ratio(h.rpsRatio)}, CPU per request ${ratio(h.cpuPerReqRatio)}`,
-    '',
-  ];
-}
-
-function report(ctx: Context, s: Summary, rounds: readonly Round[], h: HttpsPeak): string {
-  const st = ctx.settings;
-  const of = st.rounds > 1 ? `; median of ${st.rounds} rounds` : '';
-  const verdict = (ok: boolean): string => (ok ? 'MET' : 'NOT MET');
-  const peakTable = table(
-    ['system', 'req/s', 'p50', 'p99', 'proxy CPU', 'CPU/req', 'backend CPU', 'errors'],
-    ORDER.map((n) => {
-      const r = s.peak[n];
-      const row = [LABEL[n], int(r.rps), ms(r.p50Ms), ms(r.p99Ms), cpu(r), perReq(r)];
-      return [...row, `${r.backendCpuPct}%`, String(r.errors)];
-    }),
-  );
-  const pacedSection = (p: PacedSummary, i: number): string[] => [
-    `${i + 2}. Half of ${p.basis === 'nginx' ? "nginx's" : "Baton's"} peak: ${int(p.rate)} req/s offered ` +
-      `to each system${p.basis === 'nginx' ? ' (the p99 goal)' : ''}${of}`,
-    table(
-      ['system', 'achieved req/s', 'p50', 'p99', 'p99 vs direct', 'proxy CPU', 'CPU/req', 'errors'],
-      ORDER.map((n) => {
-        const r = p.results[n];
-        const over = n === 'direct' ? '-' : signedMs(r.p99Ms - p.results.direct.p99Ms);
-        return [LABEL[n], int(r.rps), ms(r.p50Ms), ms(r.p99Ms), over, cpu(r), perReq(r), String(r.errors)];
-      }),
-    ),
-    ...(p.batonHeldRate
-      ? []
-      : ['  Baton could not take this rate (saturated): its latency here is queueing, not overhead.']),
-    '',
-  ];
-  const [halfNginx, halfBaton] = s.paced;
-  return [
-    `Baton ${ctx.batonVersion} built-in proxy vs ${ctx.nginxVersion}, node ${process.version}, ` +
-      `${os.cpus().length} CPUs, load average at start ${ctx.loadAvg.map((l) => l.toFixed(2)).join(' ')}`,
-    `Load: wrk -t1 -c${st.connections} --latency, ${st.durationS} s per run (after a ${st.warmupS} s ` +
-      `warm-up per system); backend: bench/backend.ts ${st.backend}, one Node process; all on 127.0.0.1.`,
-    "CPU = % of one core over the run; CPU/req = the proxy's CPU time per completed request.",
-    'Paced runs: the same connections, a wrk delay() script holds the total offered rate (1 ms timer',
-    'resolution; latency is timed from the request write, so waits behind a stall are not counted).',
-    '',
-    `1. Peak: closed loop, ${st.connections} connections as fast as they go${of}`,
-    peakTable,
-    '',
-    ...s.paced.flatMap(pacedSection),
-    ...httpsReport(h, st),
-    'Baton / nginx',
-    `  req/s at peak             ${ratio(s.ratios.peakRps)}  ` +
-      `(goal >= ${GOAL_RPS_RATIO}x: ${verdict(s.goals.rpsAtLeast06xNginx)})`,
-    `  CPU per request at peak   ${ratio(s.ratios.peakCpuPerReq)}  (the least noise-sensitive figure)`,
-    `  p50 / p99 at peak         ${ratio(s.ratios.peakP50)} / ${ratio(s.ratios.peakP99)}`,
-    ...(halfNginx && halfBaton
-      ? [
-          `  p50 / p99 at half nginx   ${ratio(halfNginx.latencyRatio.p50)} / ${ratio(halfNginx.latencyRatio.p99)}`,
-          `  p50 / p99 at half Baton   ${ratio(halfBaton.latencyRatio.p50)} / ${ratio(halfBaton.latencyRatio.p99)}`,
-          'Proxy p99 overhead (proxy p99 - direct p99 at the same offered rate)',
-          `  at half nginx peak: Baton ${signedMs(halfNginx.p99OverheadMs.baton)}` +
-            `${halfNginx.batonHeldRate ? '' : ' (saturated)'}, nginx ${signedMs(halfNginx.p99OverheadMs.nginx)}` +
-            `  (goal: Baton < ${GOAL_P99_OVERHEAD_MS} ms: ${verdict(s.goals.p99OverheadUnder1msAtHalfNginxPeak)})`,
-          `  at half Baton peak: Baton ${signedMs(halfBaton.p99OverheadMs.baton)}, ` +
-            `nginx ${signedMs(halfBaton.p99OverheadMs.nginx)}`,
-        ]
-      : []),
-    ...(rounds.length > 1
-      ? [
-          'Per round: Baton/nginx req/s at peak; Baton p99 overhead at half nginx peak',
-          ...rounds.map((r, i) => {
-            const p = r.paced[0]!.results;
-            return `  ${i + 1}: ${ratio(r.peak.baton.rps / r.peak.nginx.rps)}; ${signedMs(p.baton.p99Ms - p.direct.p99Ms)}`;
-          }),
-        ]
-      : []),
-  ].join('\n');
 }
 
 // --- main -------------------------------------------------------------------------------------
@@ -910,7 +700,12 @@ async function main(): Promise<void> {
       }
     }
     const script = path.join(dir, 'pace.lua');
-    await writeFile(script, PACE_LUA);
+    await writeFile(script, PACE_LUA + DONE_LUA);
+    pacedScript = script;
+    doneScript = path.join(dir, 'done.lua');
+    await writeFile(doneScript, DONE_LUA);
+    const batonPid = baton.child.proc.pid!;
+    const rssBefore = rssKiB(batonPid);
     progress(
       `backend :${backend.port}, nginx :${nginx.port}, baton :${baton.port}; ` +
         `about ${settings.rounds * (3 * (settings.warmupS + 3 * settings.durationS) + 2) + 2 * (settings.warmupS + settings.durationS)} s`,
@@ -920,8 +715,22 @@ async function main(): Promise<void> {
     for (let i = 1; i <= settings.rounds; i++) {
       rounds.push(await runRound(settings, systems, backendPid, script, i));
     }
-    const summary = summarize(rounds);
+    const rssAfter = rssKiB(batonPid);
+    const halfBatonRate = median(rounds.map((r) => r.peak.baton.rps)) / 2;
+    const soak =
+      settings.soakS > 0
+        ? await runSoak(
+            phaseDeps(settings, backendPid),
+            systems.baton,
+            batonPid,
+            settings.soakS,
+            halfBatonRate,
+          )
+        : null;
     const httpsPeak = await runHttps(settings, dir, backend.port, backendPid);
+    const workers = await runWorkersPhase(phaseDeps(settings, backendPid), dir, settings, WORKERS);
+    const summary = summarize(rounds, workers, soak);
+    const memory: Memory = { beforeKiB: rssBefore, afterKiB: rssAfter, soak };
     if (settings.json) {
       process.stdout.write(
         `${JSON.stringify(
@@ -944,13 +753,15 @@ async function main(): Promise<void> {
             summary,
             rounds,
             https: httpsPeak,
+            workers,
+            memory,
           },
           null,
           2,
         )}\n`,
       );
     } else {
-      process.stdout.write(`${report(ctx, summary, rounds, httpsPeak)}\n`);
+      process.stdout.write(`${report(ctx, summary, rounds, httpsPeak, workers, memory)}\n`);
     }
   } finally {
     process.off('SIGINT', onSignal);

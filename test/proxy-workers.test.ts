@@ -10,7 +10,7 @@ import { request } from 'undici';
 import { askDataPlane } from '../src/dataplane/connect.js';
 import { dataPlanePaths } from '../src/dataplane/paths.js';
 import { Service } from './helpers/app-daemon.js';
-import { ensureBuilt } from './helpers/cli.js';
+import { dataPlanePids, ensureBuilt } from './helpers/cli.js';
 import { startLoad, waitFor } from './helpers/index.js';
 
 const STRATEGY = ['  type: blue-green', '  verify: 200ms', '  keepOld: 0s'];
@@ -140,6 +140,62 @@ describe('proxy.workers (issue 16)', { timeout: 180_000 }, () => {
     assert.ok((await control.stop()).failed > 0);
   });
 
+  it('a worker started again gets the changes made while it was starting (the targets API too)', async (t) => {
+    const svc = await Service.create(t, {
+      instances: 2,
+      readyTimeout: '15s',
+      strategy: STRATEGY,
+      extra: ['proxy:', '  workers: 2'],
+    });
+    await svc.start();
+    await svc.deployApi('1.0.0');
+    const paths = dataPlanePaths(svc.stateDir);
+    const dp = await waitFor(
+      async () => {
+        const h = await askDataPlane(paths);
+        return h?.workers?.length ? h : undefined;
+      },
+      { timeout: 15_000, what: 'the worker' },
+    );
+    const old = dp.workers![0]!;
+    const [a, b] = (await svc.status()).live!.instances.map((i) => `${i.host}:${i.port}`);
+    process.kill(old, 'SIGKILL');
+    // The new worker process exists (it is loading, not serving yet): change the table now.
+    await waitFor(() => dataPlanePids(svc.file).some((p) => p !== dp.pid && p !== old), {
+      timeout: 10_000,
+      interval: 5,
+      what: 'the new worker process',
+    });
+    const res = await request(`http://127.0.0.1:${svc.adminPort}/v1/targets/${encodeURIComponent(b!)}`, {
+      method: 'PATCH',
+      reset: true,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ weight: 0 }),
+    });
+    assert.equal(res.statusCode, 200, await res.body.text());
+    await waitFor(async () => (await askDataPlane(paths))?.workers?.some((w) => w !== old), {
+      timeout: 15_000,
+      what: 'the new worker serving',
+    });
+    // Every process, the new worker included, sends nothing more to the target of weight 0.
+    const count = async (id: string): Promise<number> => {
+      const text = await (
+        await request(`http://127.0.0.1:${svc.adminPort}/metrics`, { reset: true })
+      ).body.text();
+      return text
+        .split('\n')
+        .filter((l) => l.startsWith('baton_requests_total{') && l.includes(`target="${id}"`))
+        .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+    };
+    const before = { a: await count(a!), b: await count(b!) };
+    const load = startLoad(svc.url, { concurrency: 4, maxRequests: 200, maxMs: 30_000, keepAlive: false });
+    await waitFor(() => load.result.sent >= 200, { timeout: 30_000, what: '200 requests' });
+    const r = await load.stop();
+    assert.equal(r.failed, 0, r.failures.join('\n'));
+    assert.equal(await count(b!), before.b, 'the target of weight 0 got requests');
+    assert.equal((await count(a!)) - before.a, r.ok);
+  });
+
   it('a worker that dies is started again; the data plane serves meanwhile (no connection refused)', async (t) => {
     const svc = await Service.create(t, {
       instances: 2,
@@ -171,7 +227,7 @@ describe('proxy.workers (issue 16)', { timeout: 180_000 }, () => {
     const refused = r.failures.filter((f) => f.includes('ECONNREFUSED'));
     t.diagnostic(`sent ${r.sent}, failed ${r.failed}: ${r.failures.slice(0, 3).join('; ')}`);
     assert.deepEqual(refused, []);
-    // Only what the killed worker held (at most the concurrency) can have failed.
+    // Only what the killed worker held can have failed: at most the load's 4 requests in flight.
     assert.ok(r.failed <= 4, r.failures.join('\n'));
     assert.notEqual(next, first);
     void d;

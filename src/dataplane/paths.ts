@@ -72,3 +72,9 @@ export function ensureSocketDir(paths: DataPlanePaths): void {
     );
   }
 }
+
+/** The fd of a listening server (for a child to inherit), or null when Node does not say. */
+export function listeningFd(server: unknown): number | null {
+  const fd = (server as { _handle?: { fd?: unknown } } | null | undefined)?._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : null;
+}

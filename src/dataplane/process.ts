@@ -26,10 +26,10 @@ import { BatonError, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { DATAPLANE_LOCK, takeDaemonLock } from '../state/lock.js';
-import { dataPlanePaths, ensureSocketDir, type DataPlanePaths } from './paths.js';
+import { dataPlanePaths, ensureSocketDir, listeningFd, type DataPlanePaths } from './paths.js';
 import { loadServedRoutes, saveServedRoutes } from './routes-file.js';
 import { handOver, type HandoverResult } from './upgrade.js';
-import { listeningFd, ProxyWorkers, workerCount, WorkersEdge } from './workers.js';
+import { ProxyWorkers, workerCount, WorkersEdge } from './workers.js';
 import { BuiltinEdge } from '../edge/builtin/edge.js';
 
 /** Where the listener comes from (see the top of this file). */
@@ -147,8 +147,13 @@ export class DataPlane {
       this.log.warn('proxy.workers: the listening socket has no fd to share: this process serves alone');
       return;
     }
-    this.workers = new ProxyWorkers(this.config, fd, this.paths.log, this.log, count);
-    await this.workers.start(this.table);
+    const proxy = this.proxy;
+    const current = (): { generation: number; table: EdgeRoutesBody } => ({
+      generation: proxy.generation,
+      table: { routes: proxy.currentRoutes(), split: proxy.split },
+    });
+    this.workers = new ProxyWorkers(this.config, current, fd, this.paths.log, this.log, count);
+    await this.workers.start();
     this.log.info({ workers: this.workers.pids() }, `${count + 1} processes serve the listener`);
   }
 

@@ -23,7 +23,7 @@ import { indent, thenSentence } from '../util/text.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { batonCommand, dataPlaneArgs } from './command.js';
-import { LISTEN_FD_ENV, REDIRECT_FD_ENV } from './paths.js';
+import { listeningFd, LISTEN_FD_ENV, REDIRECT_FD_ENV } from './paths.js';
 import type { DataPlane } from './process.js';
 
 /** How long the new data plane has for each step. */
@@ -96,11 +96,10 @@ export async function handOver(dp: DataPlane, table: EdgeRoutesBody, log: Logger
   // The listening socket as the new process's fd 4 (it listens on it when it is ready; meanwhile
   // connections wait in the kernel's backlog, or are accepted here). Over IPC only if its fd is
   // not known: Node's wrapper of a received handle accepts at once, before anyone serves.
-  const fd = (dp.proxy.listeningServer() as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  const inherit = typeof fd === 'number' && fd >= 0;
+  const fd = listeningFd(dp.proxy.listeningServer()) ?? -1;
+  const inherit = fd >= 0;
   // redirectHttp's listener, as fd 5 (bound twice it would be EADDRINUSE).
-  const redirect = dp.proxy.front.redirect?.server as unknown as { _handle?: { fd?: unknown } } | undefined;
-  const rfd = inherit && typeof redirect?._handle?.fd === 'number' ? redirect._handle.fd : -1;
+  const rfd = inherit ? (listeningFd(dp.proxy.front.redirect?.server) ?? -1) : -1;
   let child: ChildProcess;
   try {
     child = spawn(file, args, {

@@ -34,8 +34,11 @@ export type WorkerMessage =
 
 /** Runs a worker until its channel closes (or `retire` is called): the process may exit then. */
 export async function runWorker(config: BatonConfig, fd: number, log: Logger): Promise<void> {
-  const send = process.send?.bind(process);
-  if (!send) throw new Error('a data plane worker needs the IPC channel of its data plane');
+  if (!process.send) throw new Error('a data plane worker needs the IPC channel of its data plane');
+  // After the channel closed (the data plane gone) an answer is dropped, not an 'error' event.
+  const send = (m: WorkerMessage): void => {
+    if (process.connected) process.send!(m, undefined, undefined, () => undefined);
+  };
   // redirectHttp is the data plane's alone (its listener is not shared).
   const proxy = proxyFromConfig({ ...config, redirectHttp: undefined }, log);
   const edge = new BuiltinEdge(proxy);
@@ -66,6 +69,8 @@ export async function runWorker(config: BatonConfig, fd: number, log: Logger): P
     void end('retire', config.proxy.drainTimeout);
   });
   process.on('SIGTERM', () => void end('close', config.proxy.drainTimeout));
+  // As the data plane: the certificate files of tls: are read again.
+  process.on('SIGHUP', () => proxy.front.certificates?.reload('SIGHUP'));
   await finished;
 }
 

@@ -21,8 +21,9 @@ import type {
   SplitSpec,
   StatsSnapshot,
   TrafficSnapshot,
-  VersionTraffic,
 } from '../edge/edge.js';
+import { sumStats } from '../edge/multi.js';
+import { trafficSum } from '../edge/traffic.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import { batonCommand, dataPlaneArgs } from './command.js';
@@ -54,12 +55,6 @@ interface Worker {
   startedAt: number;
 }
 
-/** The fd of a listening server (for a child to inherit), or null when Node does not say. */
-export function listeningFd(server: unknown): number | null {
-  const fd = (server as { _handle?: { fd?: unknown } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : null;
-}
-
 /** The number of processes `proxy.workers` asks for (`auto`: one per CPU the process may use). */
 export function workerCount(workers: number | 'auto', cpus: number): number {
   return workers === 'auto' ? Math.max(1, cpus) : workers;
@@ -68,11 +63,15 @@ export function workerCount(workers: number | 'auto', cpus: number): number {
 export class ProxyWorkers {
   private readonly workers: Worker[] = [];
   private nextId = 1;
-  private table: EdgeRoutesBody = { routes: [], split: null };
   private closing = false;
 
   constructor(
     private readonly config: BatonConfig,
+    /**
+     * What the data plane routes now, and the generation of that table (bumped by every change,
+     * the targets API's too): what a worker is given when it starts.
+     */
+    private readonly current: () => { readonly generation: number; readonly table: EdgeRoutesBody },
     /** The data plane's listening socket, inherited by every worker as fd 4. */
     private readonly fd: number,
     /** The data plane's log: the workers write theirs there too. */
@@ -94,9 +93,8 @@ export class ProxyWorkers {
     }
   }
 
-  /** Starts every worker with `table`; resolves when all of them serve it. */
-  async start(table: EdgeRoutesBody): Promise<void> {
-    this.table = table;
+  /** Starts every worker with the table of now; resolves when all of them serve. */
+  async start(): Promise<void> {
     await Promise.all(this.workers.map((w) => this.spawn(w)));
   }
 
@@ -107,7 +105,6 @@ export class ProxyWorkers {
 
   /** The new table, in effect on every running worker when this resolves. */
   async apply(table: EdgeRoutesBody): Promise<void> {
-    this.table = table;
     await this.all({ op: 'routes', table });
   }
 
@@ -239,8 +236,17 @@ export class ProxyWorkers {
     });
     child.once('exit', (code, signal) => this.exited(w, child, code, signal));
     child.on('error', (err) => this.log.error({ worker: w.n, error: messageOf(err) }, 'data plane worker'));
-    // Its first call: the table, which it routes before it listens (never a request it cannot route).
-    return this.call(w, { op: 'routes', table: this.table }).then(
+    // Its first call: the table, which it routes before it listens (never a request it cannot
+    // route). A change made meanwhile reached only the workers serving: this one gets the table
+    // again until it has the latest, and only then counts as serving (apply() reaches it).
+    const catchUp = async (): Promise<void> => {
+      let sent = -1;
+      for (let now = this.current(); now.generation !== sent; now = this.current()) {
+        sent = now.generation;
+        await this.call(w, { op: 'routes', table: now.table });
+      }
+    };
+    return catchUp().then(
       () => {
         w.serving = true;
         this.log.info({ worker: w.n, pid: child.pid }, 'data plane worker serving');
@@ -322,38 +328,18 @@ export class WorkersEdge {
 
   async stats(ids: readonly string[]): Promise<StatsSnapshot> {
     const [own, others] = await Promise.all([this.own.stats(ids), this.workers.stats(ids)]);
-    return others.reduce<StatsSnapshot>(
-      (a, b) => ({
-        byClass: a.byClass.map((v, i) => v + (b.byClass[i] ?? 0)),
-        buckets: a.buckets.map((v, i) => v + (b.buckets[i] ?? 0)),
-        clientAborts: (a.clientAborts ?? 0) + (b.clientAborts ?? 0),
-      }),
-      own,
-    );
+    return sumStats([own, ...others]);
   }
 
+  /**
+   * Summed; `since` is the newest of the processes' (a worker started again has counted from
+   * then: the proof sees counters that restarted, and says so, instead of losing its share).
+   */
   async traffic(): Promise<TrafficSnapshot> {
     const [own, others] = await Promise.all([this.own.traffic(), this.workers.traffic()]);
-    const byVersion = new Map<string, VersionTraffic>();
-    for (const snap of [own, ...others]) {
-      for (const v of snap.versions) {
-        const a = byVersion.get(v.version);
-        byVersion.set(
-          v.version,
-          a
-            ? {
-                version: v.version,
-                requests: a.requests + v.requests,
-                status5xx: a.status5xx + v.status5xx,
-                proxyErrors: a.proxyErrors + v.proxyErrors,
-                clientAborts: a.clientAborts + v.clientAborts,
-                buckets: a.buckets.map((n, i) => n + (v.buckets[i] ?? 0)),
-              }
-            : v,
-        );
-      }
-    }
-    return { ...own, versions: [...byVersion.values()] };
+    const all = [own, ...others];
+    const since = Math.max(...all.map((t) => t.since ?? 0));
+    return { ...trafficSum(all), ...(since > 0 ? { since } : {}) };
   }
 
   async view(): Promise<EdgeTargetView[]> {

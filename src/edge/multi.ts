@@ -96,19 +96,7 @@ export class MultiEdge implements Edge {
   /** Summed over the edges (each saw its share of the traffic); null unless all count. */
   async stats(ids: readonly string[]): Promise<StatsSnapshot | null> {
     const snaps = await Promise.all(this.edges.map((e) => e.stats(ids)));
-    if (snaps.some((s) => s === null)) return null;
-    const add = (a: readonly number[], b: readonly number[]): number[] =>
-      Array.from({ length: Math.max(a.length, b.length) }, (_, i) => (a[i] ?? 0) + (b[i] ?? 0));
-    const aborts = snaps.every((s) => s!.clientAborts !== undefined)
-      ? { clientAborts: snaps.reduce((n, s) => n + s!.clientAborts!, 0) }
-      : {};
-    return {
-      ...snaps.reduce<StatsSnapshot>(
-        (sum, s) => ({ byClass: add(sum.byClass, s!.byClass), buckets: add(sum.buckets, s!.buckets) }),
-        { byClass: [], buckets: [] },
-      ),
-      ...aborts,
-    };
+    return snaps.some((s) => s === null) ? null : sumStats(snaps as StatsSnapshot[]);
   }
 
   /** Summed over the edges; a field any edge cannot count is unknown for the sum. */
@@ -154,4 +142,26 @@ export class MultiEdge implements Edge {
   async close(): Promise<void> {
     await Promise.all(this.edges.map((e) => e.close()));
   }
+}
+
+/**
+ * Counters of several edges (or processes) that each saw a share of the same targets' traffic,
+ * as one; client aborts only when every one counts them.
+ */
+export function sumStats(snaps: readonly StatsSnapshot[]): StatsSnapshot {
+  const add = (a: readonly number[], b: readonly number[]): number[] =>
+    Array.from({ length: Math.max(a.length, b.length) }, (_, i) => (a[i] ?? 0) + (b[i] ?? 0));
+  const aborts = snaps.every((s) => s.clientAborts !== undefined)
+    ? { clientAborts: snaps.reduce((n, s) => n + s.clientAborts!, 0) }
+    : {};
+  return {
+    ...snaps.reduce<StatsSnapshot>(
+      (sum, s) => ({ byClass: add(sum.byClass, s.byClass), buckets: add(sum.buckets, s.buckets) }),
+      {
+        byClass: [],
+        buckets: [],
+      },
+    ),
+    ...aborts,
+  };
 }
