@@ -7,6 +7,7 @@
 // hands over both listeners (HTTPS, and redirectHttp's as fd 5).
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import tls from 'node:tls';
@@ -234,5 +235,25 @@ describe('HTTPS with an app behind the data plane', () => {
     assert.equal(moved.headers.location, `https://web.test:${d.port}/x`);
     const log = readFileSync(path.join(svc.stateDir, 'logs', 'dataplane.log'), 'utf8');
     assert.doesNotMatch(log, /EADDRINUSE|address is in use/);
+
+    // redirectHttp taken out of the config: the next upgrade leaves its port free (the socket
+    // handed over is closed, not kept bound by a process that no longer answers there).
+    svc.configure({
+      instances: 2,
+      readyTimeout: '15s',
+      extra: ['tls:', '  cert: web.crt', '  key: web.key'],
+    });
+    const again = await runBaton(t, ['upgrade', '-c', svc.file, '--json'], { timeout: 60_000 });
+    assert.equal(again.code, 0, again.stderr);
+    await waitFor(() => !dataPlanePids(svc.file).includes(to), {
+      timeout: 30_000,
+      what: 'the second one to exit',
+    });
+    const probe = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen(redirectPort, '127.0.0.1', resolve);
+    });
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
   });
 });

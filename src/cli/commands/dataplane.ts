@@ -3,6 +3,7 @@
 // be run by hand, but can be (e.g. as its own systemd unit). SIGTERM stops it gracefully;
 // SIGUSR2 upgrades it in place (a new one from the Baton installed now takes the listener).
 import type { Command } from 'commander';
+import { closeSync } from 'node:fs';
 import { parseListen } from '../../config/address.js';
 import { LISTEN_ADDRESS_ENV, LISTEN_FD_ENV, REDIRECT_FD_ENV } from '../../dataplane/paths.js';
 import { BatonError, messageOf } from '../../errors.js';
@@ -54,7 +55,11 @@ export function registerDataPlane(program: Command): void {
         const listener = server ?? (Number.isInteger(fd) && fd >= 3 ? { fd } : null);
         if (!listener)
           throw new BatonError('BATON_E_LISTEN', 'the handover came without the listening socket');
-        const redirect = Number.isInteger(redirectFd) && redirectFd >= 3 ? { fd: redirectFd } : undefined;
+        const inherited = Number.isInteger(redirectFd) && redirectFd >= 3;
+        // The old one had redirectHttp and this config has not: its socket is closed, not kept
+        // bound (port 80 would stay taken, answering nobody).
+        if (inherited && !config.redirectHttp) closeSync(redirectFd);
+        const redirect = inherited && config.redirectHttp ? { fd: redirectFd } : undefined;
         await dp.start({ kind: 'handover', listener, redirect, table });
         await upgrade.completeHandover(dp, log);
       } else await dp.start(Number.isInteger(fd) && fd >= 3 ? { kind: 'fd', fd } : { kind: 'bind' });
