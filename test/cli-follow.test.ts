@@ -65,6 +65,19 @@ http
   .listen(port, '127.0.0.1', () => console.log('app ' + version + ' listening on 127.0.0.1:' + port));
 `;
 
+/** A service of one TALKER instance, 1.0.0 deployed. */
+async function talkerServing(t: TestContext): Promise<Service> {
+  const svc = await Service.create(t, { instances: 1 });
+  writeFile(svc.dir, 'talker.mjs', TALKER);
+  svc.configure({
+    instances: 1,
+    command: `node ${path.join(svc.dir, 'talker.mjs')} --port {port} --version {version} --marker ${svc.marker}`,
+  });
+  await svc.start();
+  await svc.deployApi('1.0.0');
+  return svc;
+}
+
 describe('following and watching', { concurrency: true }, () => {
   before(() => ensureBuilt());
 
@@ -135,14 +148,7 @@ describe('following and watching', { concurrency: true }, () => {
   });
 
   it('logs -f prints each line the app writes after it started, once, then SIGINT ends it', async (t) => {
-    const svc = await Service.create(t, { instances: 1 });
-    writeFile(svc.dir, 'talker.mjs', TALKER);
-    svc.configure({
-      instances: 1,
-      command: `node ${path.join(svc.dir, 'talker.mjs')} --port {port} --version {version} --marker ${svc.marker}`,
-    });
-    await svc.start();
-    await svc.deployApi('1.0.0');
+    const svc = await talkerServing(t);
 
     const f = spawnBaton(t, ['logs', '-f', '-c', svc.file]);
     await waitFor(() => /^==> web-1\.0\.0-\S+ .*<==\napp 1\.0\.0 listening on /.test(f.stdout()), {
@@ -178,14 +184,7 @@ describe('following and watching', { concurrency: true }, () => {
   });
 
   it('logs --since prints the lines written since then (after a daemon restart too), and -f goes on from there', async (t) => {
-    const svc = await Service.create(t, { instances: 1 });
-    writeFile(svc.dir, 'talker.mjs', TALKER);
-    svc.configure({
-      instances: 1,
-      command: `node ${path.join(svc.dir, 'talker.mjs')} --port {port} --version {version} --marker ${svc.marker}`,
-    });
-    await svc.start();
-    await svc.deployApi('1.0.0');
+    const svc = await talkerServing(t);
     for (const word of ['old-1', 'old-2']) assert.equal((await svc.get(`/say/${word}`)).status, 200);
     // The index (a sample a second) notes the old lines; `since` just after that sample.
     const id = (await svc.status()).live!.instances[0]!.id;

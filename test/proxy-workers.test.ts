@@ -5,10 +5,11 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
-import { before, describe, it } from 'node:test';
+import { before, describe, it, type TestContext } from 'node:test';
 import { request } from 'undici';
 import { askDataPlane } from '../src/dataplane/connect.js';
-import { dataPlanePaths } from '../src/dataplane/paths.js';
+import { dataPlanePaths, type DataPlanePaths } from '../src/dataplane/paths.js';
+import type { DataPlaneHealth } from '../src/dataplane/process.js';
 import { Service } from './helpers/app-daemon.js';
 import { dataPlanePids, ensureBuilt } from './helpers/cli.js';
 import { startLoad, waitFor } from './helpers/index.js';
@@ -58,26 +59,34 @@ async function metricSum(adminPort: number, version: string): Promise<number> {
   return sum;
 }
 
+/** A service behind a data plane with one worker, 1.0.0 deployed; its health once both serve. */
+async function workersServing(
+  t: TestContext,
+): Promise<{ svc: Service; paths: DataPlanePaths; dp: DataPlaneHealth }> {
+  const svc = await Service.create(t, {
+    instances: 2,
+    readyTimeout: '15s',
+    strategy: STRATEGY,
+    extra: ['proxy:', '  workers: 2'],
+  });
+  await svc.start();
+  await svc.deployApi('1.0.0');
+  const paths = dataPlanePaths(svc.stateDir);
+  const dp = await waitFor(
+    async () => {
+      const h = await askDataPlane(paths);
+      return h?.workers?.length ? h : undefined;
+    },
+    { timeout: 15_000, what: 'the data plane and its worker' },
+  );
+  return { svc, paths, dp };
+}
+
 describe('proxy.workers (issue 16)', { timeout: 180_000 }, () => {
   before(() => ensureBuilt());
 
   it('two processes accept on one socket, route the same table through a deploy (0 failed), and /metrics sums them', async (t) => {
-    const svc = await Service.create(t, {
-      instances: 2,
-      readyTimeout: '15s',
-      strategy: STRATEGY,
-      extra: ['proxy:', '  workers: 2'],
-    });
-    await svc.start();
-    await svc.deployApi('1.0.0');
-    const paths = dataPlanePaths(svc.stateDir);
-    const health = await waitFor(
-      async () => ((await askDataPlane(paths))?.workers?.length ? askDataPlane(paths) : null),
-      {
-        timeout: 15_000,
-        what: 'the data plane and its worker',
-      },
-    );
+    const { svc, dp: health } = await workersServing(t);
     const [worker] = health.workers!;
     assert.ok(worker && worker !== health.pid, JSON.stringify(health));
     const port = Number(new URL(svc.url).port);
@@ -141,22 +150,7 @@ describe('proxy.workers (issue 16)', { timeout: 180_000 }, () => {
   });
 
   it('a worker started again gets the changes made while it was starting (the targets API too)', async (t) => {
-    const svc = await Service.create(t, {
-      instances: 2,
-      readyTimeout: '15s',
-      strategy: STRATEGY,
-      extra: ['proxy:', '  workers: 2'],
-    });
-    await svc.start();
-    await svc.deployApi('1.0.0');
-    const paths = dataPlanePaths(svc.stateDir);
-    const dp = await waitFor(
-      async () => {
-        const h = await askDataPlane(paths);
-        return h?.workers?.length ? h : undefined;
-      },
-      { timeout: 15_000, what: 'the worker' },
-    );
+    const { svc, paths, dp } = await workersServing(t);
     const old = dp.workers![0]!;
     const [a, b] = (await svc.status()).live!.instances.map((i) => `${i.host}:${i.port}`);
     process.kill(old, 'SIGKILL');
@@ -197,19 +191,8 @@ describe('proxy.workers (issue 16)', { timeout: 180_000 }, () => {
   });
 
   it('a worker that dies is started again; the data plane serves meanwhile (no connection refused)', async (t) => {
-    const svc = await Service.create(t, {
-      instances: 2,
-      readyTimeout: '15s',
-      strategy: STRATEGY,
-      extra: ['proxy:', '  workers: 2'],
-    });
-    const d = await svc.start();
-    await svc.deployApi('1.0.0');
-    const paths = dataPlanePaths(svc.stateDir);
-    const first = await waitFor(async () => (await askDataPlane(paths))?.workers?.[0], {
-      timeout: 15_000,
-      what: 'the worker',
-    });
+    const { svc, paths, dp } = await workersServing(t);
+    const first = dp.workers![0]!;
     const load = startLoad(svc.url, { concurrency: 4, maxMs: 60_000, keepAlive: false });
     t.after(() => load.stop());
     await waitFor(() => load.result.ok > 100, { what: 'load' });
@@ -230,6 +213,5 @@ describe('proxy.workers (issue 16)', { timeout: 180_000 }, () => {
     // Only what the killed worker held can have failed: at most the load's 4 requests in flight.
     assert.ok(r.failed <= 4, r.failures.join('\n'));
     assert.notEqual(next, first);
-    void d;
   });
 });
