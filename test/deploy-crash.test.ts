@@ -8,6 +8,7 @@ import { before, describe, it, type TestContext } from 'node:test';
 import { waitFor } from './helpers/index.js';
 import { ensureBuilt, runBaton } from './helpers/cli.js';
 import { Service, type StatusView } from './helpers/app-daemon.js';
+import { RESTARTED_PROOF_NOTE } from '../src/controller/recovery.js';
 
 type Step = 'starting' | 'switching' | 'verifying' | 'draining' | 'finishing' | 'batch' | 'stopping';
 
@@ -102,6 +103,8 @@ async function crashAt(t: TestContext, strategy: keyof typeof STRATEGY, step: St
   assert.ok(entry, `history has the interrupted deploy ${deployId}`);
   assert.equal(entry.version, '1.0.1');
   assert.equal(entry.result, expected === '1.0.1' ? 'succeeded' : 'rolled-back');
+  // Its counts were the dead controller's: the proof says so, rather than none at all.
+  assert.deepEqual([entry.proof?.requests, entry.proof?.note], [null, RESTARTED_PROOF_NOTE]);
 
   // No orphan: every process ever started is live or dead, and nothing else runs.
   const live = st.live!.instances.map((i) => i.pid).sort((a, b) => a - b);

@@ -16,6 +16,7 @@ import {
   percentileMs,
   restarted,
   trafficDiff,
+  trafficTotal,
   TRAFFIC_FIELDS,
 } from '../edge/traffic.js';
 import { messageOf } from '../errors.js';
@@ -88,23 +89,7 @@ export class ProofRecorder {
     const unknown = new Set(end.unknown);
     const diff = trafficDiff(end, this.first);
     const versions = diff.map((v) => ({ version: v.version, ...counts(v, unknown) }));
-    const total = counts(
-      diff.reduce<VersionTraffic>(
-        (sum, v) => ({
-          version: '',
-          requests: sum.requests + v.requests,
-          status5xx: sum.status5xx + v.status5xx,
-          proxyErrors: sum.proxyErrors + v.proxyErrors,
-          clientAborts: sum.clientAborts + v.clientAborts,
-          buckets: Array.from(
-            { length: Math.max(v.buckets.length, sum.buckets.length) },
-            (_, i) => (v.buckets[i] ?? 0) + (sum.buckets[i] ?? 0),
-          ),
-        }),
-        { version: '', requests: 0, status5xx: 0, proxyErrors: 0, clientAborts: 0, buckets: [] },
-      ),
-      unknown,
-    );
+    const total = counts(trafficTotal(diff), unknown);
     return {
       ...base,
       ...total,
@@ -113,7 +98,7 @@ export class ProofRecorder {
       versions: versions.sort((a, b) => (b.requests ?? 0) - (a.requests ?? 0)),
       unknown: TRAFFIC_FIELDS.filter((f) => unknown.has(f)),
       note: restarted(end, this.first)
-        ? `the edge's counters restarted at ${new Date(end.since!).toISOString()} (its process was replaced): counted from then${end.note ? `; ${end.note}` : ''}`
+        ? `the edge's counters restarted at ${new Date(end.since!).toISOString()} (a process of it was replaced): its counts are from then, those of its other processes (if any) since they started${end.note ? `; ${end.note}` : ''}`
         : (end.note ?? null),
     };
   }
@@ -196,6 +181,22 @@ export class ProofRecorder {
     ];
     return marks.sort((a, b) => a.t - b.t);
   }
+}
+
+/** The proof of a deploy nothing counted (its controller stopped meanwhile): null numbers, and why. */
+export function uncountedProof(edge: string, startedAt: string, note: string): DeployProof {
+  return {
+    edge,
+    startedAt,
+    endedAt: new Date().toISOString(),
+    series: { intervalMs: PROOF_SAMPLE_MS, samples: [] },
+    marks: [],
+    ...nullCounts(),
+    failed: null,
+    versions: [],
+    unknown: [...TRAFFIC_FIELDS],
+    note,
+  };
 }
 
 function nullCounts(): ProofCounts {

@@ -10,6 +10,10 @@ import type { Managed } from '../strategies/strategy.js';
 import type { Fleet } from './fleet.js';
 import { historyEntry, type Persistence } from './persist.js';
 import { andThen } from '../util/text.js';
+import { uncountedProof } from './proof.js';
+
+/** The proof of a deploy the controller was restarted during: its counts were kept in memory. */
+export const RESTARTED_PROOF_NOTE = 'the controller restarted during the deploy: not counted';
 
 /** What recovery works with. */
 export interface RecoveryHost {
@@ -61,7 +65,11 @@ export async function recover(host: RecoveryHost): Promise<void> {
           ? `back on ${version}`
           : 'nothing was live before it'
     }`;
-    persist.appendHistory(historyEntry(d, completed ? 'succeeded' : 'rolled-back', completed ? null : note));
+    const c = host.config();
+    const proof = uncountedProof(c.edges ? 'multi' : c.edge.type, d.startedAt, RESTARTED_PROOF_NOTE);
+    persist.appendHistory(
+      historyEntry(d, completed ? 'succeeded' : 'rolled-back', completed ? null : note, proof),
+    );
     log.warn({ deployment: d.id }, note);
   }
   const keep: Managed[] = [];

@@ -332,14 +332,12 @@ export class WorkersEdge {
   }
 
   /**
-   * Summed; `since` is the newest of the processes' (a worker started again has counted from
-   * then: the proof sees counters that restarted, and says so, instead of losing its share).
+   * Summed; `since` is the newest of the processes' (trafficSum): a worker started again has
+   * counted from then, and the proof sees counters that restarted and says so.
    */
   async traffic(): Promise<TrafficSnapshot> {
     const [own, others] = await Promise.all([this.own.traffic(), this.workers.traffic()]);
-    const all = [own, ...others];
-    const since = Math.max(...all.map((t) => t.since ?? 0));
-    return { ...trafficSum(all), ...(since > 0 ? { since } : {}) };
+    return trafficSum([own, ...others]);
   }
 
   async view(): Promise<EdgeTargetView[]> {

@@ -1,6 +1,6 @@
 // The edges' cumulative traffic counters (TrafficSnapshot) as numbers to show: the log-bucket
 // index of a latency, percentiles read back from the buckets, the difference of two snapshots
-// (a deploy's proof) and the sum of several edges' snapshots.
+// (a deploy's proof) and the sum of several snapshots (edges, or a data plane's processes).
 import {
   TRAFFIC_BUCKET_BASE_MS,
   TRAFFIC_BUCKETS,
@@ -53,6 +53,21 @@ function plus(a: readonly number[], b: readonly number[]): number[] {
   return Array.from({ length: n }, (_, i) => (a[i] ?? 0) + (b[i] ?? 0));
 }
 
+/** The counts of several versions (or edges) added up, under `version`. */
+export function trafficTotal(vs: readonly VersionTraffic[], version = ''): VersionTraffic {
+  return vs.reduce<VersionTraffic>(
+    (sum, v) => ({
+      version,
+      requests: sum.requests + v.requests,
+      status5xx: sum.status5xx + v.status5xx,
+      proxyErrors: sum.proxyErrors + v.proxyErrors,
+      clientAborts: sum.clientAborts + v.clientAborts,
+      buckets: plus(sum.buckets, v.buckets),
+    }),
+    { version, ...ZERO },
+  );
+}
+
 /**
  * What happened between two snapshots, by version. A counter that went down (an edge that was
  * restarted meanwhile) counts from zero: never a negative number.
@@ -80,31 +95,25 @@ export function restarted(end: TrafficSnapshot, start: TrafficSnapshot | null): 
   return start?.since !== undefined && end.since !== undefined && start.since !== end.since;
 }
 
-/** Several edges' snapshots as one (multi.ts): counts add up, unknowns are the union. */
+/**
+ * Several snapshots as one (the edges of multi.ts, a data plane and its workers): counts add up
+ * by version, unknowns are the union, `at` is the latest. `since` is the newest of the parts'
+ * (absent when none has one): when any part's counters start again (a worker or an edge
+ * replaced), the sum's `since` changes and the proof says its counters restarted, rather than
+ * taking the part's drop for nothing or its new counts for a negative share. From such a pair
+ * the proof counts every part from zero (a sum keeps no part's own numbers): the restarted
+ * part's since it restarted, the others' since they started (more than the deploy saw), and
+ * its note says so.
+ */
 export function trafficSum(snaps: readonly TrafficSnapshot[]): TrafficSnapshot {
-  const by = new Map<string, VersionTraffic>();
-  for (const s of snaps) {
-    for (const v of s.versions) {
-      const o = by.get(v.version);
-      by.set(
-        v.version,
-        o
-          ? {
-              version: v.version,
-              requests: o.requests + v.requests,
-              status5xx: o.status5xx + v.status5xx,
-              proxyErrors: o.proxyErrors + v.proxyErrors,
-              clientAborts: o.clientAborts + v.clientAborts,
-              buckets: plus(o.buckets, v.buckets),
-            }
-          : v,
-      );
-    }
-  }
+  const by = new Map<string, VersionTraffic[]>();
+  for (const s of snaps) for (const v of s.versions) by.set(v.version, [...(by.get(v.version) ?? []), v]);
   const notes = snaps.map((s) => s.note).filter((n): n is string => !!n);
+  const since = Math.max(0, ...snaps.map((s) => s.since ?? 0));
   return {
     at: Math.max(0, ...snaps.map((s) => s.at)),
-    versions: [...by.values()],
+    ...(since > 0 ? { since } : {}),
+    versions: [...by].map(([version, vs]) => (vs.length === 1 ? vs[0]! : trafficTotal(vs, version))),
     unknown: [...new Set(snaps.flatMap((s) => s.unknown))],
     ...(notes.length ? { note: notes.join('; ') } : {}),
   };

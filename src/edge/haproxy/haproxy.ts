@@ -81,6 +81,8 @@ export class HaproxyEdge implements Edge {
   private queue: Promise<unknown> = Promise.resolve();
   /** Counters by version for deploy proofs, from `show stat` readings. */
   private readonly counted = new SlotTraffic();
+  /** The last traffic reading (readTraffic chains them). */
+  private reading: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly cfg: HaproxyConfig,
@@ -165,7 +167,17 @@ export class HaproxyEdge implements Edge {
     return this.counted.snapshot();
   }
 
-  private async readTraffic(): Promise<void> {
+  /**
+   * One reading at a time (the proof's sampler and change() both read): two overlapping could be
+   * recorded out of order, and an older one after a newer looks like a restarted HAProxy.
+   */
+  private readTraffic(): Promise<void> {
+    const run = this.reading.then(() => this.readTrafficNow());
+    this.reading = run.catch(() => undefined);
+    return run;
+  }
+
+  private async readTrafficNow(): Promise<void> {
     const slots = await this.readSlots();
     const routed = new Map(
       slots

@@ -4,6 +4,7 @@
 // edge reads before every route change and the controller every PROOF_SAMPLE_MS while a deploy
 // runs, so a slot's requests go to the version that had it. No latency histogram (HAProxy keeps
 // averages): p50 / p99 are unknown.
+import { KEPT_VERSIONS } from '../builtin/stats.js';
 import type { TrafficSnapshot } from '../edge.js';
 import type { ServerStat } from './runtime.js';
 
@@ -35,11 +36,17 @@ export class SlotTraffic {
   private readonly last = new Map<string, Counts>();
   /** The version each slot served at the last reading (kept once the slot is freed). */
   private readonly slotVersion = new Map<string, string>();
+  /** By version, at most KEPT_VERSIONS of them (as the built-in proxy's). */
   private readonly totals = new Map<string, Counts>();
   private at = 0;
 
-  /** One reading: `versionOf` names the version in a slot now, null for a free slot. */
+  /**
+   * One reading: `versionOf` names the version in a slot now, null for a free slot. One older
+   * than the last recorded is ignored: its lower counts would look like a restarted HAProxy and
+   * give the slots' whole counts again to their versions.
+   */
   observe(stats: readonly ServerStat[], versionOf: (slot: string) => string | null, at: number): void {
+    if (at < this.at) return;
     this.at = at;
     for (const st of stats) {
       const now = countsOf(st);
@@ -57,13 +64,28 @@ export class SlotTraffic {
         now.requests < before.requests
           ? { requests: 0, status5xx: 0, proxyErrors: 0, clientAborts: 0 }
           : before;
-      const t = this.totals.get(version) ?? { requests: 0, status5xx: 0, proxyErrors: 0, clientAborts: 0 };
+      const t = this.totals.get(version) ?? this.add(version);
       t.requests += now.requests - from.requests;
       t.status5xx += Math.max(0, now.status5xx - from.status5xx);
       t.proxyErrors += Math.max(0, now.proxyErrors - from.proxyErrors);
       t.clientAborts += Math.max(0, now.clientAborts - from.clientAborts);
-      this.totals.set(version, t);
     }
+  }
+
+  /** New counters for a version; past KEPT_VERSIONS, the oldest one no slot serves is dropped. */
+  private add(version: string): Counts {
+    if (this.totals.size >= KEPT_VERSIONS) {
+      const live = new Set(this.slotVersion.values());
+      for (const old of this.totals.keys()) {
+        if (!live.has(old)) {
+          this.totals.delete(old);
+          break;
+        }
+      }
+    }
+    const t = { requests: 0, status5xx: 0, proxyErrors: 0, clientAborts: 0 };
+    this.totals.set(version, t);
+    return t;
   }
 
   snapshot(): TrafficSnapshot {
