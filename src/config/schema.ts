@@ -70,10 +70,12 @@ export {
   type StrategyType,
 } from './schema/strategy.js';
 export {
+  acmeSchema,
   certificateSchema,
   hstsHeader,
   hstsSchema,
   tlsSchema,
+  type AcmeConfig,
   type HstsConfig,
   type TlsConfig,
 } from './schema/tls.js';
@@ -336,6 +338,23 @@ export const configSchema = z
           message: `${key} goes with HTTPS: add tls: { cert, key } (or remove ${key})`,
         });
       }
+    }
+    const acme = c.tls?.acme;
+    if (acme?.challenge === 'http-01' && c.redirectHttp === undefined && builtin) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', 'acme', 'challenge'],
+        message:
+          'the http-01 challenge is answered on redirectHttp: add redirectHttp: 0.0.0.0:80, or set tls.acme.challenge: tls-alpn-01 (answered on listen:, port 443)',
+      });
+    }
+    if (acme?.challenge === 'tls-alpn-01' && c.proxy.workers !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', 'acme', 'challenge'],
+        message:
+          'the tls-alpn-01 challenge is answered by the data plane alone: with proxy.workers above 1 use http-01 (with redirectHttp:)',
+      });
     }
     if (c.redirectHttp && c.listen && formatAddress(c.redirectHttp) === formatAddress(c.listen)) {
       ctx.addIssue({

@@ -26,6 +26,7 @@ import { ProxyMetrics } from '../edge/builtin/metrics.js';
 import { BuiltinEdge } from '../edge/builtin/edge.js';
 import type { BuiltinProxy } from '../edge/builtin/proxy.js';
 import { proxyFromConfig } from '../edge/builtin/from-config.js';
+import { startAcme, type AcmeManager } from '../edge/builtin/acme/manager.js';
 import { createEdge } from '../edge/create.js';
 import type { Edge } from '../edge/edge.js';
 import { MultiEdge } from '../edge/multi.js';
@@ -97,6 +98,8 @@ export class Daemon {
   private admin: AdminServer | null = null;
   private releaseLock: (() => void) | null = null;
   private watchdog: DataPlaneWatchdog | null = null;
+  /** tls.acme without an app: the ACME client of the proxy this process owns. */
+  private acme: AcmeManager | null = null;
   private driver: InstanceDriver | null = null;
   private seed: string;
 
@@ -191,6 +194,7 @@ export class Daemon {
         this.options.listenFd !== undefined ? { fd: this.options.listenFd } : undefined,
       );
       log.info({ listen: formatAddress(bound), service: config.service }, 'proxy listening');
+      this.acme = startAcme(config, this.proxy, log);
     } else if (this.dataPlane) {
       const { health, adopted } = this.dataPlane;
       log.info(
@@ -470,6 +474,7 @@ export class Daemon {
     await attempt('notifications', () => this.notifier?.close());
     await attempt('the admin API', () => this.admin?.close());
     await attempt('the edge', () => this.edge.close());
+    this.acme?.stop();
     await attempt('the proxy', () => this.proxy?.close(timeoutMs));
     if (everything && this.dataPlane) await attempt('the data plane', () => this.stopDataPlane());
     await this.dataPlane?.client.close().catch(() => undefined);

@@ -22,6 +22,7 @@ import type { BatonConfig } from '../config/schema.js';
 import { ProxyMetrics } from '../edge/builtin/metrics.js';
 import type { BuiltinProxy } from '../edge/builtin/proxy.js';
 import { proxyFromConfig } from '../edge/builtin/from-config.js';
+import { startAcme, type AcmeManager } from '../edge/builtin/acme/manager.js';
 import { BatonError, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
@@ -59,6 +60,8 @@ export class DataPlane {
   /** proxy.workers above 1: the other processes serving the listener. */
   private workers: ProxyWorkers | null = null;
   private releaseLock: (() => void) | null = null;
+  /** tls.acme: the ACME client (src/edge/builtin/acme/manager.ts). */
+  private acme: AcmeManager | null = null;
   /** The last table the controller sent (or the one restored / handed over). */
   private table: EdgeRoutesBody = { routes: [], split: null };
   private upgrading: Promise<HandoverResult> | null = null;
@@ -102,7 +105,9 @@ export class DataPlane {
     );
     // `baton up` logged them too, in its own log.
     for (const w of this.proxy.front.certificates?.warnings() ?? []) log.warn(w);
-    await this.startWorkers();
+    // tls.acme: this process owns the proxy, so it gets and renews the certificates.
+    this.acme = startAcme(config, this.proxy, log);
+    this.startWorkers();
     const socket =
       source.kind === 'handover'
         ? path.join(path.dirname(this.paths.socket), `.dataplane-${process.pid}.sock`)
@@ -138,8 +143,8 @@ export class DataPlane {
     });
   }
 
-  /** proxy.workers above 1: the other processes, serving this table before anything changes it. */
-  private async startWorkers(): Promise<void> {
+  /** proxy.workers above 1: the other processes, started in the background. */
+  private startWorkers(): void {
     const count = workerCount(this.config.proxy.workers, os.availableParallelism()) - 1;
     if (count < 1) return;
     const fd = listeningFd(this.proxy.listeningServer());
@@ -153,8 +158,12 @@ export class DataPlane {
       table: { routes: proxy.currentRoutes(), split: proxy.split },
     });
     this.workers = new ProxyWorkers(this.config, current, fd, this.paths.log, this.log, count);
-    await this.workers.start();
-    this.log.info({ workers: this.workers.pids() }, `${count + 1} processes serve the listener`);
+    // Not awaited: this process serves from now on, and a worker still starting gets every
+    // change made meanwhile before it counts as serving (workers.ts), so nothing waits for it.
+    const workers = this.workers;
+    void workers.start().then(() => {
+      this.log.info({ workers: workers.pids() }, `${workers.pids().length + 1} processes serve the listener`);
+    });
   }
 
   private registerRoutes(): void {
@@ -266,6 +275,7 @@ export class DataPlane {
   private async retire(): Promise<void> {
     // The admin socket's path is the new data plane's now: never unlinked from here.
     this.admin?.abandon();
+    this.acme?.stop();
     const timeout = this.config.proxy.drainTimeout;
     const [result] = await Promise.all([this.proxy.retire(timeout), this.workers?.stop('retire', timeout)]);
     this.log.info({ ...result }, 'data plane retired after the handover');
@@ -283,6 +293,7 @@ export class DataPlane {
         return;
       }
       await this.admin?.close().catch(() => undefined);
+      this.acme?.stop();
       const timeout = this.config.proxy.drainTimeout;
       await Promise.all([this.proxy.close(timeout), this.workers?.stop('close', timeout)]);
       this.releaseLock?.();

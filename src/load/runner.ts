@@ -37,6 +37,8 @@ export interface LoadOptions {
   readonly ca?: string;
   /** https:// URLs: false accepts any certificate (a self-signed one). */
   readonly rejectUnauthorized?: boolean;
+  /** https:// URLs: the name sent in SNI and checked against the certificate (default: the URL's host). */
+  readonly servername?: string;
 }
 
 export interface LiveCounters {
@@ -107,10 +109,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     keepAliveTimeout: 30_000,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
-    ...(o.ca !== undefined || o.rejectUnauthorized !== undefined
+    ...(o.ca !== undefined || o.rejectUnauthorized !== undefined || o.servername !== undefined
       ? {
           connect: {
             ...(o.ca !== undefined ? { ca: o.ca } : {}),
+            ...(o.servername !== undefined ? { servername: o.servername } : {}),
             ...(o.rejectUnauthorized !== undefined ? { rejectUnauthorized: o.rejectUnauthorized } : {}),
           },
         }

@@ -14,8 +14,50 @@ export const certificateSchema = z.strictObject({
   key: pemFile.describe("The certificate's private key file (PEM), unencrypted; relative to this file."),
 });
 
+/** A DNS name an ACME server can prove by HTTP-01 or TLS-ALPN-01: no wildcard, no IP, no port. */
+const acmeDomain = z
+  .string()
+  .regex(
+    /^(\*\.)?(?=.{1,253}$)[a-z0-9_](?:[a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+\.?$/i,
+    {
+      message: 'a DNS name with at least one dot, e.g. example.com',
+    },
+  )
+  .refine((v) => !v.startsWith('*.'), {
+    message: 'a wildcard needs the DNS-01 challenge, which Baton does not do: list the names',
+  });
+
+export const acmeSchema = z.strictObject({
+  email: z
+    .string()
+    .regex(/^[^@\s]+@[^@\s]+$/, { message: 'an e-mail address, e.g. ops@example.com' })
+    .describe("The ACME account's contact: the CA writes there about expiring certificates and problems."),
+  domains: z
+    .array(acmeDomain)
+    .min(1)
+    .max(100)
+    .describe('The names the certificate is for (the first is its subject); each must reach this proxy.'),
+  directory: z
+    .string()
+    .regex(/^https:\/\/\S+$/, { message: "the ACME server's directory URL, https://..." })
+    .describe(
+      "The ACME server's directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory (Let's Encrypt).",
+    ),
+  challenge: z
+    .enum(['http-01', 'tls-alpn-01'])
+    .prefault('http-01')
+    .describe(
+      'How domains are proved: http-01 (the default; answered on redirectHttp:, which must be port 80 to the world) or tls-alpn-01 (answered on listen:, which must be port 443 to the world).',
+    ),
+});
+
 export const tlsSchema = z
   .strictObject({
+    acme: acmeSchema
+      .optional()
+      .describe(
+        'Certificates from an ACME server (RFC 8555, e.g. Let\'s Encrypt) instead of cert/key: issued, stored in stateDir/acme/ and renewed by Baton (README, "HTTPS").',
+      ),
     cert: certificateSchema.shape.cert.optional(),
     key: certificateSchema.shape.key.optional(),
     certificates: z
@@ -45,11 +87,19 @@ export const tlsSchema = z
         message: 'cert and key go together: the certificate file and its private key file',
       });
     }
-    if (t.cert === undefined && t.certificates === undefined) {
+    if (t.acme !== undefined && (t.cert !== undefined || t.key !== undefined || t.certificates)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['acme'],
+        message: 'acme replaces cert, key and certificates: keep acme, or the files',
+      });
+    }
+    if (t.cert === undefined && t.certificates === undefined && t.acme === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: [],
-        message: 'tls needs a certificate: cert and key (PEM files), or certificates: [{ cert, key }, ...]',
+        message:
+          'tls needs a certificate: cert and key (PEM files), certificates: [{ cert, key }, ...], or acme: { email, domains, directory }',
       });
     }
   });
@@ -94,6 +144,7 @@ export const hstsSchema = z.union([
 ]);
 
 export type TlsConfig = z.output<typeof tlsSchema>;
+export type AcmeConfig = z.output<typeof acmeSchema>;
 export type HstsConfig = z.output<typeof hstsSchema>;
 
 /** The Strict-Transport-Security value `hsts:` asks for; null when off. */

@@ -247,7 +247,8 @@ export function checkCertificates(config: Pick<BatonConfig, 'tls' | 'baseDir' | 
   set: CertificateSet | null;
   warnings: string[];
 } {
-  if (!config.tls) return { set: null, warnings: [] };
+  // tls.acme: its shape is the schema's to check; the pair is Baton's own (acme/store.ts).
+  if (!config.tls || config.tls.acme) return { set: null, warnings: [] };
   try {
     const set = loadCertificates(certificateFiles(config), tlsSettings(config.tls));
     return { set, warnings: set.all.flatMap((c) => certificateWarnings(c)) };

@@ -1,11 +1,13 @@
 // The built-in proxy as baton.yaml describes it: for `baton up` (targets, edge-only) and for the
 // data plane process, which build it the same way.
-import { hstsHeader, type BatonConfig } from '../../config/schema.js';
+import { hstsHeader, type AcmeConfig, type BatonConfig } from '../../config/schema.js';
 import { createAccessLog, type Logger } from '../../log.js';
 import { ServedCertificates } from './certificate-reload.js';
-import { certificateFiles, checkCertificates, tlsSettings } from './certificates.js';
+import { certificateFiles, checkCertificates, loadCertificates, tlsSettings } from './certificates.js';
 import type { HttpsOptions } from './front.js';
 import { BuiltinProxy } from './proxy.js';
+import { AlpnChallenges } from './acme/alpn.js';
+import { acmeCertificateFiles, acmeFiles, ensureServable } from './acme/store.js';
 
 export function proxyFromConfig(config: BatonConfig, log: Logger, onChange?: () => void): BuiltinProxy {
   const accessLog = config.proxy.accessLog === 'off' ? null : createAccessLog(config.proxy.accessLog);
@@ -24,11 +26,35 @@ export function proxyFromConfig(config: BatonConfig, log: Logger, onChange?: () 
 
 /** tls:, hsts: and redirectHttp:, the certificates read and checked (BATON_E_CONFIG if not). */
 function httpsFromConfig(config: BatonConfig, log: Logger): HttpsOptions | null {
+  if (config.tls?.acme) return acmeHttps(config, config.tls.acme, log);
   const { set } = checkCertificates(config);
   if (!config.tls || !set) return null;
   return {
     certificates: new ServedCertificates(certificateFiles(config), tlsSettings(config.tls), set, log),
     hsts: hstsHeader(config.hsts),
     redirectHttp: config.redirectHttp ?? null,
+  };
+}
+
+/**
+ * tls.acme: the pair stored in stateDir/acme/ (a self-signed placeholder written first when
+ * there is none yet), served and watched as tls:'s files are; the ACME client (acme/manager.ts)
+ * is started by the process that owns the proxy and replaces the pair.
+ */
+function acmeHttps(config: BatonConfig, acme: AcmeConfig, log: Logger): HttpsOptions {
+  const files = acmeFiles(config.stateDirPath);
+  if (ensureServable(files, acme)) {
+    log.warn(
+      { domains: acme.domains, file: files.cert },
+      `tls.acme: no certificate for ${acme.domains.join(', ')} yet: a self-signed placeholder serves until ${acme.directory} issues one (clients do not trust it)`,
+    );
+  }
+  const served = [acmeCertificateFiles(files)];
+  const settings = tlsSettings(config.tls!);
+  return {
+    certificates: new ServedCertificates(served, settings, loadCertificates(served, settings), log),
+    hsts: hstsHeader(config.hsts),
+    redirectHttp: config.redirectHttp ?? null,
+    alpn: acme.challenge === 'tls-alpn-01' ? new AlpnChallenges() : null,
   };
 }

@@ -11,6 +11,7 @@ import type { ListenAddress } from '../../config/address.js';
 import type { ProxyConfig } from '../../config/schema.js';
 import type { ServedCertificates } from './certificate-reload.js';
 import { HttpRedirect } from './redirect.js';
+import { ACME_TLS_PROTOCOL, type AlpnChallenges } from './acme/alpn.js';
 
 export type FrontServer = http.Server | https.Server;
 
@@ -22,6 +23,8 @@ export interface HttpsOptions {
   readonly hsts: string | null;
   /** redirectHttp: a plain-HTTP listener answering 308 to https://. */
   readonly redirectHttp: ListenAddress | null;
+  /** tls.acme with tls-alpn-01: the validation certificates shown to acme-tls/1 handshakes. */
+  readonly alpn?: AlpnChallenges | null;
 }
 
 export interface Front {
@@ -33,6 +36,8 @@ export interface Front {
   readonly certificates: ServedCertificates | null;
   /** redirectHttp's listener (ACME HTTP-01 answers from its `challenges`). */
   readonly redirect: HttpRedirect | null;
+  /** ACME TLS-ALPN-01 answers (tls.acme with challenge: tls-alpn-01). */
+  readonly alpn: AlpnChallenges | null;
   /** Destroys the TCP connections still in their TLS handshake. */
   destroyHandshaking(): void;
   /** Stops watching the certificate files and closes the redirect listener. */
@@ -66,16 +71,21 @@ export function createFront(
       hsts: null,
       certificates: null,
       redirect: null,
+      alpn: null,
       destroyHandshaking: () => undefined,
       close: () => Promise.resolve(),
     };
   }
   const { certificates } = tls;
+  const alpn = tls.alpn ?? null;
+  const protocols = ['http/1.1'];
+  const served = certificates.serverOptions();
   const server = https.createServer(
     {
       ...options,
-      ...certificates.serverOptions(),
-      ALPNProtocols: ['http/1.1'],
+      ...served,
+      // With TLS-ALPN-01, a callback picks the protocol (acme-tls/1 for a validation).
+      ...(alpn ? alpn.serverOptions(protocols, served.SNICallback!) : { ALPNProtocols: protocols }),
       // A client that connects and never finishes its handshake holds a socket as a slow
       // request head would: the same limit.
       handshakeTimeout: p.clientHeaderTimeout,
@@ -90,6 +100,8 @@ export function createFront(
   server.on('secureConnection', (s: TLSSocket) => {
     const raw = (s as TLSSocket & { _parent?: Socket })._parent;
     if (raw) handshaking.delete(raw);
+    // A TLS-ALPN-01 validation is over once its handshake is: no HTTP on it.
+    if (s.alpnProtocol === ACME_TLS_PROTOCOL) s.destroy();
   });
   // A failed handshake (a TLS 1.1 client, a port scan, a handshake timeout): the connection
   // ends. Not Node's default for HTTPS, which passes it on as a clientError: that handler
@@ -110,6 +122,7 @@ export function createFront(
     hsts: tls.hsts,
     certificates,
     redirect,
+    alpn,
     destroyHandshaking: () => {
       for (const s of handshaking) s.destroy();
     },
