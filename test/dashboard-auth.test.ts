@@ -39,7 +39,11 @@ describe('the dashboard with a token', { skip: NO_CHROMIUM }, () => {
     assert.equal((await api('/v1/status', { headers: bearer })).status, 200);
     assert.equal((await api('/v1/status')).status, 401);
     assert.equal((await api('/v1/events')).status, 401);
-    const login = await api('/');
+    const shell = await api('/');
+    assert.equal(shell.status, 200);
+    assert.match(shell.body, /name="baton-session"/);
+    assert.doesNotMatch(shell.body, /baton-csrf|web-/, 'the page shell holds nothing of the service');
+    const login = await api('/?login');
     assert.equal(login.status, 200);
     assert.match(login.body, /Admin token/);
     assert.doesNotMatch(login.body, /baton-csrf|web-/, 'the login page shows nothing of the service');
@@ -79,6 +83,13 @@ describe('the dashboard with a token', { skip: NO_CHROMIUM }, () => {
       timeout: 15_000,
       what: 'the service shown after login',
     });
+
+    // The CSRF token is in this origin's localStorage only: a new tab finds it there.
+    const csrf = await page.evaluate<string | null>("localStorage.getItem('baton-csrf')");
+    assert.ok(csrf && csrf.length >= 40, 'the login kept the CSRF token');
+    const tab = await context.newPage();
+    await tab.goto(`${admin}/`);
+    await tab.locator('#connection.good').waitFor({ timeout: 15_000 });
 
     // The session without its CSRF token: 403, nothing changed.
     const noCsrf = await page.evaluate(async () => {
@@ -141,7 +152,6 @@ describe('the dashboard with a token', { skip: NO_CHROMIUM }, () => {
       `nothing frozen from another origin (${JSON.stringify(cross)})`,
     );
     // And with the cookie and even the right CSRF token, a foreign Origin is refused by the guard.
-    const csrf = await page.getAttribute('meta[name="baton-csrf"]', 'content');
     const spoofed = await api('/v1/freeze', {
       method: 'POST',
       headers: {
@@ -170,6 +180,8 @@ describe('the dashboard with a token', { skip: NO_CHROMIUM }, () => {
     // Log out: the session is gone, the login page is back.
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.locator('#token').waitFor();
+    // The other tab's feed ended with the session: it shows the login too.
+    await tab.locator('#token').waitFor({ timeout: 15_000 });
     const after = await api('/v1/status', { headers: { cookie: `${cookie.name}=${cookie.value}` } });
     assert.equal(after.status, 401, 'the old cookie no longer works');
 

@@ -2,8 +2,8 @@
 // BATON_ADMIN_TOKEN is required whenever it is set, and always when the API listens beyond
 // loopback; requests that may come from a web page are refused before that (guard.ts). Routes
 // are registered by the daemon's parts; the CLI is a thin client of them. The dashboard
-// (src/dashboard/) adds cookie sessions: a session stands for the token on GETs, and on a
-// state-changing request only with its CSRF token in a header and the page's own Origin.
+// (src/dashboard/) adds cookie sessions: a session stands for the token only with its CSRF
+// token in a header (GETs too), and on a state-changing request with the page's own Origin.
 import { timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -46,7 +46,7 @@ export interface SessionCheck {
   csrfOf(req: IncomingMessage): string | null;
 }
 
-/** The header a session's state-changing request carries its CSRF token in. */
+/** The header every request of a session carries its CSRF token in. */
 export const CSRF_HEADER = 'x-baton-csrf';
 
 export type AdminHandler<T = unknown> = (r: AdminRequest) => Promise<AdminReply<T>> | AdminReply<T>;
@@ -88,6 +88,7 @@ export class AdminServer {
   private sessions: SessionCheck | null = null;
   /** Called after each state-changing request answered (the dashboard pushes a new view). */
   private readonly changed = new Set<() => void>();
+  private readonly closing = new Set<() => void>();
   private abandoned = false;
 
   constructor(
@@ -147,6 +148,11 @@ export class AdminServer {
     this.sessions = sessions;
   }
 
+  /** `listener` runs when the admin API closes (daemon shutdown), before its sockets go. */
+  onClose(listener: () => void): void {
+    this.closing.add(listener);
+  }
+
   /** `listener` runs after every state-changing request answered. */
   onChange(listener: () => void): void {
     this.changed.add(listener);
@@ -202,25 +208,29 @@ export class AdminServer {
   }
 
   async close(): Promise<void> {
+    for (const f of this.closing) f();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const s of this.sockets) s.destroy();
     await closed;
   }
 
   /**
-   * Whether `req` may act: no token needed, the bearer token, or a session (a state-changing
-   * request of a session must carry its CSRF token and an Origin, which the guard compared).
+   * Whether `req` may act: no token needed, the bearer token, or a session. Every request of a
+   * session (GETs too) must carry its CSRF token, and a state-changing one an Origin, which the
+   * guard compared: the cookie alone (sent to every port of the host) gives nothing. An open
+   * route (the page shell, its assets, the login) is answered as without a session.
    */
-  private authorized(req: IncomingMessage): boolean {
+  private authorized(req: IncomingMessage, open: boolean): boolean {
     if (!this.token) return true;
     if (this.isToken(/^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '')) return true;
     const csrf = this.sessions?.csrfOf(req) ?? null;
     if (csrf === null) return false;
-    if (req.method === 'GET' || req.method === 'HEAD') return true;
     const given = req.headers[CSRF_HEADER];
     const a = Buffer.from(typeof given === 'string' ? given : '');
     const b = Buffer.from(csrf);
-    if (req.headers.origin === undefined || a.length !== b.length || !timingSafeEqual(a, b)) {
+    const read = req.method === 'GET' || req.method === 'HEAD';
+    if ((!read && req.headers.origin === undefined) || a.length !== b.length || !timingSafeEqual(a, b)) {
+      if (open) return false;
       throw new BatonError(
         'BATON_E_FORBIDDEN',
         `refused a ${req.method} of a dashboard session without its CSRF token (header ${CSRF_HEADER}) or without an Origin: reload the dashboard, or call the API with "Authorization: Bearer $BATON_ADMIN_TOKEN"`,
@@ -237,7 +247,7 @@ export class AdminServer {
       // Before the token: a page must not even learn whether it would be taken.
       guardRequest(req, this.guard);
       const open = this.routes.some((r) => r.open && r.method === req.method && r.pattern.test(url.pathname));
-      const authenticated = this.authorized(req);
+      const authenticated = this.authorized(req, open);
       if (!authenticated && !open) {
         throw new BatonError(
           'BATON_E_UNAUTHORIZED',

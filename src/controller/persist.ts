@@ -9,6 +9,8 @@ import type { DeployResult, DeploymentState, HistoryEntry, ServiceState, StateSt
 
 /** How often a state file (or history line) that could not be written (a full disk) is tried again. */
 export const STATE_RETRY_MS = 5000;
+/** History lines kept in memory: history() up to this many reads no file (the dashboard asks often). */
+const RECENT_HISTORY = 50;
 
 export class Persistence {
   readonly state: ServiceState;
@@ -17,6 +19,10 @@ export class Persistence {
   private saveTimer: NodeJS.Timeout | null = null;
   /** History lines not written yet (a full disk), oldest first: written before any newer one. */
   private readonly pendingHistory: HistoryEntry[] = [];
+  /** The last history lines, oldest first (only this process appends); null: not read yet. */
+  private recent: HistoryEntry[] | null = null;
+  /** `recent` is the whole history. */
+  private recentAll = false;
   private closed = false;
 
   constructor(
@@ -85,6 +91,13 @@ export class Persistence {
   /** Records a deploy in history; a line that cannot be written yet waits in memory, in order. */
   appendHistory(entry: HistoryEntry): void {
     this.pendingHistory.push(entry);
+    if (this.recent) {
+      this.recent.push(entry);
+      if (this.recent.length > RECENT_HISTORY) {
+        this.recent.shift();
+        this.recentAll = false;
+      }
+    }
     this.flushHistory();
   }
 
@@ -109,7 +122,12 @@ export class Persistence {
 
   /** Newest first, the lines not written yet (a full disk) included. */
   history(limit = 50): HistoryEntry[] {
-    return [...[...this.pendingHistory].reverse(), ...this.store.history(limit)].slice(0, limit);
+    const r = this.recent;
+    if (r && (r.length >= limit || this.recentAll)) return r.slice(-limit).reverse();
+    const out = [...[...this.pendingHistory].reverse(), ...this.store.history(limit)].slice(0, limit);
+    this.recent = out.slice(0, RECENT_HISTORY).reverse();
+    this.recentAll = out.length < limit && out.length <= RECENT_HISTORY;
+    return out;
   }
 
   /** History lines still waiting to be written. */

@@ -2,7 +2,9 @@
 // per version, the canary's steps and thresholds, the deploy's progress, history), built when
 // something happens (a deploy event, a verdict, a state-changing request) and on a slow tick
 // for the rates, and pushed to every page connected to GET /v1/events. Nothing is built while
-// no page listens; builds never overlap (a change during one asks for one more).
+// no page listens; builds never overlap (a change during one asks for one more). A page that
+// does not read (over MAX_BUFFERED_BYTES waiting) is cut off; a stream whose session ended is
+// ended at its next send.
 import type { ServerResponse } from 'node:http';
 import type { DashboardSnapshot, StepView, VersionTraffic } from '../api/dashboard.js';
 import type { HistoryEntry, ProgressEvent } from '../api/deploy.js';
@@ -32,6 +34,8 @@ export const TICK_IDLE_MS = 5000;
 /** A comment line this often keeps proxies from closing a quiet stream. */
 const KEEPALIVE_MS = 15_000;
 const PROGRESS_LINES = 40;
+/** A reader this far behind is cut off (its unread events would grow without bound). */
+export const MAX_BUFFERED_BYTES = 1024 * 1024;
 const HISTORY_LINES = 20;
 
 interface Counted {
@@ -45,7 +49,8 @@ const RATE_WINDOW_MS = 5000;
 const MIN_RATE_SPAN_MS = 800;
 
 export class DashboardFeed {
-  private readonly clients = new Set<ServerResponse>();
+  /** Each page's stream, and whether it may still be sent to (its session lives). */
+  private readonly clients = new Map<ServerResponse, () => boolean>();
   private last: DashboardSnapshot | null = null;
   private building: Promise<void> | null = null;
   private again = false;
@@ -82,19 +87,22 @@ export class DashboardFeed {
     });
   }
 
-  /** Streams to `res` until it closes: the last snapshot at once, then every new one. */
-  async attach(res: ServerResponse): Promise<void> {
+  /**
+   * Streams to `res` until it closes: the last snapshot at once, then every new one; `alive`
+   * is asked before each send (false: the stream is ended).
+   */
+  async attach(res: ServerResponse, alive: () => boolean = () => true): Promise<void> {
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
       'x-accel-buffering': 'no',
     });
     res.write('retry: 2000\n\n');
-    this.clients.add(res);
+    this.clients.set(res, alive);
     this.keepalive ??= setInterval(() => {
-      for (const c of this.clients) c.write(': keepalive\n\n');
+      for (const [c, ok] of this.clients) write(c, ok, ': keepalive\n\n');
     }, KEEPALIVE_MS).unref();
-    if (this.last) write(res, 'snapshot', this.last);
+    if (this.last) write(res, alive, event('snapshot', this.last));
     this.changed();
     await new Promise<void>((resolve) => res.once('close', resolve));
     this.clients.delete(res);
@@ -102,7 +110,7 @@ export class DashboardFeed {
   }
 
   close(): void {
-    for (const c of this.clients) c.end();
+    for (const c of this.clients.keys()) c.end();
     this.clients.clear();
     this.stop();
   }
@@ -113,8 +121,10 @@ export class DashboardFeed {
     this.timer = this.keepalive = null;
   }
 
-  private send(event: string, data: unknown): void {
-    for (const c of this.clients) write(c, event, data);
+  private send(name: string, data: unknown): void {
+    if (this.clients.size === 0) return;
+    const text = event(name, data);
+    for (const [c, ok] of this.clients) write(c, ok, text);
   }
 
   private async build(): Promise<void> {
@@ -218,8 +228,13 @@ function withoutSeries(h: HistoryEntry): HistoryEntry {
   return { ...h, proof: { ...h.proof, series: { ...h.proof.series, samples: [] }, marks: [] } };
 }
 
-function write(res: ServerResponse, event: string, data: unknown): void {
-  if (!res.destroyed) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+const event = (name: string, data: unknown): string => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+
+function write(res: ServerResponse, alive: () => boolean, text: string): void {
+  if (res.destroyed || res.writableEnded) return;
+  if (!alive()) res.end();
+  else if (res.writableLength > MAX_BUFFERED_BYTES) res.destroy();
+  else res.write(text);
 }
 
 /** The canary's configured steps; `at`: the running step (1-based; 0 before, Infinity after), null: none runs. */

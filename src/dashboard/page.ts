@@ -31,11 +31,13 @@ const head = (title: string): string => `<!doctype html>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="${PATHS.dashboardStyle}">`;
 
-/** The dashboard; `csrf` is the session's token (empty: bearer or no token, none needed). */
-export function dashboardPage(csrf: string, session: boolean): string {
+/**
+ * The dashboard. `session`: a token is set, the page needs a session; its script reads the
+ * CSRF token from localStorage (the login put it there) and, without one, goes to the login.
+ */
+export function dashboardPage(session: boolean): string {
   return `${head('Baton')}
-<meta name="baton-csrf" content="${csrf.replace(/[^A-Za-z0-9_-]/g, '')}">
-<script src="${PATHS.dashboardScript}" defer></script>
+${session ? '<meta name="baton-session" content="1">\n' : ''}<script src="${PATHS.dashboardScript}" defer></script>
 </head>
 <body>
 <header>
@@ -64,7 +66,7 @@ export function dashboardPage(csrf: string, session: boolean): string {
 `;
 }
 
-/** Asked for when a token is set and the browser has no session. */
+/** GET /?login: asked for by the page when a token is set and it has no session's CSRF token. */
 export function loginPage(): string {
   return `${head('Baton: log in')}
 <script src="${PATHS.dashboardLoginScript}" defer></script>
@@ -85,6 +87,8 @@ export function loginPage(): string {
 }
 
 export const LOGIN_JS = String.raw`'use strict';
+// Logged in already (this origin, another tab): the dashboard.
+if (localStorage.getItem('baton-csrf')) location.replace('/');
 document.getElementById('login').addEventListener('submit', function (ev) {
   ev.preventDefault();
   var out = document.getElementById('login-error');
@@ -95,8 +99,12 @@ document.getElementById('login').addEventListener('submit', function (ev) {
     body: JSON.stringify({ token: document.getElementById('token').value }),
     credentials: 'same-origin',
   }).then(function (res) {
-    if (res.ok) return location.reload();
     return res.json().then(function (b) {
+      if (res.ok) {
+        // Per origin, so per port: the app behind the proxy, on another port, cannot read it.
+        localStorage.setItem('baton-csrf', b.csrf);
+        return location.replace('/');
+      }
       out.textContent = 'Refused: ' + (b.error ? b.error.message : res.status);
     });
   }, function (err) {

@@ -1,6 +1,8 @@
-// The dashboard on the admin API's listener: GET / (the page, or the login page when a token
-// is set and the browser has no session), its script and style, GET /v1/events (the live
-// feed), and POST / DELETE /v1/session (log in with the token, log out). The guard against
+// The dashboard on the admin API's listener: GET / (the page, or with ?login its login page;
+// neither holds a secret), its script and style, GET /v1/events (the live feed), and POST /
+// DELETE /v1/session (log in with the token, log out). The CSRF token is only in the login's
+// answer: the page keeps it in localStorage (its origin's, so its port's) and sends it with
+// every request, the feed's too; the cookie alone (sent to every port of the host) gives nothing. The guard against
 // other origins (src/admin/guard.ts) runs before all of them, as for every admin request.
 import { z } from 'zod';
 import type { SessionAnswer, SessionBody } from '../api/dashboard.js';
@@ -45,9 +47,9 @@ export function registerDashboard(
     'GET',
     PATHS.dashboard,
     (r) => {
-      if (!r.authenticated) return { ...asset(loginPage(), html) };
-      const csrf = sessions.csrfOf(r.req);
-      return asset(dashboardPage(csrf ?? '', csrf !== null), html);
+      if (admin.tokenRequired && r.url.searchParams.has('login')) return asset(loginPage(), html);
+      // With a token, the page is a shell: its script goes to the login without a CSRF token.
+      return asset(dashboardPage(admin.tokenRequired && !r.authenticated), html);
     },
     { open: true },
   );
@@ -76,12 +78,14 @@ export function registerDashboard(
       if (wait > 0) {
         throw new BatonError(
           'BATON_E_UNAUTHORIZED',
-          `too many wrong tokens from ${address}: try again in ${Math.ceil(wait / 1000)}s`,
+          `too many wrong tokens (from ${address}, or from all addresses): try again in ${Math.ceil(wait / 1000)}s`,
         );
       }
+      // Counted before the body is read (a right token undoes it): slow bodies on many
+      // connections get no more guesses than quick ones.
+      sessions.failed(address);
       const { token } = await r.body(sessionBody);
       if (!admin.isToken(token)) {
-        sessions.failed(address);
         // Slow on purpose: guessing costs time.
         await sleep(FAILURE_DELAY_MS);
         throw new BatonError(
@@ -101,6 +105,16 @@ export function registerDashboard(
     headers: { 'set-cookie': sessions.end(r.req) },
   }));
 
-  admin.stream('GET', PATHS.events, (_r, res) => feed.attach(res));
+  admin.stream('GET', PATHS.events, async (r, res) => {
+    // A session's feed ends with the session (logout, expiry); a bearer's lives on.
+    const bearer = admin.isToken(/^Bearer (.+)$/i.exec(r.req.headers.authorization ?? '')?.[1] ?? '');
+    const watch = bearer ? null : sessions.watch(r.req, () => res.end());
+    try {
+      await feed.attach(res, watch?.alive);
+    } finally {
+      watch?.stop();
+    }
+  });
+  admin.onClose(() => feed.close());
   return feed;
 }

@@ -1,8 +1,15 @@
 // The page script's last part: the buttons (each asks in a dialog first, then says what the
-// admin API answered), the live feed (EventSource on /v1/events: the server pushes, the page
-// never polls), and logout. State-changing requests carry the session's CSRF token.
+// admin API answered), the live feed (fetch() of /v1/events, its stream read here: the server
+// pushes, the page never polls; not EventSource, which cannot send a header), and logout. With
+// a token set, every request carries the session's CSRF token, kept in localStorage by the
+// login (per origin, so per port): without it, or once the session is refused, the login.
 export const ACTIONS_JS = String.raw`
-B.csrf = (document.querySelector('meta[name="baton-csrf"]') || {}).content || '';
+B.session = Boolean(document.querySelector('meta[name="baton-session"]'));
+B.csrf = (B.session && localStorage.getItem('baton-csrf')) || '';
+B.login = function () {
+  localStorage.removeItem('baton-csrf');
+  location.replace('/?login');
+};
 B.ACTIONS = {
   'promote-step': { ask: function (s) { return 'Promote ' + s.status.deployment.version + ' to the next step?'; }, method: 'POST', path: '/v1/promote', body: {} },
   'promote-full': { ask: function (s) { return 'Promote ' + s.status.deployment.version + ' to 100% of the traffic now?'; }, method: 'POST', path: '/v1/promote', body: { full: true } },
@@ -97,31 +104,73 @@ B.confirmed = function (ev) {
 };
 
 B.connect = function () {
-  var es = new EventSource('/v1/events');
   var conn = B.$('connection');
-  es.addEventListener('open', function () {
+  function again(text) {
+    conn.textContent = text;
+    conn.className = 'badge bad';
+    setTimeout(B.connect, 2000);
+  }
+  fetch('/v1/events', { headers: { 'x-baton-csrf': B.csrf }, credentials: 'same-origin', cache: 'no-store' }).then(function (res) {
+    // The session ended (logout, expiry, a daemon restart): log in again.
+    if (B.session && (res.status === 401 || res.status === 403)) return B.login();
+    if (!res.ok || !res.body) return again('disconnected');
     conn.textContent = 'live';
     conn.className = 'badge good';
+    var reader = res.body.getReader();
+    var decoder = new TextDecoder();
+    var got = '';
+    function more() {
+      return reader.read().then(function (r) {
+        if (r.done) return again('reconnecting');
+        got += decoder.decode(r.value, { stream: true });
+        for (var end = got.indexOf('\n\n'); end >= 0; end = got.indexOf('\n\n')) {
+          B.feedEvent(got.slice(0, end));
+          got = got.slice(end + 2);
+        }
+        return more();
+      });
+    }
+    return more();
+  }).catch(function () {
+    again('reconnecting');
   });
-  es.addEventListener('error', function () {
-    conn.textContent = es.readyState === EventSource.CLOSED ? 'disconnected' : 'reconnecting';
-    conn.className = 'badge bad';
-    // Closed for good: the session expired or the daemon went away; the page says which.
-    if (es.readyState === EventSource.CLOSED) setTimeout(function () { location.reload(); }, 3000);
+};
+
+/** One event of the feed (text/event-stream: "event:" and "data:" lines). */
+B.feedEvent = function (block) {
+  var name = 'message';
+  var data = [];
+  block.split('\n').forEach(function (line) {
+    if (line.indexOf('event: ') === 0) name = line.slice(7);
+    else if (line.indexOf('data: ') === 0) data.push(line.slice(6));
   });
-  es.addEventListener('snapshot', function (e) {
-    B.render(JSON.parse(e.data));
-  });
-  es.addEventListener('progress', function (e) {
-    var list = B.$('progress');
-    if (list) list.appendChild(B.progressLine(JSON.parse(e.data)));
-  });
-  es.addEventListener('problem', function (e) {
-    B.$('updated').textContent = 'could not read the status: ' + JSON.parse(e.data).message;
+  if (!data.length) return;
+  var d = JSON.parse(data.join('\n'));
+  if (name === 'snapshot') B.render(d);
+  else if (name === 'progress' && B.$('progress')) B.$('progress').appendChild(B.progressLine(d));
+  else if (name === 'problem') B.$('updated').textContent = 'could not read the status: ' + d.message;
+};
+
+/** With a session, a report link is fetched with the CSRF token and saved as a file. */
+B.download = function (path) {
+  fetch(path, { headers: { 'x-baton-csrf': B.csrf }, credentials: 'same-origin' }).then(function (res) {
+    if (!res.ok) return B.say(path + ': ' + res.status + ' ' + res.statusText, false);
+    return res.blob().then(function (blob) {
+      var a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = 'baton-' + path.split('/').slice(-2).join('-') + '.html';
+      a.click();
+      setTimeout(function () { URL.revokeObjectURL(a.href); }, 60000);
+    });
   });
 };
 
 document.addEventListener('click', function (ev) {
+  var link = B.session && ev.target.closest ? ev.target.closest('a[href^="/v1/"]') : null;
+  if (link) {
+    ev.preventDefault();
+    return B.download(link.getAttribute('href'));
+  }
   var t = ev.target.closest ? ev.target.closest('button[data-action]') : null;
   if (t && B.snapshot) B.ask(t.getAttribute('data-action'));
 });
@@ -132,10 +181,9 @@ B.$('confirm-cancel').addEventListener('click', function () {
 var logout = B.$('logout');
 if (logout) {
   logout.addEventListener('click', function () {
-    fetch('/v1/session', { method: 'DELETE', headers: { 'x-baton-csrf': B.csrf } }).then(function () {
-      location.reload();
-    });
+    fetch('/v1/session', { method: 'DELETE', headers: { 'x-baton-csrf': B.csrf } }).then(B.login, B.login);
   });
 }
-B.connect();
+if (B.session && !B.csrf) B.login();
+else B.connect();
 `;

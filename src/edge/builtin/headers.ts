@@ -256,6 +256,11 @@ export function upstreamRequestHeaders(
       if (REQUEST_ID.test(value) && requestId === '') requestId = value;
       continue;
     }
+    if (lower === 'cookie' && value.includes(SESSION_COOKIE)) {
+      const kept = withoutSessionCookies(value);
+      if (kept !== '') out.push(name, kept);
+      continue;
+    }
     out.push(name, value);
   }
   // Node joins every Transfer-Encoding line into this one value.
@@ -278,6 +283,22 @@ export function upstreamRequestHeaders(
   );
   if (forwarded) out.push('forwarded', forwarded);
   return { headers: out, requestId, answer: refused ?? (asterisk ? OPTIONS_ASTERISK : null) };
+}
+
+/**
+ * The dashboard's session cookies (src/dashboard/sessions.ts): browsers send a host's cookies
+ * to all its ports, the app's too; the app never sees them.
+ */
+const SESSION_COOKIE = 'baton_session';
+
+/** A Cookie header's value without its baton_session* pairs (the others kept, in order). */
+export function withoutSessionCookies(value: string): string {
+  return value
+    .split(';')
+    .filter((pair) => !pair.trimStart().startsWith(SESSION_COOKIE))
+    .map((pair) => pair.trim())
+    .filter((pair) => pair !== '')
+    .join('; ');
 }
 
 export interface DownstreamHeaders {
