@@ -113,6 +113,8 @@ export async function runWorkersPhase<R extends PhaseResult>(
       'proxy:',
       `  workers: ${processes}`,
       '  drainTimeout: 1s',
+      // BENCH_ENGINE=raw: proxy.engine raw in every process.
+      `  engine: ${process.env.BENCH_ENGINE === 'raw' ? 'raw' : 'node'}`,
       '',
     ].join('\n'),
   );

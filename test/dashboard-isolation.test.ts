@@ -21,7 +21,7 @@ import { withoutSessionCookies } from '../src/edge/builtin/headers.js';
 import { silentLogger } from '../src/log.js';
 import { Service } from './helpers/app-daemon.js';
 import { ensureBuilt, tempDir } from './helpers/cli.js';
-import { route, startBackend, startProxy, waitFor } from './helpers/index.js';
+import { eachEngine, route, startBackend, startProxy, waitFor } from './helpers/index.js';
 
 const TOKEN = 'isolation-test-token-8c41d07e';
 
@@ -74,7 +74,7 @@ describe('dashboard sessions, limits', () => {
   });
 });
 
-describe('the proxy and the dashboard cookie', () => {
+eachEngine('the proxy and the dashboard cookie', () => {
   it('drops baton_session* cookie pairs, keeps the others', async (t) => {
     assert.equal(withoutSessionCookies('a=1; baton_session_9901=x; b=2'), 'a=1; b=2');
     assert.equal(withoutSessionCookies('baton_session=x'), '');

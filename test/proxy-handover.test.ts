@@ -9,13 +9,13 @@ import { fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
+import { it, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Client, Pool, WebSocket } from 'undici';
 import { BuiltinProxy } from '../src/edge/builtin/proxy.js';
 import { BatonError } from '../src/errors.js';
 import { silentLogger } from '../src/log.js';
-import { config, ROOT, route, spawnApp, startProxy, waitFor } from './helpers/index.js';
+import { config, eachEngine, ROOT, route, spawnApp, startProxy, waitFor } from './helpers/index.js';
 
 const FIXTURE = path.join(ROOT, 'test/fixtures/handover-proxy.ts');
 
@@ -191,7 +191,7 @@ async function getOn(client: Client): Promise<{ status: number; connection: stri
 
 const sum = (proxy: BuiltinProxy): number => proxy.view().reduce((n, v) => n + v.requests, 0);
 
-describe('proxy handover to a new process', () => {
+eachEngine('proxy handover to a new process', () => {
   it('retires after the handover: 0 failed, 0 refused, B answers after, WebSocket closed with 1001', async (t) => {
     const app = await spawnApp(t, 'v1');
     const { proxy: a, port } = await startProxy(t, [route(app.port)]);

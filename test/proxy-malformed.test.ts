@@ -4,8 +4,16 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
-import { describe, it, type TestContext } from 'node:test';
-import { route, startBackend, startProxy, waitFor, type Backend, type Handler } from './helpers/index.js';
+import { it, type TestContext } from 'node:test';
+import {
+  type Backend,
+  eachEngine,
+  type Handler,
+  route,
+  startBackend,
+  startProxy,
+  waitFor,
+} from './helpers/index.js';
 
 // --- raw client ----------------------------------------------------------------------------
 
@@ -114,7 +122,7 @@ const SMUGGLED = 'GET /smuggled HTTP/1.1\r\nHost: app\r\n\r\n';
 
 // --- cases ---------------------------------------------------------------------------------
 
-describe('malformed requests: 400 from the proxy, never forwarded', () => {
+eachEngine('malformed requests: 400 from the proxy, never forwarded', () => {
   // [name, bytes, body-level]: a body-level error shows after the (valid) head went upstream,
   // so the backend may see that head, but never a complete request.
   const cases: [string, string, boolean][] = [
@@ -219,7 +227,7 @@ describe('malformed requests: 400 from the proxy, never forwarded', () => {
   });
 });
 
-describe('size limits', () => {
+eachEngine('size limits', () => {
   const LIMITS = 'proxy:\n  maxHeaderSize: 4k\n  maxBodySize: 1k\n';
 
   it('answers 431 to a head over maxHeaderSize, and passes one under it', async (t) => {
@@ -336,7 +344,7 @@ describe('size limits', () => {
   });
 });
 
-describe('Expect: 100-continue', () => {
+eachEngine('Expect: 100-continue', () => {
   it('answers 413 without 100 Continue to a Content-Length over the limit', async (t) => {
     const spy = await spyBackend(t);
     const { port } = await startProxy(t, [route(spy.backend.port)], 'proxy:\n  maxBodySize: 1k\n');
@@ -372,7 +380,7 @@ describe('Expect: 100-continue', () => {
   });
 });
 
-describe('timeouts', () => {
+eachEngine('timeouts', () => {
   it('answers 408 to headers slower than clientHeaderTimeout, serving other clients meanwhile', async (t) => {
     const spy = await spyBackend(t);
     const timeout = 400;
@@ -428,7 +436,7 @@ describe('timeouts', () => {
   });
 });
 
-describe('no usable target', () => {
+eachEngine('no usable target', () => {
   it('answers 503 with a short, clear body when the route table is empty', async (t) => {
     const spy = await spyBackend(t);
     const { proxy, port } = await startProxy(t, []);

@@ -6,11 +6,19 @@ import assert from 'node:assert/strict';
 import http, { type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
-import { describe, it, type TestContext } from 'node:test';
+import { it, type TestContext } from 'node:test';
 import { Exchange, type ExchangeHost } from '../src/edge/builtin/exchange.js';
 import { Target } from '../src/edge/builtin/target.js';
 import type { BuiltinProxy } from '../src/edge/builtin/proxy.js';
-import { config, refusedConfig, route, startBackend, startProxy, type Backend } from './helpers/index.js';
+import {
+  type Backend,
+  config,
+  eachEngine,
+  refusedConfig,
+  route,
+  startBackend,
+  startProxy,
+} from './helpers/index.js';
 
 // --- raw client ----------------------------------------------------------------------------
 
@@ -108,7 +116,7 @@ async function assertTargetUntouched(
 
 // --- cases ---------------------------------------------------------------------------------
 
-describe('requests the proxy cannot map to a target', () => {
+eachEngine('requests the proxy cannot map to a target', () => {
   const refused: [name: string, bytes: string, statusLine: string][] = [
     ['two Host headers', 'GET /x HTTP/1.1\r\nHost: app\r\nHost: other\r\n\r\n', 'HTTP/1.1 400 Bad Request'],
     [
@@ -242,7 +250,7 @@ describe('requests the proxy cannot map to a target', () => {
   });
 });
 
-describe('transfer codings', () => {
+eachEngine('transfer codings', () => {
   const body = '5\r\nhello\r\n0\r\n\r\n';
   const cases: [name: string, head: string, statusLine: string][] = [
     // As nginx: the proxy cannot undo the coding, so it cannot find the body's end.
@@ -305,7 +313,7 @@ describe('transfer codings', () => {
   });
 });
 
-describe('absolute-form targets', () => {
+eachEngine('absolute-form targets', () => {
   it('go upstream in origin-form with Host from the target, whatever Host the client sent', async (t) => {
     const spy = await spyBackend(t);
     const { port } = await startProxy(t, [route(spy.backend.port)]);
@@ -357,7 +365,7 @@ describe('absolute-form targets', () => {
   });
 });
 
-describe('header names with underscores', () => {
+eachEngine('header names with underscores', () => {
   const request =
     'GET /u HTTP/1.1\r\nHost: app\r\nX_Forwarded_For: 6.6.6.6\r\nX_Real_IP: 6.6.6.6\r\nX-Custom_Name: v\r\nX-Kept: k\r\nConnection: close\r\n\r\n';
 

@@ -18,7 +18,16 @@ import type { StatusView } from '../src/api/status.js';
 import { Analysis } from '../src/strategies/analysis.js';
 import { Service, type DeployRun } from './helpers/app-daemon.js';
 import { ensureBuilt } from './helpers/cli.js';
-import { config, refusedConfig, route, startBackend, waitFor, type Handler } from './helpers/index.js';
+import {
+  config,
+  eachEngine,
+  testEngine,
+  type Handler,
+  refusedConfig,
+  route,
+  startBackend,
+  waitFor,
+} from './helpers/index.js';
 
 // --- a proxy with its log and access log kept --------------------------------------------------
 
@@ -47,7 +56,7 @@ async function startReviewProxy(
   const access: AccessLogEntry[] = [];
   const proxy = new BuiltinProxy({
     listen: cfg.listen!,
-    proxy: cfg.proxy,
+    proxy: { ...cfg.proxy, engine: testEngine() },
     balance: cfg.balance,
     log: pino({ level: 'info' }, sink),
     accessLog: (e) => void access.push(e),
@@ -170,7 +179,7 @@ const SPOOFED = (path: string): string =>
   `GET ${path} HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: 6.6.6.6\r\nX-Real-IP: 6.6.6.6\r\n\r\n`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-describe('upgrades the app declines', () => {
+eachEngine('upgrades the app declines', () => {
   it('relays a 200 to an Upgrade as an ordinary answer and parses what follows on the connection', async (t) => {
     const app = await decliningApp(
       t,
@@ -357,7 +366,7 @@ async function abandon(
   c.socket.destroy();
 }
 
-describe('requests the client abandons', () => {
+eachEngine('requests the client abandons', () => {
   it('are counted as client aborts: not 5xx, not errors, not requests; in /metrics and the snapshot', async (t) => {
     const b = await startBackend(t, 'b', slowHandler('b'));
     const { proxy, port, access } = await startReviewProxy(t, [route(b.port, 1, { version: '2.0.0' })]);
@@ -522,7 +531,7 @@ describe('canary deploy with clients that abandon canary requests (daemon)', () 
 
 // --- clients that stall ------------------------------------------------------------------------
 
-describe('clients that stall', () => {
+eachEngine('clients that stall', () => {
   it('refuses 0 for clientBodyTimeout and clientSendTimeout, and defaults both to 60s', () => {
     for (const key of ['clientBodyTimeout', 'clientSendTimeout']) {
       const msg = refusedConfig(

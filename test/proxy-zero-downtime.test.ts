@@ -2,12 +2,20 @@
 // are switched, under steady load; and the failover rules that make it so.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
-import { route, spawnApp, startBackend, startLoad, startProxy, waitFor } from './helpers/index.js';
+import {
+  eachEngine,
+  route,
+  spawnApp,
+  startBackend,
+  startLoad,
+  startProxy,
+  waitFor,
+} from './helpers/index.js';
 
-describe('zero downtime under load', () => {
+eachEngine('zero downtime under load', () => {
   it('SIGKILL of one of two targets fails no GET request', async (t) => {
     const [a, b] = await Promise.all([spawnApp(t, 'a'), spawnApp(t, 'b')]);
     const { url } = await startProxy(t, [route(a.port), route(b.port)]);
@@ -88,7 +96,7 @@ describe('zero downtime under load', () => {
   });
 });
 
-describe('failover rules', () => {
+eachEngine('failover rules', () => {
   it('retries an idempotent request on another target, never a POST that may have run', async (t) => {
     // `bad` reads the request, then cuts the connection without answering.
     const bad = await startBackend(t, 'bad', (req) => req.socket.destroy());
@@ -227,7 +235,7 @@ describe('failover rules', () => {
   });
 });
 
-describe('draining', () => {
+eachEngine('draining', () => {
   it('reports a drain that timed out with requests still in flight', async (t) => {
     const slow = await startBackend(t, 'slow', (_req, res) => setTimeout(() => res.end('late'), 800));
     const { url, proxy } = await startProxy(t, [route(slow.port)]);

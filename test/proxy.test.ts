@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { Readable } from 'node:stream';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { request } from 'undici';
-import { rawExchange, route, startBackend, startProxy, waitFor } from './helpers/index.js';
+import { eachEngine, rawExchange, route, startBackend, startProxy, waitFor } from './helpers/index.js';
 
-describe('forwarding', () => {
+eachEngine('forwarding', () => {
   it('proxies GET and streams a POST body both ways, fixed-length and chunked', async (t) => {
     const b = await startBackend(t, 'a', (req, res, body) => {
       res.setHeader('content-type', 'application/json');
@@ -116,7 +116,7 @@ describe('forwarding', () => {
   });
 });
 
-describe('headers', () => {
+eachEngine('headers', () => {
   it('strips hop-by-hop headers both ways, including those named in Connection', async (t) => {
     const b = await startBackend(t, 'a', (_req, res) => {
       res.setHeader('connection', 'x-internal');
@@ -170,7 +170,7 @@ describe('headers', () => {
   });
 });
 
-describe('upgrades', () => {
+eachEngine('upgrades', () => {
   it('tunnels a WebSocket both ways', async (t) => {
     const b = await startBackend(t, 'ws');
     b.server.on('upgrade', (_req, socket: net.Socket) => {
@@ -193,7 +193,7 @@ describe('upgrades', () => {
   });
 });
 
-describe('balancing', () => {
+eachEngine('balancing', () => {
   it('smooth weighted round-robin spreads 5:1:1 as nginx does', async (t) => {
     const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => startBackend(t, n)));
     const { url } = await startProxy(t, [route(a!.port, 5), route(b!.port, 1), route(c!.port, 1)]);

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
-import type { TestContext } from 'node:test';
+import { after, before, describe, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { parseConfigText } from '../../src/config/load.js';
@@ -135,6 +135,29 @@ export function config(yaml: string): BatonConfig {
   return parseConfigText(yaml, path.join(ROOT, 'test-config.yaml'));
 }
 
+/** proxy.engine for the proxies startProxy starts (see `eachEngine`). */
+const DEFAULT_ENGINE: 'node' | 'raw' = process.env.BATON_TEST_ENGINE === 'raw' ? 'raw' : 'node';
+let proxyEngine = DEFAULT_ENGINE;
+
+/**
+ * Runs `suite` once per proxy engine (node, raw), each in its own describe block: the proxies
+ * startProxy starts in it use that engine.
+ */
+export function eachEngine(name: string, suite: (engine: 'node' | 'raw') => void): void {
+  for (const engine of ['node', 'raw'] as const) {
+    describe(`${name} (engine ${engine})`, () => {
+      before(() => void (proxyEngine = engine));
+      after(() => void (proxyEngine = DEFAULT_ENGINE));
+      suite(engine);
+    });
+  }
+}
+
+/** The engine of the eachEngine block running now (node outside of one). */
+export function testEngine(): 'node' | 'raw' {
+  return proxyEngine;
+}
+
 /** A built-in proxy on 127.0.0.1:0 routing to `routes`, closed at teardown. */
 export async function startProxy(
   t: TestContext,
@@ -144,7 +167,7 @@ export async function startProxy(
   const cfg = config(`service: test\nlisten: 127.0.0.1:0\n${extraYaml}`);
   const proxy = new BuiltinProxy({
     listen: cfg.listen!,
-    proxy: cfg.proxy,
+    proxy: { ...cfg.proxy, engine: cfg.proxy.engine === 'node' ? proxyEngine : cfg.proxy.engine },
     balance: cfg.balance,
     healthCheck: cfg.healthCheck,
     log: silentLogger(),

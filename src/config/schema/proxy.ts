@@ -172,6 +172,12 @@ export const proxySchema = z.strictObject({
     .describe(
       "true: each answer names its target's version in an X-Baton-Version header (what `baton load` charts by version); off by default: it tells every client what runs.",
     ),
+  engine: z
+    .enum(['node', 'raw'])
+    .prefault(P.engine)
+    .describe(
+      'How the proxy serves HTTP/1.1: node (node:http and undici), or raw (its own parser on raw sockets, faster; rare requests such as Upgrade or Expect still go to node:http).',
+    ),
   workers: z
     .union([z.number().int().min(1).max(64), z.literal('auto')])
     .prefault(P.workers)

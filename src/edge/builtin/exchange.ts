@@ -43,10 +43,10 @@ export interface FinishedRequest {
   readonly attempts: number;
 }
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** Errors where nothing reached the target: safe to retry any request. */
-const NOT_SENT = new Set([
+export const NOT_SENT = new Set([
   'ECONNREFUSED',
   'EHOSTUNREACH',
   'ENETUNREACH',
@@ -59,9 +59,9 @@ const NOT_SENT = new Set([
 ]);
 
 /** The socket failed under the request: a reset or close of a reused keep-alive connection. */
-const RESET = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+export const RESET = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
-const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+export const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
 
 /**
  * undici would not send the request as given (an invalid path or header, say): the request is at
@@ -70,7 +70,7 @@ const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 
 const UNSENDABLE = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED']);
 
 /** The attempt was abandoned: its target stopped answering health checks (Target.abandonWaiting). */
-const TARGET_DOWN = 'BATON_E_TARGET_DOWN';
+export const TARGET_DOWN = 'BATON_E_TARGET_DOWN';
 
 /**
  * Why an exchange ended without a target's full answer, for logs and the access log.

@@ -289,7 +289,8 @@ export function upstreamRequestHeaders(
  * The dashboard's session cookies (src/dashboard/sessions.ts): browsers send a host's cookies
  * to all its ports, the app's too; the app never sees them.
  */
-const SESSION_COOKIE = 'baton_session';
+/** The dashboard's session cookies (src/dashboard/sessions.ts): never forwarded to an app. */
+export const SESSION_COOKIE = 'baton_session';
 
 /** A Cookie header's value without its baton_session* pairs (the others kept, in order). */
 export function withoutSessionCookies(value: string): string {

@@ -19,6 +19,7 @@ import type { Logger } from '../../log.js';
 import { targetId, type DrainResult, type RouteSpec, type SplitSpec } from '../edge.js';
 import { answerHere, answerUpgrade, BodyLimit, onClientError, onConnectMethod, tooLarge } from './answers.js';
 import { byClient, Exchange, type ExchangeHost, type FinishedRequest } from './exchange.js';
+import { RawEngine, type RawHost } from './raw/engine.js';
 import {
   IDLE_GRACE_MS,
   listenOn,
@@ -70,7 +71,7 @@ export type { ListenSource, RetireResult } from './handover.js';
 /** One target as GET /v1/targets shows it: the wire type. */
 export type { TargetView } from '../../api/targets.js';
 
-export class BuiltinProxy implements ExchangeHost, TunnelHost {
+export class BuiltinProxy implements ExchangeHost, TunnelHost, RawHost {
   readonly maxAttempts: number;
   readonly retryTimeoutMs: number;
   readonly clientBodyTimeoutMs: number;
@@ -94,6 +95,8 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
   /** Set while retiring after a handover (see retire). */
   private retirement: Retirement | null = null;
   private retired: Promise<RetireResult> | null = null;
+  /** proxy.engine: raw (raw/engine.ts); null: node:http serves every connection. */
+  private readonly raw: RawEngine | null;
 
   constructor(private readonly opts: BuiltinProxyOptions) {
     const p = opts.proxy;
@@ -126,6 +129,7 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
+    this.raw = p.engine === 'raw' ? new RawEngine(this, this.front, p, this.trusted, this.underscores) : null;
   }
 
   // --- lifecycle ---------------------------------------------------------------------------
@@ -195,11 +199,13 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
     const frontClosed = this.front.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
+    this.raw?.stopping();
     const deadline = Date.now() + timeoutMs;
     while (this.inflight > 0 && Date.now() < deadline) await delay(20);
     for (const k of this.known.values()) for (const t of k.target.tunnels) t.close();
     this.server.closeAllConnections();
     for (const s of this.sockets) s.destroy();
+    this.raw?.close();
     this.front.destroyHandshaking();
     await frontClosed;
     await Promise.all([...this.known.values()].map((k) => k.target.pool.destroy().catch(() => undefined)));
@@ -227,7 +233,11 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
     return this.table.split?.spec ?? null;
   }
 
-  finished(ex: Exchange): void {
+  requestStarted(): void {
+    this.inflight++;
+  }
+
+  finished(ex: FinishedRequest): void {
     this.inflight--;
     if (this.retirement !== null) this.retirement.requests++;
     this.count(ex);
@@ -252,7 +262,7 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
     socket.resume();
   }
 
-  clientTimedOut(ex: Exchange, what: 'body' | 'send'): void {
+  clientTimedOut(ex: FinishedRequest, what: 'body' | 'send'): void {
     const limit = what === 'body' ? 'clientBodyTimeout' : 'clientSendTimeout';
     this.opts.log.warn(
       {
@@ -377,8 +387,10 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
    * Waits until each target has no request in flight and no open tunnel (tunnels are asked
    * to close gracefully first), then closes its idle upstream connections.
    */
-  drainTargets(targets: readonly Target[], timeoutMs = this.opts.proxy.drainTimeout): Promise<DrainResult[]> {
-    return this.known.drain(targets, timeoutMs);
+  async drainTargets(targets: readonly Target[], timeoutMs?: number): Promise<DrainResult[]> {
+    const results = await this.known.drain(targets, timeoutMs ?? this.opts.proxy.drainTimeout);
+    this.raw?.drained(targets);
+    return results;
   }
 
   addTarget(spec: RouteSpec): Target {
@@ -426,6 +438,7 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost {
     if (k && k.target.state.kind !== 'active') {
       this.known.delete(id);
       void k.target.pool.destroy().catch(() => undefined);
+      this.raw?.removed(k.target);
       this.opts.onChange?.();
     }
     return result;

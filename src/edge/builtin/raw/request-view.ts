@@ -1,0 +1,58 @@
+// What the routing code (route table, balancers, split rules) and the access log read of a request,
+// for a request the raw engine parsed itself: the few IncomingMessage members they use, built from
+// the parsed head only when asked for (round-robin without a split never builds the header map).
+// One per client connection, re-pointed at each request's head.
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { TargetForm, type RequestHead } from '../http1/request-head.js';
+
+export class RequestView {
+  method = '';
+  private src: Buffer = Buffer.alloc(0);
+  private cachedUrl: string | null = null;
+  private cachedHeaders: Record<string, string> | null = null;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly head: RequestHead,
+  ) {}
+
+  /** Points at a new request's head (its bytes in `src`). */
+  reset(src: Buffer): void {
+    this.src = src;
+    this.method = this.head.method;
+    this.cachedUrl = null;
+    this.cachedHeaders = null;
+  }
+
+  /** The path as forwarded (origin-form; an absolute-form target's path part). */
+  get url(): string {
+    if (this.cachedUrl !== null) return this.cachedUrl;
+    const h = this.head;
+    if (h.targetForm !== TargetForm.absolute) return (this.cachedUrl = h.target(this.src));
+    const path = this.src.toString('latin1', h.pathStart, h.targetEnd);
+    return (this.cachedUrl = path === '' ? '/' : path.charCodeAt(0) === 47 ? path : `/${path}`);
+  }
+
+  /** Lower-case names as node:http has them; repeats joined (cookie with `; `). */
+  get headers(): Record<string, string> {
+    if (this.cachedHeaders !== null) return this.cachedHeaders;
+    const h = this.head;
+    const src = this.src;
+    const out: Record<string, string> = {};
+    for (let i = 0; i < h.count; i++) {
+      const name = h.name(src, i).toLowerCase();
+      const value = h.value(src, i);
+      const prev = out[name];
+      out[name] = prev === undefined ? value : `${prev}${name === 'cookie' ? '; ' : ', '}${value}`;
+    }
+    if (h.targetForm === TargetForm.absolute)
+      out.host = src.toString('latin1', h.authorityStart, h.authorityEnd);
+    return (this.cachedHeaders = out);
+  }
+
+  /** This view where the routing code takes an IncomingMessage (it reads only the members above). */
+  asMessage(): IncomingMessage {
+    return this as unknown as IncomingMessage;
+  }
+}
