@@ -106,7 +106,12 @@ export class DataPlane {
     // `baton up` logged them too, in its own log.
     for (const w of this.proxy.front.certificates?.warnings() ?? []) log.warn(w);
     // tls.acme: this process owns the proxy, so it gets and renews the certificates.
-    this.acme = startAcme(config, this.proxy, log);
+    this.acme = startAcme(config, this.proxy, log, () => {
+      // At once, not when their file watchers notice: new connections to them get it too.
+      this.workers?.reloadCertificates().catch((err: unknown) => {
+        log.error({ error: messageOf(err) }, 'a data plane worker could not read the new certificate');
+      });
+    });
     this.startWorkers();
     const socket =
       source.kind === 'handover'

@@ -40,7 +40,7 @@ export async function runWorker(config: BatonConfig, fd: number, log: Logger): P
     if (process.connected) process.send!(m, undefined, undefined, () => undefined);
   };
   // redirectHttp is the data plane's alone (its listener is not shared).
-  const proxy = proxyFromConfig({ ...config, redirectHttp: undefined }, log);
+  const proxy = proxyFromConfig({ ...config, redirectHttp: undefined }, log, undefined, false);
   const edge = new BuiltinEdge(proxy);
   // It listens once it routes its first table: never a request it could not route.
   let listening: Promise<unknown> | null = null;

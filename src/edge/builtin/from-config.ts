@@ -9,7 +9,13 @@ import { BuiltinProxy } from './proxy.js';
 import { AlpnChallenges } from './acme/alpn.js';
 import { acmeCertificateFiles, acmeFiles, ensureServable } from './acme/store.js';
 
-export function proxyFromConfig(config: BatonConfig, log: Logger, onChange?: () => void): BuiltinProxy {
+export function proxyFromConfig(
+  config: BatonConfig,
+  log: Logger,
+  onChange?: () => void,
+  /** false in a data plane's worker: tls.acme's files are its data plane's to write. */
+  acmeOwner = true,
+): BuiltinProxy {
   const accessLog = config.proxy.accessLog === 'off' ? null : createAccessLog(config.proxy.accessLog);
   return new BuiltinProxy({
     listen: config.listen!,
@@ -20,13 +26,13 @@ export function proxyFromConfig(config: BatonConfig, log: Logger, onChange?: () 
     log,
     accessLog,
     onChange,
-    https: httpsFromConfig(config, log),
+    https: httpsFromConfig(config, log, acmeOwner),
   });
 }
 
 /** tls:, hsts: and redirectHttp:, the certificates read and checked (BATON_E_CONFIG if not). */
-function httpsFromConfig(config: BatonConfig, log: Logger): HttpsOptions | null {
-  if (config.tls?.acme) return acmeHttps(config, config.tls.acme, log);
+function httpsFromConfig(config: BatonConfig, log: Logger, acmeOwner: boolean): HttpsOptions | null {
+  if (config.tls?.acme) return acmeHttps(config, config.tls.acme, log, acmeOwner);
   const { set } = checkCertificates(config);
   if (!config.tls || !set) return null;
   return {
@@ -41,9 +47,12 @@ function httpsFromConfig(config: BatonConfig, log: Logger): HttpsOptions | null 
  * there is none yet), served and watched as tls:'s files are; the ACME client (acme/manager.ts)
  * is started by the process that owns the proxy and replaces the pair.
  */
-function acmeHttps(config: BatonConfig, acme: AcmeConfig, log: Logger): HttpsOptions {
+function acmeHttps(config: BatonConfig, acme: AcmeConfig, log: Logger, owner: boolean): HttpsOptions {
   const files = acmeFiles(config.stateDirPath);
-  if (ensureServable(files, acme)) {
+  // Only the owner writes a placeholder: a worker starting while its data plane stores a new
+  // pair (key, then certificate) would otherwise take the half-written pair for none and
+  // overwrite the new key.
+  if (owner && ensureServable(files, acme)) {
     log.warn(
       { domains: acme.domains, file: files.cert },
       `tls.acme: no certificate for ${acme.domains.join(', ')} yet: a self-signed placeholder serves until ${acme.directory} issues one (clients do not trust it)`,
@@ -52,9 +61,28 @@ function acmeHttps(config: BatonConfig, acme: AcmeConfig, log: Logger): HttpsOpt
   const served = [acmeCertificateFiles(files)];
   const settings = tlsSettings(config.tls!);
   return {
-    certificates: new ServedCertificates(served, settings, loadCertificates(served, settings), log),
+    certificates: new ServedCertificates(served, settings, loadWhole(served, settings, owner), log),
     hsts: hstsHeader(config.hsts),
     redirectHttp: config.redirectHttp ?? null,
     alpn: acme.challenge === 'tls-alpn-01' ? new AlpnChallenges() : null,
   };
+}
+
+/**
+ * The pair, read; a worker that finds it half-written (its data plane storing a new one) reads
+ * again, for up to a second: it starts once, and only then.
+ */
+function loadWhole(
+  served: Parameters<typeof loadCertificates>[0],
+  settings: Parameters<typeof loadCertificates>[1],
+  owner: boolean,
+): ReturnType<typeof loadCertificates> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return loadCertificates(served, settings);
+    } catch (err) {
+      if (owner || tries >= 20) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+  }
 }

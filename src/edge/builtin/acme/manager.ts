@@ -77,6 +77,8 @@ export class AcmeManager {
     private readonly answers: ChallengeAnswers,
     private readonly log: Logger,
     private readonly timing: AcmeTiming = ACME_TIMING,
+    /** After a new pair is stored and served here (a data plane tells its workers). */
+    private readonly issued: () => void = () => undefined,
   ) {}
 
   /** Looks at once (the placeholder, a certificate due), then on its schedule. */
@@ -132,6 +134,7 @@ export class AcmeManager {
     }
     this.failures = 0;
     this.certificates.reload('ACME: certificate issued');
+    this.issued();
     this.log.info(
       {
         domains: issued.names,
@@ -200,6 +203,8 @@ export function startAcme(
   },
   proxy: AcmeProxy,
   log: Logger,
+  /** Called after each new certificate is stored and served by `proxy`. */
+  issued?: () => void,
 ): AcmeManager | null {
   const acme = config.tls?.acme;
   const certificates = proxy.front.certificates;
@@ -210,6 +215,8 @@ export function startAcme(
     certificates,
     { http: proxy.front.redirect?.challenges ?? null, alpn: proxy.front.alpn },
     log,
+    ACME_TIMING,
+    issued,
   );
   manager.start();
   return manager;
