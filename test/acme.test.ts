@@ -297,10 +297,18 @@ describe('ACME certificates (tls.acme) against pebble', { skip: missing ?? false
 
     // A validation that fails (pebble's VA sent to a port nothing listens on): the domain and
     // the step named, with the VA's words.
+    // New ports: another test file may have taken the old ones between the two daemons.
     d.child.kill('SIGTERM');
     await d.exited;
-    await pebble.restart({ httpPort: await freePort(), tlsPort: port });
-    writeFileSync(file, readFileSync(file, 'utf8').replace('[blocked.test]', '[web.test]'));
+    const [port2, redirect2] = [await freePort(), await freePort()];
+    await pebble.restart({ httpPort: await freePort(), tlsPort: port2 });
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8')
+        .replace('[blocked.test]', '[web.test]')
+        .replace(`listen: 127.0.0.1:${port}`, `listen: 127.0.0.1:${port2}`)
+        .replace(`redirectHttp: 127.0.0.1:${redirectPort}`, `redirectHttp: 127.0.0.1:${redirect2}`),
+    );
     const again = await startDaemon(t, file, { env: pebble.env, admin: false });
     const invalid = await waitFor(
       () =>
