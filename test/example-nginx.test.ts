@@ -17,11 +17,15 @@ const RUN_SH = path.join(ROOT, 'examples/nginx-blue-green/run.sh');
 const RUN_TIMEOUT_MS = 90_000;
 const TERM_GRACE_MS = 30_000;
 
-/** Two consecutive ports free right now on 127.0.0.1 (app.ports is a range). */
+/**
+ * Two consecutive ports free right now on 127.0.0.1 (app.ports is a range), below Linux's
+ * ephemeral range (32768+): other test files binding port 0 meanwhile never get them (one did,
+ * in CI, between this pick and the instance's start).
+ */
 async function freePortPair(): Promise<number> {
   for (let i = 0; i < 50; i++) {
-    const p = await freePort();
-    if (p < 65535 && (await canListen(p + 1))) return p;
+    const p = 20_000 + Math.floor(Math.random() * 12_000);
+    if ((await canListen(p)) && (await canListen(p + 1))) return p;
   }
   throw new Error('no two consecutive free ports found');
 }
