@@ -12,47 +12,23 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import tls from 'node:tls';
-import { runLoad, type LiveCounters, type LoadResult } from '../src/load/runner.js';
 import { Service } from './helpers/app-daemon.js';
 import { handshake } from './helpers/certs.js';
 import { freePort, startDaemon, tempDir, writeFile } from './helpers/cli.js';
+import { httpsLoad, more } from './helpers/https-load.js';
 import { startBackend, waitFor } from './helpers/index.js';
 import { pebbleMissing, startPebble } from './helpers/pebble.js';
 
 const missing = pebbleMissing();
 if (missing) console.log(`# skipping the ACME tests: ${missing}`);
 
-function httpsLoad(
+/** The ACME tests' HTTPS load: by name (web.test), 8 connections, up to 90s. */
+const load = (
   port: number,
   ca: string,
   o: { rate: number; newConnection?: boolean },
-): { stop: () => Promise<LoadResult>; live: LiveCounters } {
-  const abort = new AbortController();
-  const live: LiveCounters = { sent: 0, failed: 0, failedBy: {} };
-  const done = runLoad({
-    url: `https://127.0.0.1:${port}/`,
-    rate: o.rate,
-    durationMs: 90_000,
-    connections: 8,
-    newConnection: o.newConnection ?? false,
-    ca,
-    servername: 'web.test',
-    signal: abort.signal,
-    live,
-  });
-  return {
-    live,
-    stop: async () => {
-      abort.abort();
-      return done;
-    },
-  };
-}
-
-async function more(live: { sent: number }, n: number): Promise<void> {
-  const until = live.sent + n;
-  await waitFor(() => live.sent >= until, { timeout: 20_000, what: `${n} more requests` });
-}
+): ReturnType<typeof httpsLoad> =>
+  httpsLoad(port, ca, { ...o, durationMs: 90_000, connections: 8, servername: 'web.test' });
 
 /** The certificate served for `name`, verified against `root` (null while it does not verify). */
 async function verified(port: number, root: string, name = 'web.test'): Promise<string | null> {
@@ -115,8 +91,8 @@ describe('ACME certificates (tls.acme) against pebble', { skip: missing ?? false
     }
 
     // Renewals (at 2/3 of the 30s life) under keep-alive load and a new connection per request.
-    const kept = httpsLoad(port, root, { rate: 60 });
-    const fresh = httpsLoad(port, root, { rate: 20, newConnection: true });
+    const kept = load(port, root, { rate: 60 });
+    const fresh = load(port, root, { rate: 20, newConnection: true });
     t.after(() => Promise.all([kept.stop(), fresh.stop()]));
     await more(fresh.live, 20);
     const second = await waitFor(
@@ -148,7 +124,7 @@ describe('ACME certificates (tls.acme) against pebble', { skip: missing ?? false
     );
 
     // Control: the same load checking against another CA (pebble's listener CA) fails.
-    const control = httpsLoad(port, pebble.listenerCa, { rate: 20, newConnection: true });
+    const control = load(port, pebble.listenerCa, { rate: 20, newConnection: true });
     t.after(() => control.stop());
     await waitFor(() => control.live.failed >= 5, { timeout: 15_000, what: 'control failures' });
     const c = await control.stop();

@@ -16,7 +16,8 @@ import { silentLogger } from '../src/log.js';
 import { Service } from './helpers/app-daemon.js';
 import { installLeaf, issue, makeCa } from './helpers/certs.js';
 import { ensureBuilt, tempDir } from './helpers/cli.js';
-import { config, rawExchange, route, startBackend, startLoad, startProxy, waitFor } from './helpers/index.js';
+import { deployUnderLoadWithControl } from './helpers/deploy-load.js';
+import { config, rawExchange, route, startBackend, startProxy, waitFor } from './helpers/index.js';
 
 const RAW = 'proxy:\n  engine: raw\n';
 
@@ -332,27 +333,7 @@ describe('engine raw: a deploy under load (daemon)', { timeout: 180_000 }, () =>
     });
     await svc.start();
     await svc.deployApi('1.0.0');
-    const load = startLoad(svc.url, { concurrency: 8, maxMs: 60_000 });
-    const fresh = startLoad(svc.url, { concurrency: 4, maxMs: 60_000, keepAlive: false });
-    t.after(() => Promise.all([load.stop(), fresh.stop()]));
-    await waitFor(() => load.result.ok > 200 && fresh.result.ok > 100, { what: 'load before the deploy' });
-    const run = await svc.deploy('1.0.1', [], 60_000);
-    assert.equal(run.done?.result, 'succeeded', `${run.stdout}\n${run.stderr}`);
-    const [r1, r2] = await Promise.all([load.stop(), fresh.stop()]);
-    t.diagnostic(
-      `keep-alive ${r1.sent} sent / ${r1.failed} failed; new connections ${r2.sent} / ${r2.failed}`,
-    );
-    assert.equal(r1.failed + r2.failed, 0, [...r1.failures, ...r2.failures].join('\n'));
-    assert.deepEqual(await svc.versionsServed(20), ['1.0.1']);
-
-    const control = startLoad(svc.url, { concurrency: 4, maxMs: 20_000 });
-    await waitFor(() => control.result.ok > 50, { what: 'control load' });
-    for (const p of svc.pids('1.0.1')) process.kill(p, 'SIGKILL');
-    await waitFor(() => control.result.failed > 0, {
-      timeout: 10_000,
-      what: 'failures once the instances are gone',
-    });
-    assert.ok((await control.stop()).failed > 0);
+    await deployUnderLoadWithControl(t, svc, '1.0.1', 20);
   });
 });
 

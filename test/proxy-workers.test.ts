@@ -12,6 +12,7 @@ import { dataPlanePaths, type DataPlanePaths } from '../src/dataplane/paths.js';
 import type { DataPlaneHealth } from '../src/dataplane/process.js';
 import { Service } from './helpers/app-daemon.js';
 import { dataPlanePids, ensureBuilt } from './helpers/cli.js';
+import { deployUnderLoadWithControl } from './helpers/deploy-load.js';
 import { startLoad, waitFor } from './helpers/index.js';
 
 const STRATEGY = ['  type: blue-green', '  verify: 200ms', '  keepOld: 0s'];
@@ -123,30 +124,9 @@ describe('proxy.workers (issue 16)', { timeout: 180_000 }, () => {
       what: `baton_requests_total of 1.0.0 to grow by ${c.ok}`,
     });
 
-    // A deploy under load on new and kept-alive connections: nothing fails, on either process.
-    const load = startLoad(svc.url, { concurrency: 8, maxMs: 60_000 });
-    const fresh = startLoad(svc.url, { concurrency: 4, maxMs: 60_000, keepAlive: false });
-    t.after(() => Promise.all([load.stop(), fresh.stop()]));
-    await waitFor(() => load.result.ok > 200 && fresh.result.ok > 100, { what: 'load through both' });
-    const run = await svc.deploy('1.0.1', [], 60_000);
-    assert.equal(run.done?.result, 'succeeded', `${run.stdout}\n${run.stderr}`);
-    const [r1, r2] = await Promise.all([load.stop(), fresh.stop()]);
-    t.diagnostic(
-      `keep-alive ${r1.sent} sent / ${r1.failed} failed; new connections ${r2.sent} / ${r2.failed}`,
-    );
-    assert.equal(r1.failed + r2.failed, 0, [...r1.failures, ...r2.failures].join('\n'));
-    // Every process routes the new table: fresh connections land on both, all answer 1.0.1.
-    assert.deepEqual(await svc.versionsServed(40), ['1.0.1']);
-
-    // Control: the same check sees failures when the instances are killed under the load.
-    const control = startLoad(svc.url, { concurrency: 4, maxMs: 20_000 });
-    await waitFor(() => control.result.ok > 50, { what: 'control load' });
-    for (const p of svc.pids('1.0.1')) process.kill(p, 'SIGKILL');
-    await waitFor(() => control.result.failed > 0, {
-      timeout: 10_000,
-      what: 'failures once the instances are gone',
-    });
-    assert.ok((await control.stop()).failed > 0);
+    // A deploy under load on new and kept-alive connections: nothing fails, on either process;
+    // then fresh connections land on both, and all answer 1.0.1 (every process has the table).
+    await deployUnderLoadWithControl(t, svc, '1.0.1', 40);
   });
 
   it('a worker started again gets the changes made while it was starting (the targets API too)', async (t) => {

@@ -12,44 +12,11 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import tls from 'node:tls';
 import { request } from 'undici';
-import { runLoad, type LiveCounters, type LoadResult } from '../src/load/runner.js';
 import { Service } from './helpers/app-daemon.js';
 import { handshake, installLeaf, issue, makeCa, replaceFile, type TestCa } from './helpers/certs.js';
 import { dataPlanePids, freePort, runBaton, tempDir } from './helpers/cli.js';
+import { httpsLoad, more } from './helpers/https-load.js';
 import { waitFor } from './helpers/index.js';
-
-/** HTTPS load through the proxy until stopped (bounded: 60s, the rate's count). */
-function httpsLoad(
-  port: number,
-  ca: TestCa,
-  o: { rate: number; newConnection?: boolean },
-): { stop: () => Promise<LoadResult>; live: LiveCounters } {
-  const abort = new AbortController();
-  const live: LiveCounters = { sent: 0, failed: 0, failedBy: {} };
-  const done = runLoad({
-    url: `https://127.0.0.1:${port}/`,
-    rate: o.rate,
-    durationMs: 60_000,
-    connections: 16,
-    newConnection: o.newConnection ?? false,
-    ca: ca.pem,
-    signal: abort.signal,
-    live,
-  });
-  return {
-    live,
-    stop: async () => {
-      abort.abort();
-      return done;
-    },
-  };
-}
-
-/** Waits until `n` more requests were sent, so a load covers what came before. */
-async function more(live: { sent: number }, n: number): Promise<void> {
-  const until = live.sent + n;
-  await waitFor(() => live.sent >= until, { timeout: 20_000, what: `${n} more requests` });
-}
 
 function writeCerts(svc: Service, ca: TestCa, serial: string): void {
   installLeaf(
@@ -116,7 +83,7 @@ describe('HTTPS with an app behind the data plane', () => {
     await svc.deployApi('1.0.0');
     assert.equal(await websocketEcho(d.port, ca.pem, 'hello over tls'), '1.0.0: hello over tls');
 
-    const load = httpsLoad(d.port, ca, { rate: 150 });
+    const load = httpsLoad(d.port, ca.pem, { rate: 150 });
     t.after(() => load.stop());
     await more(load.live, 100);
     const run = await svc.deploy('1.0.1', [], 60_000);
@@ -129,7 +96,7 @@ describe('HTTPS with an app behind the data plane', () => {
     assert.ok(r.ok >= 200, `${r.ok} answers`);
 
     // Control: the same check, with the instances killed under it, counts the failures.
-    const control = httpsLoad(d.port, ca, { rate: 150 });
+    const control = httpsLoad(d.port, ca.pem, { rate: 150 });
     t.after(() => control.stop());
     await more(control.live, 50);
     for (const pid of svc.pids()) process.kill(pid, 'SIGKILL');
@@ -151,8 +118,8 @@ describe('HTTPS with an app behind the data plane', () => {
 
     // Keep-alive connections (they keep the certificate they have) and a new connection per
     // request (each handshake takes the certificate of the moment).
-    const kept = httpsLoad(d.port, ca, { rate: 100 });
-    const fresh = httpsLoad(d.port, ca, { rate: 30, newConnection: true });
+    const kept = httpsLoad(d.port, ca.pem, { rate: 100 });
+    const fresh = httpsLoad(d.port, ca.pem, { rate: 30, newConnection: true });
     t.after(() => Promise.all([kept.stop(), fresh.stop()]));
     await more(fresh.live, 30);
 
@@ -211,7 +178,7 @@ describe('HTTPS with an app behind the data plane', () => {
     const d = await svc.start();
     await svc.deployApi('1.0.0');
     const [first] = dataPlanePids(svc.file);
-    const load = httpsLoad(d.port, ca, { rate: 100 });
+    const load = httpsLoad(d.port, ca.pem, { rate: 100 });
     t.after(() => load.stop());
     await more(load.live, 50);
     const up = await runBaton(t, ['upgrade', '-c', svc.file, '--json'], { timeout: 60_000 });

@@ -11,26 +11,20 @@ import {
   TARGET_DOWN,
   TIMEOUTS,
   type ExchangeFailure,
+  type ExchangeHost,
   type FinishedRequest,
 } from '../exchange.js';
 import type { ResponseHead } from '../http1/response-head.js';
 import { Framing } from '../http1/request-head.js';
-import type { LaneDecision } from '../split.js';
 import type { Target, Waiter } from '../target.js';
 import { downstreamResponseHead, ownAnswer } from './heads.js';
 import type { RawPool, UpstreamConn, UpstreamUser } from './upstream.js';
 
-/** What the raw engine needs from its proxy (BuiltinProxy). */
-export interface RawHost {
-  pickTarget(
-    req: IncomingMessage,
-    now: number,
-    tried: readonly Target[] | null,
-    canary: boolean | null,
-  ): Target | undefined;
-  laneFor(req: IncomingMessage): LaneDecision | null;
-  readonly maxAttempts: number;
-  readonly retryTimeoutMs: number;
+/** What the raw engine needs from its proxy (BuiltinProxy): the node path's routing, and more. */
+export interface RawHost extends Pick<
+  ExchangeHost,
+  'pickTarget' | 'laneFor' | 'maxAttempts' | 'retryTimeoutMs'
+> {
   readonly versionHeader: boolean;
   /** False while retiring: every answer closes its connection. */
   readonly keepAlive: boolean;
