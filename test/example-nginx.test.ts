@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { it } from 'node:test';
-import { ensureBuilt, freePort, tempDir } from './helpers/cli.js';
+import { canListen, ensureBuilt, freePort, tempDir } from './helpers/cli.js';
 import { connects, ROOT } from './helpers/index.js';
 import { NGINX } from './helpers/nginx.js';
 
@@ -17,25 +16,13 @@ const RUN_SH = path.join(ROOT, 'examples/nginx-blue-green/run.sh');
 const RUN_TIMEOUT_MS = 90_000;
 const TERM_GRACE_MS = 30_000;
 
-/**
- * Two consecutive ports free right now on 127.0.0.1 (app.ports is a range), below Linux's
- * ephemeral range (32768+): other test files binding port 0 meanwhile never get them (one did,
- * in CI, between this pick and the instance's start).
- */
+/** Two consecutive ports free right now on 127.0.0.1 (app.ports is a range). */
 async function freePortPair(): Promise<number> {
   for (let i = 0; i < 50; i++) {
-    const p = 20_000 + Math.floor(Math.random() * 12_000);
-    if ((await canListen(p)) && (await canListen(p + 1))) return p;
+    const p = await freePort();
+    if (p < 65535 && (await canListen(p + 1))) return p;
   }
   throw new Error('no two consecutive free ports found');
-}
-
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
 }
 
 function readProc(pid: string, file: string): string {

@@ -35,11 +35,26 @@ export function writeFile(dir: string, name: string, text: string): string {
 
 /** A TCP port free right now on 127.0.0.1 (for addresses the CLI reads from the config). */
 export async function freePort(): Promise<number> {
+  // Below Linux's ephemeral range (32768+): a port picked here and bound later by a child is
+  // never handed meanwhile to another test file's port-0 bind (seen in CI: EADDRINUSE).
+  for (let i = 0; i < 100; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(port)) return port;
+  }
   const server = net.createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((r) => server.close(() => r()));
   return port;
+}
+
+/** Whether 127.0.0.1:`port` can be bound right now. */
+export function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
+  });
 }
 
 /** The environment for a child: ours without BATON_ADMIN_TOKEN, plus `extra`. */
