@@ -461,3 +461,40 @@ describe('edge config', () => {
     );
   });
 });
+
+describe('hsts config', () => {
+  const tls = 'service: web\nlisten: 127.0.0.1:0\ntargets: []\ntls: { cert: a.crt, key: a.key }\n';
+  it("preload needs includeSubDomains and a max-age of a year or more (the preload list's rules)", () => {
+    const header = (hsts: string): unknown => config(`${tls}hsts: ${hsts}\n`).hsts;
+    assert.deepEqual(header('{ maxAge: 1y, includeSubDomains: true, preload: true }'), {
+      maxAge: 31_536_000,
+      includeSubDomains: true,
+      preload: true,
+    });
+    assert.deepEqual(header('{ maxAge: 2y, includeSubDomains: true, preload: true }'), {
+      maxAge: 63_072_000,
+      includeSubDomains: true,
+      preload: true,
+    });
+    // Control: without preload, both are the user's to choose.
+    assert.deepEqual(header('{ maxAge: 180d }'), {
+      maxAge: 15_552_000,
+      includeSubDomains: false,
+      preload: false,
+    });
+    const sub = configError(`${tls}hsts: { maxAge: 1y, preload: true }\n`);
+    assert.match(
+      problemAt(sub, 'hsts.includeSubDomains').message,
+      /hsts\.preload needs hsts\.includeSubDomains: true/,
+    );
+    const short = configError(`${tls}hsts: { maxAge: 180d, includeSubDomains: true, preload: true }\n`);
+    assert.match(
+      problemAt(short, 'hsts.maxAge').message,
+      /hsts\.preload needs hsts\.maxAge of 1y \(31536000 seconds\) or more, not 15552000/,
+    );
+    // Both at once, each at its key.
+    const both = configError(`${tls}hsts: { maxAge: 300, preload: true }\n`);
+    problemAt(both, 'hsts.includeSubDomains');
+    problemAt(both, 'hsts.maxAge');
+  });
+});

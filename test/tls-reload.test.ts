@@ -15,6 +15,7 @@ import { request } from 'undici';
 import { Service } from './helpers/app-daemon.js';
 import { handshake, installLeaf, issue, makeCa, replaceFile, type TestCa } from './helpers/certs.js';
 import { dataPlanePids, freePort, runBaton, tempDir } from './helpers/cli.js';
+import { h2loop } from './helpers/h2load.js';
 import { httpsLoad, more } from './helpers/https-load.js';
 import { waitFor } from './helpers/index.js';
 
@@ -179,8 +180,14 @@ describe('HTTPS with an app behind the data plane', () => {
     await svc.deployApi('1.0.0');
     const [first] = dataPlanePids(svc.file);
     const load = httpsLoad(d.port, ca.pem, { rate: 100 });
-    t.after(() => load.stop());
+    // A new TLS connection per request too: some are in their handshake when the old process
+    // stops accepting (it waits for them), and HTTP/2 streams on connections it ends by GOAWAY.
+    const fresh = httpsLoad(d.port, ca.pem, { rate: 40, newConnection: true, servername: 'web.test' });
+    t.after(() => Promise.all([load.stop(), fresh.stop()]));
     await more(load.live, 50);
+    const h2 = h2loop(`https://127.0.0.1:${d.port}/`, ca.pem, 'web.test', { concurrency: 4, maxMs: 60_000 });
+    t.after(() => h2.stop());
+    await more(h2.live, 50);
     const up = await runBaton(t, ['upgrade', '-c', svc.file, '--json'], { timeout: 60_000 });
     assert.equal(up.code, 0, up.stderr);
     const to = (JSON.parse(up.stdout) as { to: { pid: number } }).to.pid;
@@ -192,6 +199,18 @@ describe('HTTPS with an app behind the data plane', () => {
     await more(load.live, 50);
     const r = await load.stop();
     assert.equal(r.failed, 0, `failed: ${JSON.stringify(r.failures)} ${r.samples.join('\n')}`);
+    const f = await fresh.stop();
+    assert.equal(
+      f.failed,
+      0,
+      `new connections failed: ${JSON.stringify(f.failures)} ${f.samples.join('\n')}`,
+    );
+    const h = await h2.stop();
+    t.diagnostic(
+      `HTTPS/1.1 keep-alive ${r.sent}, new connections ${f.sent}; h2 ${h.sent} on ${h.sessions} connections`,
+    );
+    assert.equal(h.failed, 0, h.failures.join('\n'));
+    assert.ok(h.sessions >= 2, 'the h2 client moved to the new process after GOAWAY');
 
     const moved = await request(`http://127.0.0.1:${redirectPort}/x`, {
       headers: { host: 'web.test' },

@@ -18,6 +18,7 @@ function openssl(args: string[], cwd: string): void {
 }
 
 const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+const RSA = ['-newkey', 'rsa:2048', '-nodes'];
 
 export function makeCa(dir: string, name = 'Baton Test CA'): TestCa {
   const certFile = path.join(dir, 'ca.crt');
@@ -39,11 +40,23 @@ export interface Leaf {
 
 /**
  * A leaf for `names` (DNS names; 127.0.0.1 is added as an IP) signed by `ca`, with `serial`
- * (hex); `days` -1 makes one that expired yesterday. Returned as PEM text, not written.
+ * (hex); `days` -1 makes one that expired yesterday; `key` its key type (the CA's stays EC).
+ * Returned as PEM text, not written.
  */
-export function issue(ca: TestCa, dir: string, names: string[], serial: string, days = 30): Leaf {
+export function issue(
+  ca: TestCa,
+  dir: string,
+  names: string[],
+  serial: string,
+  days = 30,
+  key: 'ec' | 'rsa' = 'ec',
+): Leaf {
   const base = path.join(dir, `leaf-${serial}`);
-  openssl(['req', ...EC, '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${names[0]}`], dir);
+  const newKey = key === 'rsa' ? RSA : EC;
+  openssl(
+    ['req', ...newKey, '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${names[0]}`],
+    dir,
+  );
   writeFileSync(
     `${base}.ext`,
     `subjectAltName=${[...names.map((n) => `DNS:${n}`), 'IP:127.0.0.1'].join(',')}\n`,

@@ -13,12 +13,13 @@ import { runLoad, type LoadResult } from '../../load/runner.js';
 import { summarize } from '../../load/summary.js';
 import { actorFromEnv } from '../actor.js';
 import { readConfig, withConfig } from '../options.js';
+import { trustOptions, type TrustFlags } from '../trust.js';
 import { exitCodeOf, progressMode, renderEvent, renderProof } from '../progress.js';
 
 /** What --strategy accepts (the daemon checks it too). */
 const STRATEGIES: readonly string[] = STRATEGY_TYPES;
 
-interface FollowOptions {
+interface FollowOptions extends TrustFlags {
   config: string;
   allowManualPause?: boolean;
   json?: boolean;
@@ -54,13 +55,19 @@ type Follow =
   | { readonly path: typeof PATHS.rollback; readonly body: RollbackBody };
 
 async function followDeploy(opts: FollowOptions, follow: Follow): Promise<void> {
+  if (!opts.verifyLoad && (opts.ca !== undefined || opts.insecure)) {
+    throw new BatonError(
+      'BATON_E_USAGE',
+      `${opts.ca !== undefined ? '--ca' : '--insecure'} is for --verify-load's requests: add --verify-load <rate>, or drop it. Nothing was deployed.`,
+    );
+  }
   const config = readConfig(opts);
   if (follow.path === PATHS.deploy) {
     checkManualPause(config, follow.body.strategy, opts.allowManualPause ?? false);
   }
   const client = AdminClient.fromConfig(config);
   const mode = progressMode(opts.json);
-  const load = opts.verifyLoad ? await startVerifyLoad(client, opts.verifyLoad) : null;
+  const load = opts.verifyLoad ? await startVerifyLoad(client, opts.verifyLoad, opts) : null;
   const onInt = (): void => {
     process.stderr.write(
       '\nbaton: stopped following; the deploy goes on in the daemon. Follow it with `baton status`, stop it with `baton abort`.\n',
@@ -103,6 +110,7 @@ async function followDeploy(opts: FollowOptions, follow: Follow): Promise<void> 
 async function startVerifyLoad(
   client: AdminClient,
   rateText: string,
+  trust: TrustFlags,
 ): Promise<{ stop: () => Promise<LoadResult> }> {
   const rate = Number(rateText);
   if (!Number.isFinite(rate) || rate <= 0) {
@@ -111,6 +119,8 @@ async function startVerifyLoad(
       `--verify-load takes requests per second, e.g. 100, not "${rateText}"`,
     );
   }
+  // Before the daemon is asked anything: a CA that cannot be read stops here.
+  const verify = trustOptions(trust);
   // Where clients connect, from the daemon: edge.url, or its proxy's bound address (port 0).
   const { url, edge, listen } = await client.call<HealthAnswer>('GET', PATHS.health);
   // Falsy too from a daemon older than `url`.
@@ -127,7 +137,14 @@ async function startVerifyLoad(
     );
   }
   const ac = new AbortController();
-  const run = runLoad({ url, rate, durationMs: 24 * 3_600_000, signal: ac.signal, timeoutMs: 10_000 });
+  const run = runLoad({
+    url,
+    rate,
+    durationMs: 24 * 3_600_000,
+    signal: ac.signal,
+    timeoutMs: 10_000,
+    ...verify,
+  });
   return {
     stop: async () => {
       ac.abort();
@@ -151,6 +168,8 @@ export function registerDeploy(program: Command): void {
       '--verify-load <rate>',
       'send this many GET/s where clients connect (edge.url with nginx / HAProxy) during the deploy; any failure fails the verdict',
     )
+    .option('--ca <file>', "with --verify-load on https://: trust this CA's certificate (PEM) too")
+    .option('--insecure', "with --verify-load on https://: do not verify the server's certificate")
     .option('--force', 'deploy outside the deploy windows or through a freeze (recorded in history)')
     .option(
       '--allow-manual-pause',

@@ -13,8 +13,9 @@ import type { DeployRecord } from '../../load/deploys.js';
 import { runLoad, type LoadOptions } from '../../load/runner.js';
 import { summarize } from '../../load/summary.js';
 import { printJson, readConfig } from '../options.js';
+import { trustOptions, type TrustFlags } from '../trust.js';
 
-interface LoadFlags {
+interface LoadFlags extends TrustFlags {
   rate: string;
   duration: string;
   ramp?: string;
@@ -65,6 +66,8 @@ export function registerLoad(program: Command): void {
     .option('--new-connection', 'a new connection per request instead of keep-alive')
     .option('--connections <n>', 'connection cap (requests beyond it queue, and the latency shows it)', '256')
     .option('--timeout <d>', 'per-request timeout', '10s')
+    .option('--ca <file>', "https:// URLs: trust this CA's certificate (PEM) too, e.g. a private CA")
+    .option('--insecure', "https:// URLs: do not verify the server's certificate (a warning says so)")
     .option(
       '--version-header <name>',
       'response header that names the version (default: X-Baton-Version from the built-in proxy, else x-version)',
@@ -102,6 +105,7 @@ export function registerLoad(program: Command): void {
         connections: num('--connections', f.connections, 1),
         timeoutMs: dur('--timeout', f.timeout),
         ...(f.versionHeader !== undefined ? { versionHeader: f.versionHeader } : {}),
+        ...trustOptions(f),
       };
       const maxFailures = num('--max-failures', f.maxFailures, 0);
       // Last, once every flag is known good: it polls the daemon until finish().

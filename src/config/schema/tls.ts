@@ -78,6 +78,21 @@ export const tlsSchema = z
       .describe(
         "TLS 1.2 cipher suites, in OpenSSL's list format (e.g. ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256); left out: Node's default list.",
       ),
+    http2: z
+      .boolean()
+      .prefault(true)
+      .describe(
+        'true (the default): HTTP/2 offered to clients by ALPN beside HTTP/1.1, forwarded to the targets over HTTP/1.1; false: HTTP/1.1 only.',
+      ),
+    maxConcurrentStreams: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .prefault(128)
+      .describe(
+        'HTTP/2: the requests one client connection may have under way at once (SETTINGS_MAX_CONCURRENT_STREAMS; nginx: 128).',
+      ),
   })
   .superRefine((t, ctx) => {
     if ((t.cert === undefined) !== (t.key === undefined)) {
@@ -126,21 +141,42 @@ editorSchemas.add(maxAge, {
 
 export const hstsSchema = z.union([
   z.boolean(),
-  z.strictObject({
-    maxAge: maxAge
-      .prefault(HSTS_DEFAULT_MAX_AGE)
-      .describe(
-        'How long browsers remember to use HTTPS only: seconds, days (180d) or years (1y); default 1y.',
-      ),
-    includeSubDomains: z
-      .boolean()
-      .prefault(false)
-      .describe('true: every subdomain too (only when all of them serve HTTPS).'),
-    preload: z
-      .boolean()
-      .prefault(false)
-      .describe("true: ask to be in the browsers' preload list (needs includeSubDomains and 1y or more)."),
-  }),
+  z
+    .strictObject({
+      maxAge: maxAge
+        .prefault(HSTS_DEFAULT_MAX_AGE)
+        .describe(
+          'How long browsers remember to use HTTPS only: seconds, days (180d) or years (1y); default 1y.',
+        ),
+      includeSubDomains: z
+        .boolean()
+        .prefault(false)
+        .describe('true: every subdomain too (only when all of them serve HTTPS).'),
+      preload: z
+        .boolean()
+        .prefault(false)
+        .describe("true: ask to be in the browsers' preload list (needs includeSubDomains and 1y or more)."),
+    })
+    // The preload list takes a site whose header has both (hstspreload.org, "Submission
+    // Requirements"): without them, browsers would pin less than the list is asked for.
+    .superRefine((h, ctx) => {
+      if (!h.preload) return;
+      if (!h.includeSubDomains) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['includeSubDomains'],
+          message:
+            "hsts.preload needs hsts.includeSubDomains: true (the browsers' preload list covers every subdomain): set it, once every subdomain serves HTTPS, or drop preload",
+        });
+      }
+      if (h.maxAge < HSTS_DEFAULT_MAX_AGE) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['maxAge'],
+          message: `hsts.preload needs hsts.maxAge of 1y (31536000 seconds) or more, not ${h.maxAge}: the browsers' preload list refuses less`,
+        });
+      }
+    }),
 ]);
 
 export type TlsConfig = z.output<typeof tlsSchema>;

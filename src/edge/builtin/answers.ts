@@ -4,6 +4,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Transform, type TransformCallback } from 'node:stream';
+import type { Logger } from '../../log.js';
+import type { FinishedRequest } from './exchange.js';
 import { CONNECT_REFUSED, type ProxyAnswer } from './headers.js';
 
 /** A request refused (or, for `OPTIONS *`, answered) by the proxy: never forwarded. */
@@ -94,4 +96,25 @@ export function onClientError(err: NodeJS.ErrnoException, socket: Socket): void 
     `HTTP/1.1 ${status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
   );
   socket.destroySoon?.();
+}
+
+/** The warning for a client let go after proxy.clientBodyTimeout or proxy.clientSendTimeout. */
+export function logClientTimeout(
+  log: Logger,
+  ex: FinishedRequest,
+  what: 'body' | 'send',
+  timeoutMs: number,
+): void {
+  const limit = what === 'body' ? 'clientBodyTimeout' : 'clientSendTimeout';
+  log.warn(
+    {
+      requestId: ex.requestId,
+      client: ex.req.socket.remoteAddress ?? '',
+      target: ex.target?.spec.id ?? null,
+      timeoutMs,
+    },
+    what === 'body'
+      ? `client sent no request body for proxy.${limit}: connection closed`
+      : `client took none of the response for proxy.${limit}: connection closed`,
+  );
 }

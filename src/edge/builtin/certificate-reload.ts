@@ -51,6 +51,8 @@ export class ServedCertificates {
     readonly settings: TlsSettings,
     initial: CertificateSet,
     private readonly log: Logger,
+    /** Names served though no certificate may have them yet (tls.acme's domains, while proved). */
+    private readonly pending: readonly string[] = [],
   ) {
     this.current = initial;
     this.seen = signature(files);
@@ -60,9 +62,14 @@ export class ServedCertificates {
     return this.current;
   }
 
+  /** Whether the certificates serving now (or `pending`) are for `host` (redirect.ts asks). */
+  covers(host: string): boolean {
+    return this.current.covers(host) || this.pending.includes(host.toLowerCase().replace(/\.$/, ''));
+  }
+
   /** The server's TLS options: the default certificate, the shared settings, SNI. */
   serverOptions(): tls.TlsOptions {
-    return { ...this.current.default.options, SNICallback: this.sni };
+    return { ...this.current.serverOptions, SNICallback: this.sni };
   }
 
   private readonly sni = (
@@ -125,7 +132,7 @@ export class ServedCertificates {
       return false;
     }
     this.current = next;
-    this.server?.setSecureContext(next.default.options);
+    this.server?.setSecureContext(next.serverOptions);
     for (const w of this.warnings()) this.log.warn(w);
     this.log.info(
       {

@@ -4,11 +4,13 @@
 // `baton validate`, `baton up`, the data plane and every reload (certificate-reload.ts).
 import { X509Certificate, constants, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import tls, { type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { ConfigProblem } from '../../config/load.js';
 import type { BatonConfig, TlsConfig } from '../../config/schema.js';
 import { BatonError, messageOf } from '../../errors.js';
+import { keyTypeOrder } from './key-order.js';
 
 /** One certificate of tls:, its paths absolute. */
 export interface CertificateFiles {
@@ -30,14 +32,18 @@ export interface LoadedCertificate {
   readonly names: readonly string[];
   readonly serial: string;
   readonly validTo: Date;
+  /** The leaf, for the names it is valid for as a client checks them (`covers`). */
+  readonly leaf: X509Certificate;
+  /** Its key's type: 'ec', 'rsa', ... (KeyObject.asymmetricKeyType). */
+  readonly keyType: string;
   /** The key file's permission bits, when others than its owner may read it (else 0). */
   readonly keyOpenMode: number;
-  /** What makes its context (and, for the default, the server's own: setSecureContext). */
+  /** What makes its context (the server's own, from the default's: CertificateSet.serverOptions). */
   readonly options: SecureContextOptions;
   readonly context: SecureContext;
 }
 
-export function tlsSettings(t: TlsConfig): TlsSettings {
+export function tlsSettings(t: Pick<TlsConfig, 'minVersion' | 'ciphers'>): TlsSettings {
   return {
     minVersion: t.minVersion,
     ...(t.ciphers !== undefined ? { ciphers: t.ciphers } : {}),
@@ -168,6 +174,8 @@ export function loadCertificate(files: CertificateFiles, settings: TlsSettings):
     files,
     keyOpenMode,
     names: dnsNames(leaf),
+    leaf,
+    keyType: key.asymmetricKeyType ?? 'unknown',
     serial: leaf.serialNumber,
     validTo: new Date(leaf.validTo),
     options,
@@ -208,8 +216,12 @@ export function certificateWarnings(c: LoadedCertificate, now = Date.now()): str
 export class CertificateSet {
   private readonly exact = new Map<string, LoadedCertificate>();
   private readonly wildcard = new Map<string, LoadedCertificate>();
+  /** The server's own context: the default certificate's, key types ordered (key-order.ts). */
+  readonly serverOptions: SecureContextOptions;
 
   constructor(readonly all: readonly LoadedCertificate[]) {
+    const types = all.map((c) => c.keyType);
+    this.serverOptions = all[0] ? keyTypeOrder(all[0].options, types) : {};
     for (const c of all) {
       for (const n of c.names) {
         const map = n.startsWith('*.') ? this.wildcard : this.exact;
@@ -231,6 +243,16 @@ export class CertificateSet {
     if (found) return found;
     const dot = name.indexOf('.');
     return (dot > 0 ? this.wildcard.get(name.slice(dot + 1)) : undefined) ?? this.default;
+  }
+
+  /**
+   * Whether one of them is valid for `host` (a DNS name, an IP, `[v6]`) as a client checks it
+   * (RFC 6125: subjectAltName DNS and IP entries, a `*.` wildcard for one whole label).
+   */
+  covers(host: string): boolean {
+    const h = host.startsWith('[') ? host.slice(1, -1) : host.replace(/\.$/, '');
+    if (isIP(h) !== 0) return this.all.some((c) => c.leaf.checkIP(h) !== undefined);
+    return this.all.some((c) => c.leaf.checkHost(h, { partialWildcards: false }) !== undefined);
   }
 }
 

@@ -4,6 +4,7 @@
 // A client that stalls (stops sending its body, or stops reading the answer) is let go after
 // clientBodyTimeout / clientSendTimeout; timers exist only while a body comes or a write waits.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { constants as h2constants, type Http2ServerResponse } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { downstreamResponseHeaders } from './headers.js';
@@ -118,6 +119,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, FinishedReq
   private sendBacklog = 0;
   /** The proxy closed the connection because the client stalled. */
   private clientStalled = false;
+  /** An HTTP/2 stream (h2/serve.ts): no reason phrase, no Connection header, its own buffer. */
+  private readonly h2: boolean;
 
   constructor(
     private readonly host: ExchangeHost,
@@ -130,6 +133,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, FinishedReq
     now: number,
   ) {
     this.started = now;
+    this.h2 = req.httpVersionMajor === 2;
     res.on('close', this.onClientClose);
     const lane = host.laneFor(req);
     if (lane !== null) {
@@ -210,7 +214,16 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, FinishedReq
     const version = this.host.versionHeader ? this.target!.spec.version : '';
     const head = downstreamResponseHeaders(rawHeaders, this.requestId, version);
     if (this.setCookie !== null) head.headers.push('set-cookie', this.setCookie);
-    res.writeHead(statusCode, statusText || undefined, head.headers);
+    try {
+      res.writeHead(statusCode, this.h2 ? undefined : statusText || undefined, head.headers);
+    } catch (err) {
+      // A field the client's protocol cannot carry (node:http2 refuses some): nothing was sent.
+      this.responseStarted = false;
+      this.error = err as Error;
+      this.fail(502, 'upstream-error');
+      this.abortUpstream?.(this.error);
+      return false;
+    }
     // A body of unknown length (SSE, long poll, chunked stream) must not wait for its first
     // chunk to show its head; a fixed-length one goes out with its first chunk, in one packet.
     if (!head.fixedLength && this.req.method !== 'HEAD') res.flushHeaders();
@@ -232,7 +245,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, FinishedReq
     this.done = true;
     this.res.end();
     // The end of the answer still waits for the client: it must take it within the timeout too.
-    if (this.sendTimer !== null || (this.res.socket?.writableLength ?? 0) > 0) this.watchSend();
+    if (this.sendTimer !== null || this.backlog() > 0) this.watchSend();
     this.finish();
   }
 
@@ -325,7 +338,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, FinishedReq
     this.clientStalled = true;
     this.host.clientTimedOut(this, 'body');
     if (this.responseStarted) {
-      this.res.destroy(); // counted as a client timeout by onClientClose
+      this.cutClient(); // counted as a client timeout by onClientClose
       return;
     }
     this.fail(408, 'client-timeout');
@@ -338,18 +351,28 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, FinishedReq
    * byte: Node tells no partial progress). One timer per exchange, re-armed at each stall.
    */
   private watchSend(): void {
-    // No socket yet (queued behind the answer before it): the first check takes the measure.
-    this.sendBacklog = this.res.socket?.writableLength ?? Infinity;
+    this.sendBacklog = this.backlog();
     if (this.sendTimer === null) {
       this.sendTimer = setTimeout(this.onSendIdle, this.host.clientSendTimeoutMs).unref();
     } else this.sendTimer.refresh();
   }
 
+  /**
+   * Bytes written and not yet taken by the client: the connection's (HTTP/1.1), or the stream's
+   * (HTTP/2: a stream the client's flow control holds back leaves the connection idle). No
+   * socket yet (queued behind the answer before it): Infinity, the first check takes the measure.
+   */
+  private backlog(): number {
+    if (this.h2) return (this.res as unknown as Http2ServerResponse).stream.writableLength;
+    return this.res.socket?.writableLength ?? Infinity;
+  }
+
   private readonly onSendIdle = (): void => {
     const socket = this.res.socket;
-    // Gone, or not this response's turn yet (the one before it watches the connection).
+    // Gone, or not this response's turn yet (the one before it watches the connection). For
+    // HTTP/2, node:http2's socket stands for the stream: destroy() resets the stream only.
     if (socket === null || socket.destroyed) return;
-    const left = socket.writableLength;
+    const left = this.backlog();
     if (left === 0) return; // all taken: the next stall arms the timer again
     if (left < this.sendBacklog) {
       // A write completed since the last look: slow, but the client reads.
@@ -359,8 +382,17 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, FinishedReq
     }
     this.clientStalled = true;
     this.host.clientTimedOut(this, 'send');
-    socket.destroy(); // res 'close': the upstream request is aborted, counted as a client timeout
+    this.cutClient(); // res 'close': the upstream request is aborted, counted as a client timeout
   };
+
+  /**
+   * Lets a stalled client go: its connection closes (HTTP/1.1), or its stream is reset with
+   * CANCEL (HTTP/2: a stream destroyed without an error would wait for its unsent data).
+   */
+  private cutClient(): void {
+    if (this.h2) (this.res as unknown as Http2ServerResponse).stream.close(h2constants.NGHTTP2_CANCEL);
+    else this.res.socket?.destroy();
+  }
 
   private endAttempt(): void {
     if (this.attemptDone) return;
@@ -391,12 +423,13 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, FinishedReq
                 ? 'upstream timed out'
                 : 'upstream failed';
       const body = `${what} (baton, request ${this.requestId})\n`;
-      res.writeHead(status, tooLarge ? 'Content Too Large' : undefined, {
+      res.writeHead(status, tooLarge && !this.h2 ? 'Content Too Large' : undefined, {
         'content-type': 'text/plain; charset=utf-8',
         'content-length': Buffer.byteLength(body),
         'x-request-id': this.requestId,
-        // The rest of the body is unread: the connection cannot carry another request.
-        ...(tooLarge || status === 400 || status === 408 ? { connection: 'close' } : {}),
+        // The rest of the body is unread: the connection cannot carry another request (an
+        // HTTP/2 stream ends alone).
+        ...((tooLarge || status === 400 || status === 408) && !this.h2 ? { connection: 'close' } : {}),
       });
       res.end(body);
     }

@@ -5,6 +5,7 @@ import { createAccessLog, type Logger } from '../../log.js';
 import { ServedCertificates } from './certificate-reload.js';
 import { certificateFiles, checkCertificates, loadCertificates, tlsSettings } from './certificates.js';
 import type { HttpsOptions } from './front.js';
+import type { H2Settings } from './h2/sessions.js';
 import { BuiltinProxy } from './proxy.js';
 import { AlpnChallenges } from './acme/alpn.js';
 import { acmeCertificateFiles, acmeFiles, ensureServable } from './acme/store.js';
@@ -39,7 +40,13 @@ function httpsFromConfig(config: BatonConfig, log: Logger, acmeOwner: boolean): 
     certificates: new ServedCertificates(certificateFiles(config), tlsSettings(config.tls), set, log),
     hsts: hstsHeader(config.hsts),
     redirectHttp: config.redirectHttp ?? null,
+    http2: http2Of(config.tls),
   };
+}
+
+/** tls.http2 and tls.maxConcurrentStreams; null: HTTP/1.1 only. */
+function http2Of(tls: NonNullable<BatonConfig['tls']>): H2Settings | null {
+  return tls.http2 ? { maxConcurrentStreams: tls.maxConcurrentStreams } : null;
 }
 
 /**
@@ -61,9 +68,16 @@ function acmeHttps(config: BatonConfig, acme: AcmeConfig, log: Logger, owner: bo
   const served = [acmeCertificateFiles(files)];
   const settings = tlsSettings(config.tls!);
   return {
-    certificates: new ServedCertificates(served, settings, loadWhole(served, settings, owner), log),
+    certificates: new ServedCertificates(
+      served,
+      settings,
+      loadWhole(served, settings, owner),
+      log,
+      acme.domains.map((d) => d.toLowerCase().replace(/\.$/, '')),
+    ),
     hsts: hstsHeader(config.hsts),
     redirectHttp: config.redirectHttp ?? null,
+    http2: http2Of(config.tls!),
     alpn: acme.challenge === 'tls-alpn-01' ? new AlpnChallenges() : null,
   };
 }

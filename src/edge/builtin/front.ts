@@ -2,7 +2,8 @@
 // is the same either way (bound, handed over by an older proxy, or systemd's): TLS is per
 // connection, so an inherited socket serves HTTPS as well. With TLS, Node's HTTP layer sees the
 // TLS socket once its handshake is done ('secureConnection'); the raw TCP sockets still in their
-// handshake are kept apart, for close() to end them. The place ALPN "h2" will be offered.
+// handshake are kept apart, for close() to end them. With tls.http2 (the default), ALPN offers
+// "h2" first: those connections go to h2/sessions.ts instead of Node's HTTP/1.1 parser.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
@@ -12,6 +13,7 @@ import type { ProxyConfig } from '../../config/schema.js';
 import type { ServedCertificates } from './certificate-reload.js';
 import { HttpRedirect } from './redirect.js';
 import { ACME_TLS_PROTOCOL, type AlpnChallenges } from './acme/alpn.js';
+import { H2Sessions, type H2Handler, type H2Settings } from './h2/sessions.js';
 
 export type FrontServer = http.Server | https.Server;
 
@@ -25,6 +27,21 @@ export interface HttpsOptions {
   readonly redirectHttp: ListenAddress | null;
   /** tls.acme with tls-alpn-01: the validation certificates shown to acme-tls/1 handshakes. */
   readonly alpn?: AlpnChallenges | null;
+  /** tls.http2: HTTP/2 offered by ALPN beside HTTP/1.1; null: HTTP/1.1 only. */
+  readonly http2?: H2Settings | null;
+}
+
+/** Where HTTP/2 requests and flood reports go (the proxy). */
+export interface H2Callbacks {
+  readonly request: H2Handler;
+  readonly flood: (what: string, socket: TLSSocket | undefined) => void;
+}
+
+type ConnectionListener = (this: https.Server, socket: TLSSocket) => void;
+
+/** A connection whose TLS handshake chose HTTP/2: not one for node:http or the raw engine. */
+export function isH2(socket: Socket): boolean {
+  return (socket as TLSSocket).alpnProtocol === 'h2';
 }
 
 export interface Front {
@@ -38,6 +55,10 @@ export interface Front {
   readonly redirect: HttpRedirect | null;
   /** ACME TLS-ALPN-01 answers (tls.acme with challenge: tls-alpn-01). */
   readonly alpn: AlpnChallenges | null;
+  /** The HTTP/2 sessions (tls.http2), or null. */
+  readonly h2: H2Sessions | null;
+  /** TCP connections still in their TLS handshake (a retiring proxy waits for them). */
+  handshaking(): number;
   /** Destroys the TCP connections still in their TLS handshake. */
   destroyHandshaking(): void;
   /** Stops watching the certificate files and closes the redirect listener. */
@@ -50,6 +71,7 @@ export function createFront(
   onRequest: (req: IncomingMessage, res: ServerResponse) => void,
   /** Where the main listener is bound (the redirect's port). */
   address: () => ListenAddress,
+  h2Callbacks: H2Callbacks,
 ): Front {
   const options: http.ServerOptions = {
     maxHeaderSize: p.maxHeaderSize,
@@ -72,13 +94,23 @@ export function createFront(
       certificates: null,
       redirect: null,
       alpn: null,
+      h2: null,
+      handshaking: () => 0,
       destroyHandshaking: () => undefined,
       close: () => Promise.resolve(),
     };
   }
   const { certificates } = tls;
   const alpn = tls.alpn ?? null;
-  const protocols = ['http/1.1'];
+  const h2 = tls.http2
+    ? new H2Sessions(
+        { ...tls.http2, maxHeaderListSize: p.maxHeaderSize, idleTimeoutMs: p.clientIdleTimeout },
+        h2Callbacks.request,
+        h2Callbacks.flood,
+      )
+    : null;
+  // The server's preference: h2 when the client offers it.
+  const protocols = h2 ? ['h2', 'http/1.1'] : ['http/1.1'];
   const served = certificates.serverOptions();
   const server = https.createServer(
     {
@@ -92,6 +124,17 @@ export function createFront(
     },
     onRequest,
   );
+  if (h2) {
+    // Node's HTTP/1.1 listener, behind one that sends h2 connections to their sessions. Named as
+    // Node's: the raw engine takes it for the connections it does not serve itself.
+    const listeners = server.listeners('secureConnection') as ConnectionListener[];
+    const node = listeners.find((l) => l.name === 'connectionListener') ?? listeners[0]!;
+    server.off('secureConnection', node);
+    server.on('secureConnection', function connectionListener(this: https.Server, s: TLSSocket) {
+      if (isH2(s)) h2.accept(s);
+      else node.call(this, s);
+    });
+  }
   const handshaking = new Set<Socket>();
   server.on('connection', (raw: Socket) => {
     handshaking.add(raw);
@@ -110,7 +153,7 @@ export function createFront(
   server.on('tlsClientError', (_err: Error, s: TLSSocket) => s.destroy());
   certificates.attach(server);
   const redirect = tls.redirectHttp
-    ? new HttpRedirect(tls.redirectHttp, p, () => {
+    ? new HttpRedirect(tls.redirectHttp, p, certificates, () => {
         const a = address();
         return a.kind === 'tcp' ? a.port : null;
       })
@@ -123,6 +166,8 @@ export function createFront(
     certificates,
     redirect,
     alpn,
+    h2,
+    handshaking: () => handshaking.size,
     destroyHandshaking: () => {
       for (const s of handshaking) s.destroy();
     },

@@ -83,6 +83,8 @@ export interface RetireResult {
 export interface RetireHost {
   /** Every open client connection, tunnels included. */
   readonly connections: ReadonlySet<Socket>;
+  /** Connections counted apart: HTTP/2 sessions (they end by GOAWAY), TLS handshakes under way. */
+  others(): number;
   /** Every tunnel: upgraded, or waiting for the target's answer to its upgrade. */
   tunnels(): Iterable<Tunnel>;
   /** close() took over: the retirement stops waiting. */
@@ -131,8 +133,9 @@ export class Retirement {
     for (;;) {
       const now = Date.now();
       this.sweep(now);
-      if (this.host.connections.size === 0 || this.host.closing() || now >= deadline) {
-        return this.host.closing() ? 0 : this.host.connections.size;
+      const open = this.host.connections.size + this.host.others();
+      if (open === 0 || this.host.closing() || now >= deadline) {
+        return this.host.closing() ? 0 : open;
       }
       await delay(Math.min(this.sweepMs, deadline - now));
     }

@@ -16,6 +16,8 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+  // RFC 9113 §3.2.1 (h2c's upgrade header): connection-specific, and refused by HTTP/2.
+  'http2-settings',
   'proxy-authenticate',
   'proxy-authorization',
 ]);
@@ -65,6 +67,7 @@ const UNKNOWN_CODING = answer(501, 'Not Implemented', 'only the chunked transfer
  * and most apps cannot send or route `*`): the proxy is that server, so it answers.
  */
 const OPTIONS_ASTERISK = answer(200, 'OK', '', false);
+const NO_AUTHORITY = answer(400, 'Bad Request', 'an HTTP/2 request needs :authority or a Host header');
 /** CONNECT asks for a tunnel to any authority: a reverse proxy serves its own targets only (as nginx). */
 export const CONNECT_REFUSED = answer(405, 'Method Not Allowed', 'CONNECT is not supported');
 
@@ -195,6 +198,32 @@ export interface ForwardedRequestHeaders {
  * header names with `_` are dropped unless `underscores` (nginx's `underscores_in_headers`).
  * An absolute-form target is rewritten to origin-form in `req` (url and Host) on the way.
  */
+/**
+ * An HTTP/2 request's fields as the HTTP/1.1 lines the target gets (RFC 9113 §8.3.1, §8.2.3):
+ * pseudo-header fields out, :authority as Host (a Host field naming anything else stays, and is
+ * refused as a second Host), the cookie crumbs joined into one line with "; ". node:http2 has
+ * refused connection-specific fields and uppercase names already.
+ */
+function h2Fields(req: IncomingMessage): string[] {
+  const raw = req.rawHeaders;
+  const authority = req.headers[':authority'];
+  const out: string[] = [];
+  if (typeof authority === 'string') {
+    out.push('host', authority);
+    // Balancing and split rules read Host from here, as for HTTP/1.1.
+    req.headers.host = authority;
+  }
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.charCodeAt(0) === 58 || name === 'cookie') continue;
+    if (name === 'host' && raw[i + 1] === authority) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  const cookie = req.headers.cookie;
+  if (cookie !== undefined) out.push('cookie', cookie);
+  return out;
+}
+
 export function upstreamRequestHeaders(
   req: IncomingMessage,
   trusted: TrustedProxies,
@@ -202,7 +231,8 @@ export function upstreamRequestHeaders(
   upgrade = false,
   underscores = false,
 ): ForwardedRequestHeaders {
-  const raw = req.rawHeaders;
+  const h2 = req.httpVersionMajor === 2;
+  const raw = h2 ? h2Fields(req) : req.rawHeaders;
   const named = connectionTokens(req.headers.connection);
   const peer = unmapped(req.socket.remoteAddress ?? '');
   const fromTrusted = trusted.has(peer);
@@ -268,6 +298,7 @@ export function upstreamRequestHeaders(
   if (codings !== undefined) refused ??= transferCodingRefusal(req, codings);
   // An HTTP/1.0 request in absolute-form may have no Host line at all.
   if (authority !== null && hosts === 0) out.push('host', (host = authority));
+  else if (h2 && hosts === 0) refused ??= NO_AUTHORITY;
   if (requestId === '') requestId = randomUUID();
   out.push(
     'x-forwarded-for',

@@ -17,7 +17,15 @@ import type { ListenAddress } from '../../config/address.js';
 import { BatonError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { targetId, type DrainResult, type RouteSpec, type SplitSpec } from '../edge.js';
-import { answerHere, answerUpgrade, BodyLimit, onClientError, onConnectMethod, tooLarge } from './answers.js';
+import {
+  answerHere,
+  answerUpgrade,
+  BodyLimit,
+  logClientTimeout,
+  onClientError,
+  onConnectMethod,
+  tooLarge,
+} from './answers.js';
 import { byClient, Exchange, type ExchangeHost, type FinishedRequest } from './exchange.js';
 import { RawEngine, type RawHost } from './raw/engine.js';
 import {
@@ -29,7 +37,8 @@ import {
   type RetireResult,
 } from './handover.js';
 import { TrustedProxies, upstreamRequestHeaders } from './headers.js';
-import { createFront, type Front, type FrontServer, type HttpsOptions } from './front.js';
+import { createFront, isH2, type Front, type FrontServer, type HttpsOptions } from './front.js';
+import { h2Callbacks } from './h2/serve.js';
 import { HealthChecker } from './health.js';
 import { RouteChanges, routesOf, specOf, type Known } from './route-changes.js';
 import { RouteTable } from './route-table.js';
@@ -117,7 +126,14 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost, RawHost {
     this.table = new RouteTable(0, [], opts.balance);
     this.known = new RouteChanges(this.poolOptions, p.slowStart, p.drainTimeout, opts.onChange);
     this.health = opts.healthCheck ? new HealthChecker(opts.healthCheck, opts.log) : null;
-    this.front = createFront(p, opts.https ?? null, this.onRequest, () => this.address());
+    const h2 = { trusted: this.trusted, underscores: this.underscores, maxBodySize: p.maxBodySize };
+    this.front = createFront(
+      p,
+      opts.https ?? null,
+      this.onRequest,
+      () => this.address(),
+      h2Callbacks(this, { ...h2, hsts: opts.https?.hsts ?? null }, opts.log),
+    );
     this.server = this.front.server;
     this.server.on('checkContinue', this.onCheckContinue);
     this.server.on('upgrade', this.onUpgrade);
@@ -125,7 +141,8 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost, RawHost {
     this.server.on('clientError', onClientError);
     this.server.on(this.front.ready, (socket: Socket) => {
       // Once per socket: a connection whose upgrade was declined comes back (reuseConnection).
-      if (this.sockets.has(socket)) return;
+      // HTTP/2 sessions are front.h2's.
+      if (this.sockets.has(socket) || isH2(socket)) return;
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
@@ -176,12 +193,14 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost, RawHost {
     const r = new Retirement(
       {
         connections: this.sockets,
+        others: () => (this.front.h2?.size ?? 0) + this.front.handshaking(),
         tunnels: () => this.targets().flatMap((t) => [...t.tunnels]),
         closing: () => this.closing,
       },
       Math.min(IDLE_GRACE_MS, this.opts.proxy.clientIdleTimeout),
     );
     this.retirement = r;
+    this.front.h2?.goaway(IDLE_GRACE_MS);
     stopAccepting(this.server);
     this.front.redirect?.stopAccepting();
     return (this.retired = (async () => {
@@ -199,12 +218,14 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost, RawHost {
     const frontClosed = this.front.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
+    this.front.h2?.goaway(IDLE_GRACE_MS);
     this.raw?.stopping();
     const deadline = Date.now() + timeoutMs;
     while (this.inflight > 0 && Date.now() < deadline) await delay(20);
     for (const k of this.known.values()) for (const t of k.target.tunnels) t.close();
     this.server.closeAllConnections();
     for (const s of this.sockets) s.destroy();
+    this.front.h2?.destroyAll();
     this.raw?.close();
     this.front.destroyHandshaking();
     await frontClosed;
@@ -239,6 +260,8 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost, RawHost {
 
   finished(ex: FinishedRequest): void {
     this.inflight--;
+    // An h2 stream reset by the client: counted against rapid-reset floods (h2/sessions.ts).
+    if (ex.failure === 'client-closed' && ex.req.httpVersionMajor === 2) this.front.h2?.clientReset(ex.req);
     if (this.retirement !== null) this.retirement.requests++;
     this.count(ex);
   }
@@ -263,18 +286,8 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost, RawHost {
   }
 
   clientTimedOut(ex: FinishedRequest, what: 'body' | 'send'): void {
-    const limit = what === 'body' ? 'clientBodyTimeout' : 'clientSendTimeout';
-    this.opts.log.warn(
-      {
-        requestId: ex.requestId,
-        client: ex.req.socket.remoteAddress ?? '',
-        target: ex.target?.spec.id ?? null,
-        timeoutMs: what === 'body' ? this.clientBodyTimeoutMs : this.clientSendTimeoutMs,
-      },
-      what === 'body'
-        ? `client sent no request body for proxy.${limit}: connection closed`
-        : `client took none of the response for proxy.${limit}: connection closed`,
-    );
+    const ms = what === 'body' ? this.clientBodyTimeoutMs : this.clientSendTimeoutMs;
+    logClientTimeout(this.opts.log, ex, what, ms);
   }
 
   /** Stats and access log of a finished request. */
@@ -455,20 +468,7 @@ export class BuiltinProxy implements ExchangeHost, TunnelHost, RawHost {
 
   /** Every known target, in rotation or not, for the admin API and the state file. */
   view(now = Date.now()): TargetView[] {
-    return [...this.known.values()].map(({ target: t, weight, backup }) => ({
-      id: t.spec.id,
-      version: t.spec.version,
-      weight,
-      effectiveWeight: Math.round(t.effectiveWeight(weight, now) * 100) / 100,
-      backup,
-      state: t.state.kind,
-      health: t.health,
-      passiveDownUntil: t.downUntil > now ? new Date(t.downUntil).toISOString() : null,
-      inflight: t.inflight,
-      tunnels: t.tunnels.size,
-      requests: t.stats.requests,
-      clientAborts: t.stats.clientAborts,
-    }));
+    return this.known.view(now);
   }
 
   targets(): Target[] {

@@ -1,6 +1,8 @@
-// redirectHttp: a plain-HTTP listener beside the HTTPS one. Every request gets a 308 to the same
-// host and path on https:// (the HTTPS listener's port added when it is not 443); a Host the
-// proxy would refuse gets the same 400. ACME HTTP-01 challenges
+// redirectHttp: a plain-HTTP listener beside the HTTPS one. A request gets a 308 to the same
+// host and path on https:// (the HTTPS listener's port added when it is not 443) when a
+// certificate served covers its Host (or tls.acme has it among its domains); any other Host is
+// refused with a 421 and no Location, so the proxy is no open redirect to a name a request
+// made up; a Host the proxy would refuse gets the same 400. ACME HTTP-01 challenges
 // (/.well-known/acme-challenge/<token>) are answered from `challenges`, which the ACME client
 // fills while it proves a domain: empty, they are 404s. No HSTS here: RFC 6797 §7.2 forbids it
 // over plain HTTP.
@@ -8,6 +10,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ListenAddress } from '../../config/address.js';
 import type { ProxyConfig } from '../../config/schema.js';
+import type { ServedCertificates } from './certificate-reload.js';
 import { listenOn, stopAccepting, type ListenSource } from './handover.js';
 import { validAuthority } from './headers.js';
 
@@ -42,6 +45,8 @@ export class HttpRedirect {
   constructor(
     readonly address: ListenAddress,
     p: ProxyConfig,
+    /** Which hosts are redirected (and challenged): the certificates serving now. */
+    private readonly names: Pick<ServedCertificates, 'covers'>,
     /** The port the HTTPS listener has (null: a unix socket, no port in the URL). */
     private readonly httpsPort: () => number | null,
   ) {
@@ -87,6 +92,14 @@ export class HttpRedirect {
         connection: 'close',
       });
     }
+    const name = hostOnly(host);
+    // 421 (RFC 9110 §15.5.20): this server does not answer for that authority; an ACME
+    // server asks for one of tls.acme's domains, which `names` has.
+    if (!this.names.covers(name)) {
+      return answer(res, 421, 'no certificate served here is for this Host (baton)\n', {
+        connection: 'close',
+      });
+    }
     let url = req.url ?? '/';
     // Absolute-form (a forward proxy's form): its path only; Host names the site.
     if (!url.startsWith('/')) {
@@ -102,7 +115,7 @@ export class HttpRedirect {
       return answer(res, 200, auth);
     }
     const port = this.httpsPort();
-    const location = `https://${hostOnly(host)}${port !== null && port !== 443 ? `:${port}` : ''}${url}`;
+    const location = `https://${name}${port !== null && port !== 443 ? `:${port}` : ''}${url}`;
     // 308, not 301: the method and body stay as they are (a POST stays a POST).
     answer(res, 308, `redirecting to ${location}\n`, { location });
   };

@@ -3,6 +3,7 @@
 // the next route table, and how a target out of rotation drains. The proxy swaps in the table
 // built here; no request ever runs this code.
 import { setTimeout as delay } from 'node:timers/promises';
+import type { TargetView } from '../../api/targets.js';
 import { BatonError } from '../../errors.js';
 import { targetId, type DrainResult, type RouteSpec, type SplitSpec } from '../edge.js';
 import type { RouteEntry, RouteTable } from './route-table.js';
@@ -141,6 +142,24 @@ export class RouteChanges {
       version: r.version ?? '',
     };
     return new Target(spec, this.poolOptions, now);
+  }
+
+  /** Every known target, in rotation or not, as GET /v1/targets shows it. */
+  view(now: number): TargetView[] {
+    return [...this.values()].map(({ target: t, weight, backup }) => ({
+      id: t.spec.id,
+      version: t.spec.version,
+      weight,
+      effectiveWeight: Math.round(t.effectiveWeight(weight, now) * 100) / 100,
+      backup,
+      state: t.state.kind,
+      health: t.health,
+      passiveDownUntil: t.downUntil > now ? new Date(t.downUntil).toISOString() : null,
+      inflight: t.inflight,
+      tunnels: t.tunnels.size,
+      requests: t.stats.requests,
+      clientAborts: t.stats.clientAborts,
+    }));
   }
 }
 

@@ -5,7 +5,7 @@
 // Timeouts on both sides are deadlines looked at by one sweep, a few times per shortest timeout.
 import type { Socket } from 'node:net';
 import type { ProxyConfig } from '../../../config/schema.js';
-import type { Front, FrontServer } from '../front.js';
+import { isH2, type Front, type FrontServer } from '../front.js';
 import { unmapped, type TrustedProxies } from '../headers.js';
 import type { ChunkedLimits } from '../http1/chunked.js';
 import type { HeadLimits } from '../http1/request-head.js';
@@ -86,6 +86,8 @@ export class RawEngine implements ClientContext {
   }
 
   private readonly onConnection = (socket: Socket): void => {
+    // HTTP/2 (ALPN h2) goes through node:http2 (front.ts' listener sends it there).
+    if (isH2(socket)) return void this.nodeListener.call(this.front.server, socket);
     this.conns.add(new ClientConn(socket, this, Date.now()));
   };
 
