@@ -181,13 +181,14 @@ export class ClientConn implements ClientSide {
     const h = this.head;
     let s = src;
     let e = end;
+    let now = 0;
     if (this.bufLen > 0) {
       s = this.append(src, p, end);
       e = this.bufLen;
     } else {
       if (p >= end) return false;
       h.reset(p);
-      const now = Date.now();
+      now = Date.now();
       this.deadline = now + this.ctx.headerTimeoutMs;
       this.requestBy = now + this.ctx.requestTimeoutMs;
     }
@@ -208,7 +209,7 @@ export class ClientConn implements ClientSide {
     }
     this.src = s;
     this.srcEnd = e;
-    this.startRequest(s);
+    this.startRequest(s, now === 0 ? Date.now() : now);
     return true;
   }
 
@@ -226,12 +227,11 @@ export class ClientConn implements ClientSide {
     );
   }
 
-  private startRequest(src: Buffer): void {
+  private startRequest(src: Buffer, now: number): void {
     const h = this.head;
     this.view.reset(src);
     this.closeAfter = !h.keepAlive || this.ctx.stopped;
     const upHead = upstreamRequestHead(h, src, this.peer, this.info);
-    const now = Date.now();
     this.sinking = false;
     const ex = this.ex;
     if (h.framing === Framing.none) {

@@ -11,7 +11,7 @@ import type { ChunkedLimits } from '../http1/chunked.js';
 import type { HeadLimits } from '../http1/request-head.js';
 import type { Target } from '../target.js';
 import { ClientConn, type ClientContext } from './client.js';
-import type { PeerInfo } from './heads.js';
+import { peerInfo, type PeerInfo } from './heads.js';
 import { RawPool, type UpstreamTimeouts } from './upstream.js';
 
 import type { RawHost } from './exchange.js';
@@ -112,12 +112,7 @@ export class RawEngine implements ClientContext {
 
   peerOf(socket: Socket): PeerInfo {
     const peer = unmapped(socket.remoteAddress ?? '');
-    return {
-      peer,
-      trusted: this.trusted.has(peer),
-      proto: this.front.encrypted ? 'https' : 'http',
-      underscores: this.underscores,
-    };
+    return peerInfo(peer, this.trusted.has(peer), this.front.encrypted ? 'https' : 'http', this.underscores);
   }
 
   handOver(socket: Socket, rest: Buffer | null): void {

@@ -17,7 +17,8 @@ import {
 import type { ResponseHead } from '../http1/response-head.js';
 import { Framing } from '../http1/request-head.js';
 import type { Target, Waiter } from '../target.js';
-import { downstreamResponseHead, ownAnswer } from './heads.js';
+import { putSpan } from './bytes.js';
+import { downstreamResponseHead, ownAnswer, type ResponseAdditions } from './heads.js';
 import type { RawPool, UpstreamConn, UpstreamUser } from './upstream.js';
 
 /** What the raw engine needs from its proxy (BuiltinProxy): the node path's routing, and more. */
@@ -55,7 +56,16 @@ export interface RawContext {
   poolFor(target: Target): RawPool;
 }
 
-/** A first body piece up to this size goes out in one buffer with the response head. */
+/** src[start, end) in a buffer of its own (src is the upstream's lent read buffer). */
+function copyOf(src: Buffer, start: number, end: number): Buffer {
+  const b = Buffer.allocUnsafe(end - start);
+  src.copy(b, 0, start, end);
+  return b;
+}
+
+type Additions = { -readonly [K in keyof ResponseAdditions]: ResponseAdditions[K] };
+
+/** A body of known length up to this size goes out in the response head's buffer, in one write. */
 const JOIN_MAX = 16 * 1024;
 
 /** Body bytes kept for a retry; a larger body cannot be sent again once sent. */
@@ -82,7 +92,17 @@ export class RawExchange implements FinishedRequest, Waiter, UpstreamUser {
   /** The head went to the current attempt's socket. */
   private sent = false;
   private responseStarted = false;
+  /** The response head (its first responseHeadLength bytes) and room for a small body. */
   private responseHead: Buffer | null = null;
+  private responseHeadLength = 0;
+  /** What the proxy adds to the response head, reused. */
+  private readonly additions: Additions = {
+    requestId: '',
+    version: '',
+    setCookie: null,
+    hsts: null,
+    close: false,
+  };
   private staleRetried = false;
   private close = false;
   private stalled = false;
@@ -251,13 +271,17 @@ export class RawExchange implements FinishedRequest, Waiter, UpstreamUser {
     this.status = h.status;
     this.responseStarted = true;
     if (h.framing === Framing.untilClose) this.close = true;
-    this.responseHead = downstreamResponseHead(h, src, {
-      requestId: this.requestId,
-      version: this.ctx.host.versionHeader ? target.spec.version : '',
-      setCookie: this.setCookie,
-      hsts: this.ctx.hsts,
-      close: this.close,
-    });
+    const a = this.additions;
+    a.requestId = this.requestId;
+    a.version = this.ctx.host.versionHeader ? target.spec.version : '';
+    a.setCookie = this.setCookie;
+    a.hsts = this.ctx.hsts;
+    a.close = this.close;
+    // A small body of known length goes out in the head's buffer (one write(2) for both).
+    const room = h.framing === Framing.length && h.bodyLength <= JOIN_MAX ? h.bodyLength : 0;
+    const head = downstreamResponseHead(h, src, a, room);
+    this.responseHead = head;
+    this.responseHeadLength = head.length - room;
   }
 
   upstreamBody(src: Buffer, start: number, end: number): void {
@@ -268,20 +292,18 @@ export class RawExchange implements FinishedRequest, Waiter, UpstreamUser {
     if (head !== null) {
       this.responseHead = null;
       const n = end - start;
-      if (n === 0) ok = c.write(head);
-      else if (n <= JOIN_MAX) {
+      const len = this.responseHeadLength;
+      if (len + n <= head.length) {
         // One buffer, one write(2): cheaper than a writev of two for a small body.
-        const joined = Buffer.allocUnsafe(head.length + n);
-        head.copy(joined, 0);
-        src.copy(joined, head.length, start, end);
-        ok = c.write(joined);
+        const all = putSpan(head, len, src, start, end);
+        ok = c.write(all === head.length ? head : head.subarray(0, all));
       } else {
-        c.cork();
-        c.write(head);
-        ok = c.write(src.subarray(start, end));
-        c.uncork();
+        const joined = Buffer.allocUnsafe(len + n);
+        head.copy(joined, 0, 0, len);
+        src.copy(joined, len, start, end);
+        ok = c.write(joined);
       }
-    } else if (end > start) ok = c.write(src.subarray(start, end));
+    } else if (end > start) ok = c.write(copyOf(src, start, end));
     if (!ok) this.up?.socket.pause();
   }
 

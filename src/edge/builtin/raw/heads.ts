@@ -9,6 +9,7 @@ import { FieldKind as K } from '../http1/fields.js';
 import { Framing, TargetForm, type RequestHead } from '../http1/request-head.js';
 import type { ResponseHead } from '../http1/response-head.js';
 import { SESSION_COOKIE, VERSION_HEADER, withoutSessionCookies } from '../headers.js';
+import { latin1, putBytes, putLatin1, putSpan } from './bytes.js';
 
 /** What the request head's rewrite learnt on the way, reused per connection. */
 export interface ForwardInfo {
@@ -23,11 +24,33 @@ export interface PeerInfo {
   readonly trusted: boolean;
   readonly proto: 'http' | 'https';
   readonly underscores: boolean;
+  /** `x-forwarded-for: <peer>CRLF x-forwarded-proto: <proto>CRLF x-forwarded-host: `, as bytes. */
+  readonly forwardedFor: Buffer;
+  /** `CRLF x-real-ip: <peer>CRLF x-request-id: `, as bytes. */
+  readonly realIpAndId: Buffer;
+}
+
+export function peerInfo(
+  peer: string,
+  trusted: boolean,
+  proto: 'http' | 'https',
+  underscores: boolean,
+): PeerInfo {
+  return {
+    peer,
+    trusted,
+    proto,
+    underscores,
+    forwardedFor: latin1(`x-forwarded-for: ${peer}\r\nx-forwarded-proto: ${proto}\r\nx-forwarded-host: `),
+    realIpAndId: latin1(`\r\nx-real-ip: ${peer}\r\nx-request-id: `),
+  };
 }
 
 /** As undici sends it: the target keeps the connection for the next request. */
-const HTTP11 = ' HTTP/1.1\r\nconnection: keep-alive\r\n';
+const HTTP11 = latin1(' HTTP/1.1\r\nconnection: keep-alive\r\n');
 const UNDERSCORE = 95;
+const CR = 13;
+const LF = 10;
 
 function hasUnderscore(src: Buffer, s: number, e: number): boolean {
   for (let p = s; p < e; p++) if (src[p] === UNDERSCORE) return true;
@@ -75,19 +98,27 @@ export function upstreamRequestHead(h: RequestHead, src: Buffer, peer: PeerInfo,
   }
   const extra = xff.length + proto.length + fwdHost.length + realIp.length + forwarded.length;
   const out = Buffer.allocUnsafe(2 * (h.end - h.start) + 4 * peer.peer.length + extra + 420);
-  let n = out.write(h.method, 0, 'latin1');
-  out[n++] = 32;
+  let n = 0;
   const absolute = h.targetForm === TargetForm.absolute;
-  if (!absolute) n += src.copy(out, n, h.targetStart, h.targetEnd);
-  else if (h.pathStart === h.targetEnd) out[n++] = 47;
+  // The method and target as sent (a method's bytes are its name: methods are case-sensitive).
+  if (!absolute) n = putSpan(out, 0, src, h.targetStart - h.method.length - 1, h.targetEnd);
   else {
-    if (src[h.pathStart] !== 47) out[n++] = 47;
-    n += src.copy(out, n, h.pathStart, h.targetEnd);
+    n = putLatin1(out, 0, h.method);
+    out[n++] = 32;
+    if (h.pathStart === h.targetEnd) out[n++] = 47;
+    else {
+      if (src[h.pathStart] !== 47) out[n++] = 47;
+      n = putSpan(out, n, src, h.pathStart, h.targetEnd);
+    }
   }
-  n += out.write(HTTP11, n, 'latin1');
+  n = putBytes(out, n, HTTP11);
   // Where the Host value lies (X-Forwarded-Host), in src.
   let hostS = absolute ? h.authorityStart : 0;
   let hostE = absolute ? h.authorityEnd : 0;
+  // Kept lines that follow one another in src, each ending in CRLF right after its value, are
+  // copied as one span: [runS, runE).
+  let runS = 0;
+  let runE = -1;
   for (let i = 0; i < h.count; i++) {
     const k = h.kind(i);
     const ns = h.nameStart(i);
@@ -98,18 +129,22 @@ export function upstreamRequestHead(h: RequestHead, src: Buffer, peer: PeerInfo,
         const at = src.indexOf(SESSION_COOKIE, h.valueStart(i));
         if (at !== -1 && at < h.valueEnd(i)) {
           const kept = withoutSessionCookies(h.value(src, i));
+          n = putSpan(out, n, src, runS, runE);
+          runE = -1;
           if (kept !== '') n += out.write(`cookie: ${kept}\r\n`, n, 'latin1');
           continue;
         }
       }
     } else if (k === K.host) {
       if (absolute) {
-        n += src.copy(out, n, ns, h.nameEnd(i));
+        n = putSpan(out, n, src, runS, runE);
+        runE = -1;
+        n = putSpan(out, n, src, ns, h.nameEnd(i));
         out[n++] = 58;
         out[n++] = 32;
-        n += src.copy(out, n, hostS, hostE);
-        out[n++] = 13;
-        out[n++] = 10;
+        n = putSpan(out, n, src, hostS, hostE);
+        out[n++] = CR;
+        out[n++] = LF;
         continue;
       }
       hostS = h.valueStart(i);
@@ -120,32 +155,55 @@ export function upstreamRequestHead(h: RequestHead, src: Buffer, peer: PeerInfo,
       }
       continue;
     } else if (k !== K.contentLength && k !== K.transferEncoding) continue;
-    n += src.copy(out, n, ns, h.valueEnd(i));
-    out[n++] = 13;
-    out[n++] = 10;
+    const ve = h.valueEnd(i);
+    if (src[ve] === CR) {
+      // No whitespace after the value: the line as sent, CRLF included.
+      if (ns !== runE) {
+        n = putSpan(out, n, src, runS, runE);
+        runS = ns;
+      }
+      runE = ve + 2;
+      continue;
+    }
+    n = putSpan(out, n, src, runS, runE);
+    runE = -1;
+    n = putSpan(out, n, src, ns, ve);
+    out[n++] = CR;
+    out[n++] = LF;
   }
+  n = putSpan(out, n, src, runS, runE);
   // An absolute-form request without a Host line (RFC 9112 §3.2.2: the authority is the host).
   if (absolute && h.hostField < 0) {
-    n += out.write('host: ', n, 'latin1');
-    n += src.copy(out, n, hostS, hostE);
-    n += out.write('\r\n', n, 'latin1');
+    n = putLatin1(out, n, 'host: ');
+    n = putSpan(out, n, src, hostS, hostE);
+    out[n++] = CR;
+    out[n++] = LF;
   }
   if (requestId === '') requestId = randomUUID();
   info.requestId = requestId;
-  n += out.write('x-forwarded-for: ', n, 'latin1');
-  if (xff !== '') n += out.write(`${xff}, `, n, 'latin1');
-  n += out.write(peer.peer, n, 'latin1');
-  n += out.write('\r\nx-forwarded-proto: ', n, 'latin1');
-  n += out.write(proto || peer.proto, n, 'latin1');
-  n += out.write('\r\nx-forwarded-host: ', n, 'latin1');
-  if (fwdHost !== '') n += out.write(fwdHost, n, 'latin1');
-  else n += src.copy(out, n, hostS, hostE);
-  n += out.write('\r\nx-real-ip: ', n, 'latin1');
-  n += out.write(realIp || peer.peer, n, 'latin1');
-  n += out.write('\r\nx-request-id: ', n, 'latin1');
-  n += out.write(requestId, n, 'latin1');
-  if (forwarded !== '') n += out.write(`\r\nforwarded: ${forwarded}`, n, 'latin1');
-  n += out.write('\r\n\r\n', n, 'latin1');
+  if (xff === '' && proto === '') n = putBytes(out, n, peer.forwardedFor);
+  else {
+    n = putLatin1(out, n, 'x-forwarded-for: ');
+    if (xff !== '') n = putLatin1(out, n, `${xff}, `);
+    n = putLatin1(out, n, peer.peer);
+    n = putLatin1(out, n, '\r\nx-forwarded-proto: ');
+    n = putLatin1(out, n, proto || peer.proto);
+    n = putLatin1(out, n, '\r\nx-forwarded-host: ');
+  }
+  if (fwdHost !== '') n = putLatin1(out, n, fwdHost);
+  else n = putSpan(out, n, src, hostS, hostE);
+  if (realIp === '') n = putBytes(out, n, peer.realIpAndId);
+  else {
+    n = putLatin1(out, n, '\r\nx-real-ip: ');
+    n = putLatin1(out, n, realIp);
+    n = putLatin1(out, n, '\r\nx-request-id: ');
+  }
+  n = putLatin1(out, n, requestId);
+  if (forwarded !== '') n = putLatin1(out, n, `\r\nforwarded: ${forwarded}`);
+  out[n++] = CR;
+  out[n++] = LF;
+  out[n++] = CR;
+  out[n++] = LF;
   return out.subarray(0, n);
 }
 
@@ -187,40 +245,76 @@ for (const k of [
 ])
   DROPPED_RESPONSE[k] = 1;
 
-/** The response head for the client from the target's head `h` in `src`. */
-export function downstreamResponseHead(h: ResponseHead, src: Buffer, a: ResponseAdditions): Buffer {
+/** `HTTP/1.1 <status> ` by status, made on first use. */
+const STATUS_PREFIX: (Buffer | undefined)[] = [];
+const CHUNKED = latin1('transfer-encoding: chunked\r\n');
+const REQUEST_ID = latin1('x-request-id: ');
+const VERSION = latin1(`${VERSION_HEADER}: `);
+const SET_COOKIE = latin1('set-cookie: ');
+const HSTS = latin1('strict-transport-security: ');
+const CLOSE = latin1('connection: close\r\n');
+
+/**
+ * The response head for the client from the target's head `h` in `src`, with `room` bytes free
+ * after it (for a small body to go out in the same write): the head is the first
+ * `length - room` bytes.
+ */
+export function downstreamResponseHead(h: ResponseHead, src: Buffer, a: ResponseAdditions, room = 0): Buffer {
   const named = h.connectionOther ? connectionNamed(h, src) : null;
   const extra =
     a.requestId.length + a.version.length + (a.setCookie?.length ?? 0) + (a.hsts?.length ?? 0) + 200;
-  const out = Buffer.allocUnsafe(h.end - h.start + extra + 64);
-  let n = out.write('HTTP/1.1 ', 0, 'latin1');
-  n += out.write(String(h.status), n, 'latin1');
-  out[n++] = 32;
-  if (h.reasonEnd > h.reasonStart) n += src.copy(out, n, h.reasonStart, h.reasonEnd);
-  else n += out.write(STATUS_CODES[h.status] ?? '', n, 'latin1');
-  out[n++] = 13;
-  out[n++] = 10;
+  const out = Buffer.allocUnsafe(h.end - h.start + extra + 64 + room);
+  const status = h.status;
+  let n = putBytes(out, 0, (STATUS_PREFIX[status] ??= latin1(`HTTP/1.1 ${status} `)));
+  if (h.reasonEnd > h.reasonStart) n = putSpan(out, n, src, h.reasonStart, h.reasonEnd);
+  else n = putLatin1(out, n, STATUS_CODES[status] ?? '');
+  out[n++] = CR;
+  out[n++] = LF;
   let hasRequestId = false;
   const version = a.version;
+  // As in upstreamRequestHead: kept lines one after another in src go out as one span.
+  let runS = 0;
+  let runE = -1;
   for (let i = 0; i < h.count; i++) {
     const k = h.kind(i);
     if (DROPPED_RESPONSE[k] === 1) continue;
     if (k === K.xRequestId) hasRequestId = true;
     else if (version !== '' && h.nameIs(src, i, VERSION_HEADER)) continue;
     if (named !== null && named.has(h.name(src, i).toLowerCase())) continue;
-    n += src.copy(out, n, h.nameStart(i), h.valueEnd(i));
-    out[n++] = 13;
-    out[n++] = 10;
+    const ns = h.nameStart(i);
+    const ve = h.valueEnd(i);
+    if (src[ve] === CR) {
+      if (ns !== runE) {
+        n = putSpan(out, n, src, runS, runE);
+        runS = ns;
+      }
+      runE = ve + 2;
+      continue;
+    }
+    n = putSpan(out, n, src, runS, runE);
+    runE = -1;
+    n = putSpan(out, n, src, ns, ve);
+    out[n++] = CR;
+    out[n++] = LF;
   }
-  if (h.framing === Framing.chunked) n += out.write('transfer-encoding: chunked\r\n', n, 'latin1');
-  if (!hasRequestId) n += out.write(`x-request-id: ${a.requestId}\r\n`, n, 'latin1');
-  if (version !== '') n += out.write(`${VERSION_HEADER}: ${version}\r\n`, n, 'latin1');
-  if (a.setCookie !== null) n += out.write(`set-cookie: ${a.setCookie}\r\n`, n, 'latin1');
-  if (a.hsts !== null) n += out.write(`strict-transport-security: ${a.hsts}\r\n`, n, 'latin1');
-  if (a.close) n += out.write('connection: close\r\n', n, 'latin1');
-  out[n++] = 13;
-  out[n++] = 10;
-  return out.subarray(0, n);
+  n = putSpan(out, n, src, runS, runE);
+  if (h.framing === Framing.chunked) n = putBytes(out, n, CHUNKED);
+  if (!hasRequestId) n = putLine(out, putBytes(out, n, REQUEST_ID), a.requestId);
+  if (version !== '') n = putLine(out, putBytes(out, n, VERSION), version);
+  if (a.setCookie !== null) n = putLine(out, putBytes(out, n, SET_COOKIE), a.setCookie);
+  if (a.hsts !== null) n = putLine(out, putBytes(out, n, HSTS), a.hsts);
+  if (a.close) n = putBytes(out, n, CLOSE);
+  out[n++] = CR;
+  out[n++] = LF;
+  return out.subarray(0, n + room);
+}
+
+/** `value` and CRLF at n. */
+function putLine(out: Buffer, n: number, value: string): number {
+  n = putLatin1(out, n, value);
+  out[n++] = CR;
+  out[n++] = LF;
+  return n;
 }
 
 /** An answer of the proxy's own (502, 503, 504, 408, 413, 400), with a text body. */

@@ -14,8 +14,9 @@ import type { Target } from '../target.js';
 export interface UpstreamUser {
   /** Connected (or taken from the free list): the request may be written. */
   upstreamReady(): void;
-  /** The response head; its bytes are src[h.start, h.end). */
+  /** The response head; its bytes are src[h.start, h.end). `src` is lent: copy what is kept. */
   upstreamHead(h: ResponseHead, src: Buffer): void;
+  /** Body bytes src[start, end); `src` is lent (READ_BUFFER): copy what is kept or written on. */
   upstreamBody(src: Buffer, start: number, end: number): void;
   /** The response ended (the connection is back on the free list, or closed). */
   upstreamDone(): void;
@@ -44,6 +45,13 @@ const GONE = 4;
 const MAX_FREE = 128;
 const HEAD_BUFFER = 4096;
 
+/**
+ * Every upstream socket reads into this one buffer (net's `onread`: no Buffer, no stream push and
+ * no 'data' event per read). Nothing may keep a view of it past the read's callback: the next
+ * read on any upstream socket overwrites it (exchange.ts copies what it writes on).
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 export class UpstreamConn {
   readonly socket: net.Socket;
   user: UpstreamUser | null = null;
@@ -61,16 +69,22 @@ export class UpstreamConn {
   private framing: Framing = Framing.none;
   /** Checked by the sweep; 0: none. */
   deadline = 0;
+  /** When the last bytes were read (one clock read per read). */
+  now = 0;
   private lastRead = 0;
 
   constructor(
     private readonly pool: RawPool,
     now: number,
   ) {
-    this.socket = net.connect({ host: pool.target.spec.host, port: pool.target.spec.port, noDelay: true });
+    this.socket = net.connect({
+      host: pool.target.spec.host,
+      port: pool.target.spec.port,
+      noDelay: true,
+      onread: { buffer: READ_BUFFER, callback: this.onRead },
+    });
     this.deadline = now + pool.timeouts.connectMs;
     this.socket.on('connect', this.onConnect);
-    this.socket.on('data', this.onData);
     this.socket.on('drain', this.onDrain);
     this.socket.on('error', this.onError);
     this.socket.on('close', this.onClose);
@@ -166,22 +180,25 @@ export class UpstreamConn {
     this.fail('ECONNRESET');
   };
 
-  private readonly onData = (chunk: Buffer): void => {
+  /** Bytes read, in READ_BUFFER[0, n): used or copied before this returns (true: read on). */
+  private readonly onRead = (n: number): boolean => {
+    this.now = Date.now();
     const phase = this.phase;
-    if (phase === HEAD) this.onHead(chunk);
-    else if (phase === BODY) this.onBody(chunk, 0, chunk.length);
+    if (phase === HEAD) this.onHead(READ_BUFFER, n);
+    else if (phase === BODY) this.onBody(READ_BUFFER, 0, n);
     // Bytes nobody asked for (on an idle socket): it cannot be trusted with a request.
     else if (phase === IDLE) {
       this.pool.forget(this);
       this.destroy();
     }
+    return true;
   };
 
-  private onHead(chunk: Buffer): void {
+  private onHead(chunk: Buffer, n: number): void {
     let src = chunk;
-    let end = chunk.length;
+    let end = n;
     if (this.bufLen > 0) {
-      src = this.append(chunk);
+      src = this.append(chunk, 0, n);
       end = this.bufLen;
     }
     const h = this.head;
@@ -190,7 +207,7 @@ export class UpstreamConn {
       if (r === HEAD_INCOMPLETE) {
         if (src === chunk) {
           this.bufLen = 0;
-          src = this.append(chunk.subarray(h.start, end));
+          src = this.append(chunk, h.start, end);
           h.rebase(0);
         }
         return;
@@ -207,7 +224,7 @@ export class UpstreamConn {
     if (h.framing === Framing.chunked) this.chunked.reset();
     this.phase = BODY;
     this.lastRead = this.socket.bytesRead;
-    this.deadline = Date.now() + this.pool.timeouts.bodyMs;
+    this.deadline = this.now + this.pool.timeouts.bodyMs;
     this.user!.upstreamHead(h, src);
     if (this.phase !== BODY) return; // the user let go of it
     if (h.framing === Framing.none) return this.done(h.end === end && h.keepAlive);
@@ -215,15 +232,15 @@ export class UpstreamConn {
     this.onBody(src, h.end, end);
   }
 
-  private append(chunk: Buffer): Buffer {
-    const need = this.bufLen + chunk.length;
+  private append(chunk: Buffer, s: number, e: number): Buffer {
+    const need = this.bufLen + (e - s);
     let buf = this.buf;
     if (buf === null || buf.length < need) {
       const bigger = Buffer.allocUnsafe(Math.max(HEAD_BUFFER, need * 2));
       if (buf !== null) buf.copy(bigger, 0, 0, this.bufLen);
       this.buf = buf = bigger;
     }
-    chunk.copy(buf, this.bufLen);
+    chunk.copy(buf, this.bufLen, s, e);
     this.bufLen = need;
     return buf;
   }
@@ -318,7 +335,7 @@ export class RawPool {
       c.destroy();
       return;
     }
-    c.idleFrom(Date.now());
+    c.idleFrom(c.now);
     this.free.push(c);
   }
 
