@@ -153,6 +153,7 @@ describe('deploys under HTTP/2 load', () => {
     });
     for (const pid of svc.pids('1.0.3')) process.kill(pid, 'SIGKILL');
     const c = await control;
+    t.diagnostic(`control: ${summary(c)}`);
     assert.ok(c.statuses[3] + c.failed + c.errored > 0, `control: ${summary(c)}`);
   });
 });

@@ -91,6 +91,7 @@ describe('HTTPS with an app behind the data plane', () => {
     assert.equal(run.done?.result, 'succeeded', `${run.stdout}\n${run.stderr}`);
     await more(load.live, 100);
     const r = await load.stop();
+    t.diagnostic(`through the deploy: ${r.sent} sent / ${r.failed} failed`);
     assert.equal(r.failed, 0, `failed: ${JSON.stringify(r.failures)} ${r.samples.join('\n')}`);
     assert.equal(r.failures.refused, 0);
     assert.ok((r.versions['1.0.0'] ?? 0) > 0 && (r.versions['1.0.1'] ?? 0) > 0, JSON.stringify(r.versions));
@@ -165,6 +166,9 @@ describe('HTTPS with an app behind the data plane', () => {
     await more(fresh.live, 30);
 
     const [k, f] = await Promise.all([kept.stop(), fresh.stop()]);
+    t.diagnostic(
+      `through the reloads: keep-alive ${k.sent} sent / ${k.failed} failed; new connections ${f.sent} / ${f.failed}`,
+    );
     for (const r of [k, f]) {
       assert.equal(r.failed, 0, `failed: ${JSON.stringify(r.failures)} ${r.samples.join('\n')}`);
       assert.equal(r.failures.refused, 0);
