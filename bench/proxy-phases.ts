@@ -113,8 +113,8 @@ export async function runWorkersPhase<R extends PhaseResult>(
       'proxy:',
       `  workers: ${processes}`,
       '  drainTimeout: 1s',
-      // BENCH_ENGINE=raw: proxy.engine raw in every process.
-      `  engine: ${process.env.BENCH_ENGINE === 'raw' ? 'raw' : 'node'}`,
+      // BENCH_ENGINE=node: proxy.engine node in every process; raw, the default, otherwise.
+      `  engine: ${process.env.BENCH_ENGINE === 'node' ? 'node' : 'raw'}`,
       '',
     ].join('\n'),
   );

@@ -250,8 +250,8 @@ async function startBaton(
       `  - { address: 127.0.0.1:${backendPort} }`,
       'proxy:',
       '  drainTimeout: 1s',
-      // BENCH_ENGINE=raw: proxy.engine raw (the raw-socket hot path).
-      `  engine: ${process.env.BENCH_ENGINE === 'raw' ? 'raw' : 'node'}`,
+      // BENCH_ENGINE=node: proxy.engine node (node:http and undici); raw, the default, otherwise.
+      `  engine: ${process.env.BENCH_ENGINE === 'node' ? 'node' : 'raw'}`,
       ...(tls ? batonTlsLines(tls) : []),
       '',
     ].join('\n'),

@@ -53,8 +53,9 @@ async function rawBackend(
 }
 
 describe('engine raw: the config key', () => {
-  it('defaults to node and takes node or raw only', () => {
-    assert.equal(config('service: t\nlisten: 127.0.0.1:0\n').proxy.engine, 'node');
+  it('defaults to raw and takes node or raw only', () => {
+    assert.equal(config('service: t\nlisten: 127.0.0.1:0\n').proxy.engine, 'raw');
+    assert.equal(config('service: t\nlisten: 127.0.0.1:0\nproxy:\n  engine: node\n').proxy.engine, 'node');
     assert.equal(config(`service: t\nlisten: 127.0.0.1:0\n${RAW}`).proxy.engine, 'raw');
     assert.throws(() => config('service: t\nlisten: 127.0.0.1:0\nproxy:\n  engine: fast\n'));
   });

@@ -211,7 +211,7 @@ describe('HTTPS with an app behind the data plane', () => {
     );
     const h = await h2.stop();
     t.diagnostic(
-      `HTTPS/1.1 keep-alive ${r.sent}, new connections ${f.sent}; h2 ${h.sent} on ${h.sessions} connections`,
+      `HTTPS/1.1 keep-alive ${r.sent}, new connections ${f.sent}; h2 ${h.sent} on ${h.sessions} connections, ${h.retried} refused unprocessed and sent again`,
     );
     assert.equal(h.failed, 0, h.failures.join('\n'));
     assert.ok(h.sessions >= 2, 'the h2 client moved to the new process after GOAWAY');

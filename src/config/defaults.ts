@@ -79,7 +79,7 @@ export const DEFAULTS = {
     // Off: a release label is the app's to show the world (`baton load` reads X-Baton-Version).
     versionHeader: false,
     workers: 1 as number | 'auto',
-    engine: 'node' as 'node' | 'raw',
+    engine: 'raw' as 'node' | 'raw',
   },
 } as const;
 

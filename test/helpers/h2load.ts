@@ -85,14 +85,17 @@ export interface H2LoopResult {
   readonly failed: number;
   /** Connections opened: more than `concurrency` when the server ended some (GOAWAY). */
   readonly sessions: number;
+  /** Requests refused unprocessed (REFUSED_STREAM) and sent again once, as browsers do. */
+  readonly retried: number;
   readonly failures: string[];
 }
 
 /**
  * A closed loop of `concurrency` HTTP/2 GETs of `url` at a time, as a browser does it: one
  * connection while it lasts, a new one once the server sent GOAWAY or closed it (h2load stops
- * a client then, so it cannot go through a handover). Every error and every non-2xx answer is
- * a failure. Runs until stopped, or `maxMs`.
+ * a client then, so it cannot go through a handover), and a stream refused unprocessed
+ * (REFUSED_STREAM) sent once more. Every other error, a second refusal and every non-2xx
+ * answer is a failure. Runs until stopped, or `maxMs`.
  */
 export function h2loop(
   url: string,
@@ -103,6 +106,7 @@ export function h2loop(
   const live = { sent: 0 };
   let ok = 0;
   let sessions = 0;
+  let retried = 0;
   const failures: string[] = [];
   let stopped = false;
   const deadline = Date.now() + o.maxMs;
@@ -123,9 +127,9 @@ export function h2loop(
     }
     return session;
   };
-  const one = (): Promise<void> =>
+  const one = (again = false): Promise<void> =>
     new Promise((resolve) => {
-      live.sent++;
+      if (!again) live.sent++;
       const r = current().request({ ':path': new URL(url).pathname });
       let status = 0;
       r.on('response', (h) => (status = Number(h[':status'])));
@@ -136,6 +140,11 @@ export function h2loop(
         resolve();
       });
       r.on('error', (err: Error) => {
+        // RFC 9113 §8.7: refused before any processing, safe to send again (browsers do, once).
+        if (!again && r.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) {
+          retried++;
+          return void one(true).then(resolve);
+        }
         failures.push(err.message);
         resolve();
       });
@@ -150,7 +159,14 @@ export function h2loop(
       stopped = true;
       await Promise.all(workers);
       session?.close();
-      return { sent: live.sent, ok, failed: failures.length, sessions, failures: failures.slice(0, 20) };
+      return {
+        sent: live.sent,
+        ok,
+        failed: failures.length,
+        sessions,
+        retried,
+        failures: failures.slice(0, 20),
+      };
     },
   };
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
+import { DEFAULTS } from '../../src/config/defaults.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { BatonError } from '../../src/errors.js';
 import type { BatonConfig } from '../../src/config/schema.js';
@@ -135,8 +136,11 @@ export function config(yaml: string): BatonConfig {
   return parseConfigText(yaml, path.join(ROOT, 'test-config.yaml'));
 }
 
-/** proxy.engine for the proxies startProxy starts (see `eachEngine`). */
-const DEFAULT_ENGINE: 'node' | 'raw' = process.env.BATON_TEST_ENGINE === 'raw' ? 'raw' : 'node';
+/** proxy.engine for the proxies startProxy starts (see `eachEngine`): the product's default. */
+const DEFAULT_ENGINE: 'node' | 'raw' =
+  process.env.BATON_TEST_ENGINE === 'node' || process.env.BATON_TEST_ENGINE === 'raw'
+    ? process.env.BATON_TEST_ENGINE
+    : DEFAULTS.proxy.engine;
 let proxyEngine = DEFAULT_ENGINE;
 
 /**
@@ -153,7 +157,7 @@ export function eachEngine(name: string, suite: (engine: 'node' | 'raw') => void
   }
 }
 
-/** The engine of the eachEngine block running now (node outside of one). */
+/** The engine of the eachEngine block running now (the default outside of one). */
 export function testEngine(): 'node' | 'raw' {
   return proxyEngine;
 }
@@ -167,7 +171,8 @@ export async function startProxy(
   const cfg = config(`service: test\nlisten: 127.0.0.1:0\n${extraYaml}`);
   const proxy = new BuiltinProxy({
     listen: cfg.listen!,
-    proxy: { ...cfg.proxy, engine: cfg.proxy.engine === 'node' ? proxyEngine : cfg.proxy.engine },
+    // An engine the test names wins; otherwise the eachEngine block's (or the default).
+    proxy: { ...cfg.proxy, engine: /\bengine:/.test(extraYaml) ? cfg.proxy.engine : proxyEngine },
     balance: cfg.balance,
     healthCheck: cfg.healthCheck,
     log: silentLogger(),

@@ -176,7 +176,7 @@ export const proxySchema = z.strictObject({
     .enum(['node', 'raw'])
     .prefault(P.engine)
     .describe(
-      'How the proxy serves HTTP/1.1: node (node:http and undici), or raw (its own parser on raw sockets, faster; rare requests such as Upgrade or Expect still go to node:http).',
+      'How the proxy serves HTTP/1.1: raw (the default: its own parser on raw sockets; rare requests such as Upgrade or Expect go to node:http), or node (node:http and undici for every request, about half the speed).',
     ),
   workers: z
     .union([z.number().int().min(1).max(64), z.literal('auto')])

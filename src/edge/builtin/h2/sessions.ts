@@ -124,8 +124,12 @@ export class H2Sessions {
 
   private retireGraceMs: number | null = null;
 
+  /** Sessions sent the first GOAWAY. */
+  private readonly winding = new WeakSet<ServerHttp2Session>();
+
   private wind(session: ServerHttp2Session, graceMs: number): void {
-    if (session.closed || session.destroyed) return;
+    if (session.closed || session.destroyed || this.winding.has(session)) return;
+    this.winding.add(session);
     session.goaway(http2.constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
     // Not at a PING's acknowledgement: nghttp2 sends acknowledgements ahead of the HEADERS a
     // client had queued, which would then arrive after the final GOAWAY and be refused.
@@ -143,7 +147,17 @@ export class H2Sessions {
     session.setTimeout(idleTimeoutMs, () => session.close());
     session.on('ping', () => this.control(session));
     session.on('remoteSettings', () => this.control(session));
-    if (this.retireGraceMs !== null) this.wind(session, this.retireGraceMs);
+    const grace = this.retireGraceMs;
+    if (grace !== null) {
+      // Started while retiring (its TLS handshake was under way): a GOAWAY before its first
+      // request would have that request refused (node:http2's client, for one, never sends it),
+      // so the session takes its first request, then winds down; one that sends none within the
+      // grace is closed.
+      session.once('stream', () => this.wind(session, grace));
+      setTimeout(() => {
+        if (!this.winding.has(session) && !session.closed && !session.destroyed) session.close();
+      }, grace).unref();
+    }
   }
 
   /**
