@@ -6,11 +6,10 @@
 // Control: the same h2load sees failures when the instances are killed under it.
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import { request } from 'undici';
 import { Service } from './helpers/app-daemon.js';
-import { installLeaf, issue, makeCa } from './helpers/certs.js';
+import { installWebCert, makeCa } from './helpers/certs.js';
 import { h2load, summary, type H2loadResult } from './helpers/h2load.js';
 import { httpsLoad } from './helpers/https-load.js';
 import { waitFor } from './helpers/index.js';
@@ -93,11 +92,7 @@ describe('deploys under HTTP/2 load', () => {
       extra: ['tls: { cert: web.crt, key: web.key }'],
     });
     const ca = makeCa(svc.dir);
-    installLeaf(
-      issue(ca, svc.dir, ['web.test'], 'C0FFEE'),
-      path.join(svc.dir, 'web.crt'),
-      path.join(svc.dir, 'web.key'),
-    );
+    installWebCert(ca, svc.dir, 'C0FFEE');
     await svc.start();
     await svc.deployApi('1.0.0');
     const port = Number(new URL(svc.url).port);

@@ -8,8 +8,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { LoadResult } from '../src/load/runner.js';
 import { Service, type DeployRun } from './helpers/app-daemon.js';
-import { installLeaf, issue, makeCa } from './helpers/certs.js';
-import { freePort, runBaton, startDaemon, tempDir, writeFile } from './helpers/cli.js';
+import { installWebCert, makeCa } from './helpers/certs.js';
+import { runBaton, startDaemon, targetsConfig, tempDir, writeFile } from './helpers/cli.js';
 import { startBackend } from './helpers/index.js';
 
 function resultOf(stdout: string): LoadResult {
@@ -27,22 +27,9 @@ describe('baton load against HTTPS with a private CA', () => {
   it('--ca trusts it, --insecure skips the check with a warning; neither: every request fails', async (t) => {
     const dir = tempDir(t);
     const ca = makeCa(dir, 'Private Test CA');
-    installLeaf(issue(ca, dir, ['web.test'], 'E1E1E1'), path.join(dir, 'web.crt'), path.join(dir, 'web.key'));
+    installWebCert(ca, dir, 'E1E1E1');
     const backend = await startBackend(t, 'app');
-    const file = writeFile(
-      dir,
-      'baton.yaml',
-      [
-        'service: web',
-        'listen: 127.0.0.1:0',
-        `admin: 127.0.0.1:${await freePort()}`,
-        'stateDir: state',
-        'targets:',
-        `  - address: 127.0.0.1:${backend.port}`,
-        'tls: { cert: web.crt, key: web.key }',
-        '',
-      ].join('\n'),
-    );
+    const file = await targetsConfig(dir, backend.port, ['tls: { cert: web.crt, key: web.key }']);
     const d = await startDaemon(t, file);
     const url = `https://127.0.0.1:${d.port}/`;
     const load = (...flags: string[]): ReturnType<typeof runBaton> =>
@@ -97,11 +84,7 @@ describe('baton deploy --verify-load against HTTPS with a private CA', () => {
       extra: ['tls:', '  cert: web.crt', '  key: web.key'],
     });
     const ca = makeCa(tempDir(t));
-    installLeaf(
-      issue(ca, svc.dir, ['web.test'], 'E2E2E2'),
-      path.join(svc.dir, 'web.crt'),
-      path.join(svc.dir, 'web.key'),
-    );
+    installWebCert(ca, svc.dir, 'E2E2E2');
     await svc.start();
     await svc.deployApi('1.0.0');
 

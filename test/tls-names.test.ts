@@ -12,7 +12,14 @@ import { CertificateSet, loadCertificate, type TlsSettings } from '../src/edge/b
 import { ServedCertificates } from '../src/edge/builtin/certificate-reload.js';
 import { silentLogger } from '../src/log.js';
 import { handshake, installLeaf, issue, makeCa, type Leaf } from './helpers/certs.js';
-import { freePort, startDaemon, tempDir, writeFile, type DaemonProcess } from './helpers/cli.js';
+import {
+  freePort,
+  startDaemon,
+  targetsConfig,
+  tempDir,
+  writeFile,
+  type DaemonProcess,
+} from './helpers/cli.js';
 import { startBackend, waitFor } from './helpers/index.js';
 
 /** `baton up` with tls: (the leaves in order: the first is the default) in front of a backend. */
@@ -24,29 +31,18 @@ async function httpsProxy(
 ): Promise<DaemonProcess> {
   leaves.forEach((l, i) => installLeaf(l, path.join(dir, `${i}.crt`), path.join(dir, `${i}.key`)));
   const backend = await startBackend(t, 'app');
-  const file = writeFile(
-    dir,
-    'baton.yaml',
-    [
-      'service: web',
-      'listen: 127.0.0.1:0',
-      `admin: 127.0.0.1:${await freePort()}`,
-      'stateDir: state',
-      'targets:',
-      `  - address: 127.0.0.1:${backend.port}`,
-      'tls:',
-      '  cert: 0.crt',
-      '  key: 0.key',
-      ...(leaves.length > 1
-        ? [
-            '  certificates:',
-            ...leaves.slice(1).map((_, i) => `    - { cert: ${i + 1}.crt, key: ${i + 1}.key }`),
-          ]
-        : []),
-      ...extra,
-      '',
-    ].join('\n'),
-  );
+  const file = await targetsConfig(dir, backend.port, [
+    'tls:',
+    '  cert: 0.crt',
+    '  key: 0.key',
+    ...(leaves.length > 1
+      ? [
+          '  certificates:',
+          ...leaves.slice(1).map((_, i) => `    - { cert: ${i + 1}.crt, key: ${i + 1}.key }`),
+        ]
+      : []),
+    ...extra,
+  ]);
   return startDaemon(t, file);
 }
 

@@ -13,18 +13,14 @@ import { describe, it } from 'node:test';
 import tls from 'node:tls';
 import { request } from 'undici';
 import { Service } from './helpers/app-daemon.js';
-import { handshake, installLeaf, issue, makeCa, replaceFile, type TestCa } from './helpers/certs.js';
+import { handshake, installWebCert, issue, makeCa, replaceFile, type TestCa } from './helpers/certs.js';
 import { dataPlanePids, freePort, runBaton, tempDir } from './helpers/cli.js';
 import { h2loop } from './helpers/h2load.js';
 import { httpsLoad, more } from './helpers/https-load.js';
 import { waitFor } from './helpers/index.js';
 
 function writeCerts(svc: Service, ca: TestCa, serial: string): void {
-  installLeaf(
-    issue(ca, svc.dir, ['web.test'], serial),
-    path.join(svc.dir, 'web.crt'),
-    path.join(svc.dir, 'web.key'),
-  );
+  installWebCert(ca, svc.dir, serial);
 }
 
 /** A WebSocket over TLS to the example app: the text it echoes back. */

@@ -122,3 +122,13 @@ export function handshake(
     s.on('error', reject);
   });
 }
+
+/** A leaf for `names` signed by `ca`, installed as dir/web.crt and dir/web.key (tls: web.crt). */
+export function installWebCert(
+  ca: TestCa,
+  dir: string,
+  serial: string,
+  names: string[] = ['web.test'],
+): void {
+  installLeaf(issue(ca, dir, names, serial), path.join(dir, 'web.crt'), path.join(dir, 'web.key'));
+}

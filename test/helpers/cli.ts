@@ -224,3 +224,25 @@ export async function startDaemon(
     exited,
   };
 }
+
+/**
+ * baton.yaml in `dir` for a `baton up` with `targets:` (one target on 127.0.0.1:`targetPort`,
+ * the proxy on 127.0.0.1:0, an admin API on a free port) and `lines` after them (tls:, ...).
+ */
+export async function targetsConfig(
+  dir: string,
+  targetPort: number,
+  lines: readonly string[],
+): Promise<string> {
+  const head = [
+    'service: web',
+    'listen: 127.0.0.1:0',
+    `admin: 127.0.0.1:${await freePort()}`,
+    'stateDir: state',
+  ];
+  return writeFile(
+    dir,
+    'baton.yaml',
+    [...head, 'targets:', `  - address: 127.0.0.1:${targetPort}`, ...lines, ''].join('\n'),
+  );
+}

@@ -73,6 +73,40 @@ function isCookie(src: Buffer, s: number, e: number): boolean {
 }
 
 /**
+ * Kept field lines that follow one another in src, each ending in CRLF right after its value,
+ * are copied as one span when the run ends: src[run.s, run.e), e -1 for none. One for the
+ * module: a head is rewritten synchronously, start to end.
+ */
+const run = { s: 0, e: -1 };
+
+/** Copies the run so far to out at n, and ends it. */
+function flushRun(out: Buffer, n: number, src: Buffer): number {
+  n = putSpan(out, n, src, run.s, run.e);
+  run.e = -1;
+  return n;
+}
+
+/**
+ * Keeps the field line from ns to its value's end ve: into the run when it is as sent (CRLF
+ * right after the value), else the run, then the line without its trailing whitespace.
+ */
+function keepField(out: Buffer, n: number, src: Buffer, ns: number, ve: number): number {
+  if (src[ve] === CR) {
+    if (ns !== run.e) {
+      n = putSpan(out, n, src, run.s, run.e);
+      run.s = ns;
+    }
+    run.e = ve + 2;
+    return n;
+  }
+  n = flushRun(out, n, src);
+  n = putSpan(out, n, src, ns, ve);
+  out[n++] = CR;
+  out[n++] = LF;
+  return n;
+}
+
+/**
  * The request head to send upstream for the head `h` in `src`; `info.requestId` is set to the
  * client's valid X-Request-Id or a new one.
  */
@@ -115,10 +149,7 @@ export function upstreamRequestHead(h: RequestHead, src: Buffer, peer: PeerInfo,
   // Where the Host value lies (X-Forwarded-Host), in src.
   let hostS = absolute ? h.authorityStart : 0;
   let hostE = absolute ? h.authorityEnd : 0;
-  // Kept lines that follow one another in src, each ending in CRLF right after its value, are
-  // copied as one span: [runS, runE).
-  let runS = 0;
-  let runE = -1;
+  run.e = -1;
   for (let i = 0; i < h.count; i++) {
     const k = h.kind(i);
     const ns = h.nameStart(i);
@@ -129,16 +160,14 @@ export function upstreamRequestHead(h: RequestHead, src: Buffer, peer: PeerInfo,
         const at = src.indexOf(SESSION_COOKIE, h.valueStart(i));
         if (at !== -1 && at < h.valueEnd(i)) {
           const kept = withoutSessionCookies(h.value(src, i));
-          n = putSpan(out, n, src, runS, runE);
-          runE = -1;
+          n = flushRun(out, n, src);
           if (kept !== '') n += out.write(`cookie: ${kept}\r\n`, n, 'latin1');
           continue;
         }
       }
     } else if (k === K.host) {
       if (absolute) {
-        n = putSpan(out, n, src, runS, runE);
-        runE = -1;
+        n = flushRun(out, n, src);
         n = putSpan(out, n, src, ns, h.nameEnd(i));
         out[n++] = 58;
         out[n++] = 32;
@@ -155,23 +184,9 @@ export function upstreamRequestHead(h: RequestHead, src: Buffer, peer: PeerInfo,
       }
       continue;
     } else if (k !== K.contentLength && k !== K.transferEncoding) continue;
-    const ve = h.valueEnd(i);
-    if (src[ve] === CR) {
-      // No whitespace after the value: the line as sent, CRLF included.
-      if (ns !== runE) {
-        n = putSpan(out, n, src, runS, runE);
-        runS = ns;
-      }
-      runE = ve + 2;
-      continue;
-    }
-    n = putSpan(out, n, src, runS, runE);
-    runE = -1;
-    n = putSpan(out, n, src, ns, ve);
-    out[n++] = CR;
-    out[n++] = LF;
+    n = keepField(out, n, src, ns, h.valueEnd(i));
   }
-  n = putSpan(out, n, src, runS, runE);
+  n = flushRun(out, n, src);
   // An absolute-form request without a Host line (RFC 9112 §3.2.2: the authority is the host).
   if (absolute && h.hostField < 0) {
     n = putLatin1(out, n, 'host: ');
@@ -272,32 +287,16 @@ export function downstreamResponseHead(h: ResponseHead, src: Buffer, a: Response
   out[n++] = LF;
   let hasRequestId = false;
   const version = a.version;
-  // As in upstreamRequestHead: kept lines one after another in src go out as one span.
-  let runS = 0;
-  let runE = -1;
+  run.e = -1;
   for (let i = 0; i < h.count; i++) {
     const k = h.kind(i);
     if (DROPPED_RESPONSE[k] === 1) continue;
     if (k === K.xRequestId) hasRequestId = true;
     else if (version !== '' && h.nameIs(src, i, VERSION_HEADER)) continue;
     if (named !== null && named.has(h.name(src, i).toLowerCase())) continue;
-    const ns = h.nameStart(i);
-    const ve = h.valueEnd(i);
-    if (src[ve] === CR) {
-      if (ns !== runE) {
-        n = putSpan(out, n, src, runS, runE);
-        runS = ns;
-      }
-      runE = ve + 2;
-      continue;
-    }
-    n = putSpan(out, n, src, runS, runE);
-    runE = -1;
-    n = putSpan(out, n, src, ns, ve);
-    out[n++] = CR;
-    out[n++] = LF;
+    n = keepField(out, n, src, h.nameStart(i), h.valueEnd(i));
   }
-  n = putSpan(out, n, src, runS, runE);
+  n = flushRun(out, n, src);
   if (h.framing === Framing.chunked) n = putBytes(out, n, CHUNKED);
   if (!hasRequestId) n = putLine(out, putBytes(out, n, REQUEST_ID), a.requestId);
   if (version !== '') n = putLine(out, putBytes(out, n, VERSION), version);
