@@ -35,6 +35,8 @@ interface Setup {
   readonly log: () => string;
   /** Requests the target has begun (slow ones included, before they are answered). */
   readonly begun: () => number;
+  /** Slow requests whose connection the proxy closed before their answer (abandoned upstream). */
+  readonly abandoned: () => number;
 }
 
 async function setup(t: TestContext, tlsExtra = ''): Promise<Setup> {
@@ -42,6 +44,7 @@ async function setup(t: TestContext, tlsExtra = ''): Promise<Setup> {
   const ca = makeCa(dir);
   installLeaf(issue(ca, dir, ['a.test'], 'A1A1A1'), path.join(dir, 'a.crt'), path.join(dir, 'a.key'));
   let begun = 0;
+  let abandoned = 0;
   const backend = await startBackend(
     t,
     'app',
@@ -49,7 +52,22 @@ async function setup(t: TestContext, tlsExtra = ''): Promise<Setup> {
       const url = req.url ?? '';
       if (url.startsWith('/slow')) {
         const timer = setTimeout(() => res.end('slow'), 3000);
-        res.on('close', () => clearTimeout(timer));
+        res.on('close', () => {
+          clearTimeout(timer);
+          if (!res.writableFinished) abandoned++;
+        });
+        return;
+      }
+      if (url === '/dup') {
+        // Fields node:http2 takes once: an h2 client gets the first, as HTTP/1.1 clients read it.
+        res.setHeader('ETag', ['"first"', '"second"']);
+        res.setHeader('X-Content-Type-Options', ['nosniff', 'nosniff']);
+        res.end('dup');
+        return;
+      }
+      if (url === '/status-600') {
+        res.writeHead(600);
+        res.end('no such status');
         return;
       }
       if (url === '/big') {
@@ -86,7 +104,7 @@ async function setup(t: TestContext, tlsExtra = ''): Promise<Setup> {
   );
   const d = await startDaemon(t, file, { admin: false });
   const log = (): string => d.stdout() + d.stderr();
-  return { port: d.port, ca, backend, log, begun: () => begun };
+  return { port: d.port, ca, backend, log, begun: () => begun, abandoned: () => abandoned };
 }
 
 function connect(
@@ -209,6 +227,35 @@ describe('HTTP/2 to clients at the built-in proxy', () => {
     if (big instanceof Error) assert.match(big.message, /ENHANCE_YOUR_CALM/);
     else assert.equal(big.status, 431);
     assert.equal(s.backend.seen.length, before);
+    // The target's answer, made fit for h2: a repeated single-value field once; a status h2
+    // cannot carry is the proxy's 502, without the target's fields.
+    const dup = await h2request(c, { ':path': '/dup' });
+    assert.equal(dup.status, 200);
+    assert.equal(dup.headers.etag, '"first"');
+    const odd = await h2request(c, { ':path': '/status-600' });
+    assert.equal(odd.status, 502);
+    // An upload refused halfway (the client still sending): 413, and the stream ends at once.
+    const half = c.request({ ':method': 'POST', ':path': '/up' });
+    half.on('error', () => undefined);
+    half.write('x'.repeat(1500));
+    const halfStatus = await new Promise<number>((r) =>
+      half.once('response', (h) => r(Number(h[':status']))),
+    );
+    assert.equal(halfStatus, 413);
+    half.resume();
+    await new Promise<void>((r) => half.once('close', () => r()));
+    // A HEAD the client resets while the target works on it: the upstream request is abandoned
+    // at once (node:http2 does not close a HEAD's response on a reset; the stream tells).
+    const headsBefore = s.begun();
+    const abandonedBefore = s.abandoned();
+    const head = c.request({ ':method': 'HEAD', ':path': '/slow-head' });
+    head.on('error', () => undefined);
+    await waitFor(() => s.begun() > headsBefore, { what: 'the HEAD at the target' });
+    head.close(http2.constants.NGHTTP2_CANCEL);
+    await waitFor(() => s.abandoned() > abandonedBefore, {
+      timeout: 2000,
+      what: 'the HEAD abandoned upstream',
+    });
     const after = await h2request(c, { ':path': '/after' });
     assert.equal(after.status, 200, 'the connection serves on');
     assert.equal(after.headers['strict-transport-security'], 'max-age=31536000');
@@ -321,6 +368,26 @@ describe('HTTP/2 to clients at the built-in proxy', () => {
     await waitFor(() => s.begun() >= begun + 16, { what: '16 at the target' });
     assert.equal(s.begun(), begun + 16);
     many.socket.destroy();
+
+    // HEADERS (Expect: 100-continue, body to come) and RST_STREAM in one write, 50 times: the
+    // proxy sees each stream closed already: no answer, nothing forwarded, no crash.
+    const begunBefore = s.begun();
+    const pairs = await raw();
+    pairs.write(
+      Buffer.concat(
+        Array.from({ length: 50 }, (_, i) => [
+          getHeaders(1 + 2 * i, 'a.test', `/expect-${i}`, [['expect', '100-continue']], false),
+          rst(1 + 2 * i),
+        ]).flat(),
+      ),
+    );
+    const probeId = 1 + 2 * 50;
+    pairs.write(getHeaders(probeId, 'a.test', '/probe-after-pairs'));
+    await waitFor(() => pairs.frames.some((f) => f.type === FRAME.HEADERS && f.stream === probeId), {
+      what: 'an answer after 50 HEADERS+RST pairs',
+    });
+    assert.equal(s.begun(), begunBefore + 1, 'only the probe reached the target');
+    pairs.socket.destroy();
 
     // After all that, a new client is served.
     const c = connect(t, s);

@@ -2,6 +2,7 @@
 // arrivalRate). Request i is due at start + i/rate whatever the server does, and its latency
 // counts from that due time, so a slow server shows as latency instead of slowing the sender
 // (no coordinated omission). Every run is bounded by its duration and a request count.
+import tls from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 import { VERSION_HEADER } from '../edge/builtin/headers.js';
 import { Histogram } from './histogram.js';
@@ -112,7 +113,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     ...(o.ca !== undefined || o.rejectUnauthorized !== undefined || o.servername !== undefined
       ? {
           connect: {
-            ...(o.ca !== undefined ? { ca: o.ca } : {}),
+            // Besides the system's CAs (Node's `ca` replaces them otherwise).
+            ...(o.ca !== undefined ? { ca: [...tls.rootCertificates, o.ca] } : {}),
             ...(o.servername !== undefined ? { servername: o.servername } : {}),
             ...(o.rejectUnauthorized !== undefined ? { rejectUnauthorized: o.rejectUnauthorized } : {}),
           },

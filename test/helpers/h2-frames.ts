@@ -39,12 +39,13 @@ function literalNamed(name: string, value: string): Buffer {
   return Buffer.concat([Buffer.from([0x00, n.length]), n, Buffer.from([v.length]), v]);
 }
 
-/** HEADERS for `GET path` with END_STREAM, plus `extra` fields (literal names). */
+/** HEADERS for `GET path` (END_STREAM unless `endStream` is false), plus `extra` fields. */
 export function getHeaders(
   stream: number,
   authority: string,
   path: string,
   extra: [string, string][] = [],
+  endStream = true,
 ): Buffer {
   const block = Buffer.concat([
     Buffer.from([0x82, 0x87]), // :method GET, :scheme https
@@ -52,7 +53,7 @@ export function getHeaders(
     literal(4, path),
     ...extra.map(([n, v]) => literalNamed(n, v)),
   ]);
-  return frame(FRAME.HEADERS, FLAG.END_STREAM | FLAG.END_HEADERS, stream, block);
+  return frame(FRAME.HEADERS, (endStream ? FLAG.END_STREAM : 0) | FLAG.END_HEADERS, stream, block);
 }
 
 export function rst(stream: number, code: number = ERROR.CANCEL): Buffer {

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants as h2constants, type Http2ServerResponse } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { downstreamResponseHeaders } from './headers.js';
+import { downstreamResponseHeaders, h2ResponseFields } from './headers.js';
 import type { LaneDecision } from './split.js';
 import type { Target, Waiter } from './target.js';
 
@@ -135,6 +135,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, FinishedReq
     this.started = now;
     this.h2 = req.httpVersionMajor === 2;
     res.on('close', this.onClientClose);
+    // An h2 stream reset by the client: node:http2's response does not always tell (a HEAD's).
+    if (this.h2) (res as unknown as Http2ServerResponse).stream.once('close', this.onClientClose);
     const lane = host.laneFor(req);
     if (lane !== null) {
       this.canary = lane.canary;
@@ -214,10 +216,14 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, FinishedReq
     const version = this.host.versionHeader ? this.target!.spec.version : '';
     const head = downstreamResponseHeaders(rawHeaders, this.requestId, version);
     if (this.setCookie !== null) head.headers.push('set-cookie', this.setCookie);
+    // node:http2 takes some fields once only (HTTP/1.1 clients take the first of them).
+    const fields = this.h2 ? h2ResponseFields(head.headers) : head.headers;
     try {
-      res.writeHead(statusCode, this.h2 ? undefined : statusText || undefined, head.headers);
+      res.writeHead(statusCode, this.h2 ? undefined : statusText || undefined, fields);
     } catch (err) {
-      // A field the client's protocol cannot carry (node:http2 refuses some): nothing was sent.
+      // What the client's protocol cannot carry (node:http2: a status over 599): nothing was
+      // sent; the target's fields are taken back for the proxy's own 502.
+      for (let i = 0; i < fields.length; i += 2) res.removeHeader(fields[i]!);
       this.responseStarted = false;
       this.error = err as Error;
       this.fail(502, 'upstream-error');
@@ -244,6 +250,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, FinishedReq
     this.target!.recordSuccess();
     this.done = true;
     this.res.end();
+    this.endRequestStream();
     // The end of the answer still waits for the client: it must take it within the timeout too.
     if (this.sendTimer !== null || this.backlog() > 0) this.watchSend();
     this.finish();
@@ -423,17 +430,38 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, FinishedReq
                 ? 'upstream timed out'
                 : 'upstream failed';
       const body = `${what} (baton, request ${this.requestId})\n`;
-      res.writeHead(status, tooLarge && !this.h2 ? 'Content Too Large' : undefined, {
-        'content-type': 'text/plain; charset=utf-8',
-        'content-length': Buffer.byteLength(body),
-        'x-request-id': this.requestId,
-        // The rest of the body is unread: the connection cannot carry another request (an
-        // HTTP/2 stream ends alone).
-        ...((tooLarge || status === 400 || status === 408) && !this.h2 ? { connection: 'close' } : {}),
-      });
-      res.end(body);
+      try {
+        res.writeHead(status, tooLarge && !this.h2 ? 'Content Too Large' : undefined, {
+          'content-type': 'text/plain; charset=utf-8',
+          'content-length': Buffer.byteLength(body),
+          'x-request-id': this.requestId,
+          // The rest of the body is unread: the connection cannot carry another request (an
+          // HTTP/2 stream is ended below).
+          ...((tooLarge || status === 400 || status === 408) && !this.h2 ? { connection: 'close' } : {}),
+        });
+        res.end(body);
+        this.endRequestStream();
+      } catch {
+        res.destroy();
+      }
     }
     this.finish();
+  }
+
+  /**
+   * HTTP/2: an answer sent while the client still sends its body (refused, timed out, or the
+   * target answered first) ends the stream once the answer is out, with RST_STREAM NO_ERROR
+   * (RFC 9113 §8.1), so the stream does not hold a slot while the client's upload stalls.
+   */
+  private endRequestStream(): void {
+    if (!this.h2 || this.req.complete) return;
+    const stream = (this.res as unknown as Http2ServerResponse).stream;
+    // The stream's own 'finish' (the response's comes only once the stream has closed).
+    const close = (): void => {
+      if (!stream.closed && !stream.destroyed) stream.close(h2constants.NGHTTP2_NO_ERROR);
+    };
+    if (stream.writableFinished) close();
+    else stream.once('finish', close);
   }
 
   private readonly onClientDrain = (): void => {

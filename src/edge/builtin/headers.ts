@@ -216,7 +216,12 @@ function h2Fields(req: IncomingMessage): string[] {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     if (name.charCodeAt(0) === 58 || name === 'cookie') continue;
-    if (name === 'host' && raw[i + 1] === authority) continue;
+    if (
+      name === 'host' &&
+      typeof authority === 'string' &&
+      raw[i + 1]!.toLowerCase() === authority.toLowerCase()
+    )
+      continue;
     out.push(name, raw[i + 1]!);
   }
   const cookie = req.headers.cookie;
@@ -350,6 +355,62 @@ export const VERSION_HEADER = 'x-baton-version';
  * Response headers from undici's raw list, without hop-by-hop ones. A non-empty `version` is
  * sent as VERSION_HEADER, in place of any the target sent: the proxy knows which one answered.
  */
+/**
+ * Fields node:http2 takes once only (its kSingleValueHeaders, the response's among them): for
+ * an h2 client the first of each is kept, as HTTP/1.1 clients read them.
+ */
+const SINGLE_VALUE = new Set([
+  'access-control-allow-credentials',
+  'access-control-max-age',
+  'access-control-request-method',
+  'age',
+  'authorization',
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-md5',
+  'content-range',
+  'content-type',
+  'date',
+  'dnt',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'range',
+  'referer',
+  'retry-after',
+  'tk',
+  'upgrade-insecure-requests',
+  'user-agent',
+  'x-content-type-options',
+]);
+
+/** A response's fields for an h2 stream: names in lower case, a single-value field once. */
+export function h2ResponseFields(fields: readonly string[]): string[] {
+  const out: string[] = [];
+  let seen: Set<string> | null = null;
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!.toLowerCase();
+    if (SINGLE_VALUE.has(name)) {
+      if ((seen ??= new Set()).has(name)) continue;
+      seen.add(name);
+    }
+    out.push(name, fields[i + 1]!);
+  }
+  return out;
+}
+
 export function downstreamResponseHeaders(
   raw: readonly Buffer[],
   requestId: string,

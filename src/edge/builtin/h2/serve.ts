@@ -54,6 +54,10 @@ export function serveH2(
   res: Http2ServerResponse,
   expectContinue: boolean,
 ): void {
+  // Reset by the client in the same read as its HEADERS (a rapid reset's usual shape): nghttp2
+  // has closed the stream already. Nothing to answer, nothing to forward (and writing to it,
+  // say a 100 Continue, would throw).
+  if (req.stream.destroyed || req.stream.closed) return;
   if (ctx.hsts !== null) res.setHeader('strict-transport-security', ctx.hsts);
   // The exchange and the routing read only what both kinds of request carry (see above).
   const r = req as unknown as IncomingMessage & { [H2_SESSION]?: unknown };

@@ -119,7 +119,13 @@ export class H2Sessions {
   /** Ends every session now (the proxy's close, once in-flight requests had their time). */
   destroyAll(): void {
     this.closing = true;
-    for (const s of this.sessions) s.destroy();
+    for (const s of this.sessions) {
+      // Its socket too: a session's destroy ends the socket gracefully, which a client that
+      // stopped reading would hold open (and the server's close with it).
+      const socket = s.socket;
+      s.destroy();
+      socket?.destroy();
+    }
   }
 
   private retireGraceMs: number | null = null;
