@@ -113,8 +113,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     ...(o.ca !== undefined || o.rejectUnauthorized !== undefined || o.servername !== undefined
       ? {
           connect: {
-            // Besides the system's CAs (Node's `ca` replaces them otherwise).
-            ...(o.ca !== undefined ? { ca: [...tls.rootCertificates, o.ca] } : {}),
+            // Besides the system's CAs (Node's `ca` replaces them otherwise), in one context made
+            // once: a `ca` list of every root would be parsed again for each connection.
+            ...(o.ca !== undefined
+              ? { secureContext: tls.createSecureContext({ ca: [...tls.rootCertificates, o.ca] }) }
+              : {}),
             ...(o.servername !== undefined ? { servername: o.servername } : {}),
             ...(o.rejectUnauthorized !== undefined ? { rejectUnauthorized: o.rejectUnauthorized } : {}),
           },
@@ -271,7 +274,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
 }
 
 export function classify(e: NodeJS.ErrnoException): FailureKind {
-  const code = e.code ?? '';
+  // A TLS or OpenSSL error may carry a number or nothing as its code.
+  const code = typeof e.code === 'string' ? e.code : '';
   if (code === 'ECONNREFUSED') return 'refused';
   if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET') return 'reset';
   if (code.includes('TIMEOUT') || e.name === 'TimeoutError' || code === 'ETIMEDOUT') return 'timeout';
