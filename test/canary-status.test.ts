@@ -8,7 +8,7 @@ import { Agent, request } from 'undici';
 import type { PromoteAnswer } from '../src/api/deploy.js';
 import type { StatusView } from '../src/api/status.js';
 import { ensureBuilt, runBaton, type RunResult } from './helpers/cli.js';
-import { Service } from './helpers/app-daemon.js';
+import { canaryStrategy, Service } from './helpers/app-daemon.js';
 import { waitFor } from './helpers/index.js';
 
 const baton = (t: TestContext, svc: Service, args: string[]): Promise<RunResult> =>
@@ -60,18 +60,10 @@ describe('baton status and promote during a canary', () => {
   it('shows stable as live with both shares, the step, the verdicts and the next action; promote steps, --full finishes', async (t) => {
     const svc = await Service.create(t, {
       instances: 2,
-      strategy: [
-        '  type: canary',
-        '  canaryInstances: 1',
-        '  steps:',
-        '    - setWeight: 20',
-        '    - pause: {}',
-        '    - setWeight: 50',
-        '    - pause: {}',
-        '    - setWeight: 80',
-        '    - pause: {}',
-        '  analysis: { interval: 300ms, failureLimit: 2, minRequests: 3, successRate: 95 }',
-      ],
+      strategy: canaryStrategy(
+        ['setWeight: 20', 'pause: {}', 'setWeight: 50', 'pause: {}', 'setWeight: 80', 'pause: {}'],
+        ['  analysis: { interval: 300ms, failureLimit: 2, minRequests: 3, successRate: 95 }'],
+      ),
     });
     await svc.start();
     await svc.deployApi('1.0.3');

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { describe, it } from 'node:test';
 import { request } from 'undici';
-import { Service } from './helpers/app-daemon.js';
+import { canaryStrategy, Service } from './helpers/app-daemon.js';
 import { installWebCert, makeCa } from './helpers/certs.js';
 import { h2load, summary, type H2loadResult } from './helpers/h2load.js';
 import { httpsLoad } from './helpers/https-load.js';
@@ -82,13 +82,7 @@ describe('deploys under HTTP/2 load', () => {
   it('blue-green, rolling and canary fail no h2 or HTTPS/1.1 request; control: a kill is seen', async (t) => {
     const svc = await Service.create(t, {
       instances: 2,
-      strategy: [
-        '  type: canary',
-        '  canaryInstances: 1',
-        '  steps:',
-        '    - setWeight: 50',
-        '    - pause: 2s',
-      ],
+      strategy: canaryStrategy(['setWeight: 50', 'pause: 2s']),
       extra: ['tls: { cert: web.crt, key: web.key }'],
     });
     const ca = makeCa(svc.dir);

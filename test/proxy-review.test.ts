@@ -16,7 +16,7 @@ import { BuiltinProxy, type AccessLogEntry } from '../src/edge/builtin/proxy.js'
 import type { RouteSpec, SplitSpec } from '../src/edge/edge.js';
 import type { StatusView } from '../src/api/status.js';
 import { Analysis } from '../src/strategies/analysis.js';
-import { Service, type DeployRun } from './helpers/app-daemon.js';
+import { canaryStrategy, Service, type DeployRun } from './helpers/app-daemon.js';
 import { ensureBuilt } from './helpers/cli.js';
 import {
   config,
@@ -455,14 +455,10 @@ describe('canary deploy with clients that abandon canary requests (daemon)', () 
   it('promotes a healthy canary, and status shows the aborts per instance', async (t) => {
     const svc = await Service.create(t, {
       instances: 2,
-      strategy: [
-        '  type: canary',
-        '  canaryInstances: 1',
-        '  steps:',
-        '    - setWeight: 20',
-        '    - pause: 2s',
-        '  analysis: { interval: 300ms, failureLimit: 2, minRequests: 3, successRate: 95 }',
-      ],
+      strategy: canaryStrategy(
+        ['setWeight: 20', 'pause: 2s'],
+        ['  analysis: { interval: 300ms, failureLimit: 2, minRequests: 3, successRate: 95 }'],
+      ),
     });
     await svc.start();
     await svc.deployApi('1.0.0');

@@ -66,6 +66,11 @@ if (flags.includes('--health-404')) {
 }
 `;
 
+/** ServiceOptions.strategy for a canary of one instance: `steps` and `extra` lines as written. */
+export function canaryStrategy(steps: readonly string[], extra: readonly string[] = []): string[] {
+  return ['  type: canary', '  canaryInstances: 1', '  steps:', ...steps.map((s) => `    - ${s}`), ...extra];
+}
+
 export class Service {
   readonly dir: string;
   readonly file: string;

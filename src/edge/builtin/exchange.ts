@@ -377,7 +377,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Waiter, FinishedReq
   private readonly onSendIdle = (): void => {
     const socket = this.res.socket;
     // Gone, or not this response's turn yet (the one before it watches the connection). For
-    // HTTP/2, node:http2's socket stands for the stream: destroy() resets the stream only.
+    // HTTP/2, node:http2's socket stands for the stream (`destroyed` is the stream's).
     if (socket === null || socket.destroyed) return;
     const left = this.backlog();
     if (left === 0) return; // all taken: the next stall arms the timer again

@@ -3,8 +3,9 @@
 // and the routing read (method, url, headers, socket address; writeHead/write/end/'drain'/
 // 'close'). What differs on h2: the Host comes from :authority (headers.ts), a body is known by
 // the stream, not by Content-Length or Transfer-Encoding (a body without Content-Length goes
-// upstream chunked), the answers have no reason phrase nor Connection header, and CONNECT
-// (WebSocket over h2, RFC 8441, included) is refused: WebSockets use HTTP/1.1.
+// upstream chunked), and the answers have no reason phrase nor Connection header. CONNECT never
+// comes here: node:http2 answers it 405 itself (and RFC 8441's WebSocket over h2 is not offered):
+// WebSockets use HTTP/1.1.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Readable } from 'node:stream';
@@ -13,12 +14,7 @@ import { BodyLimit } from '../answers.js';
 import type { H2Callbacks } from '../front.js';
 import { H2_SESSION } from './sessions.js';
 import { Exchange, type ExchangeHost } from '../exchange.js';
-import {
-  CONNECT_REFUSED,
-  upstreamRequestHeaders,
-  type ProxyAnswer,
-  type TrustedProxies,
-} from '../headers.js';
+import { upstreamRequestHeaders, type ProxyAnswer, type TrustedProxies } from '../headers.js';
 
 export interface H2Host extends ExchangeHost {
   /** The in-flight count the proxy's close waits for. */
@@ -62,7 +58,6 @@ export function serveH2(
   // The exchange and the routing read only what both kinds of request carry (see above).
   const r = req as unknown as IncomingMessage & { [H2_SESSION]?: unknown };
   r[H2_SESSION] = req.stream.session;
-  if (req.method === 'CONNECT') return answerH2(res, CONNECT_REFUSED);
   const h = upstreamRequestHeaders(r, ctx.trusted, true, false, ctx.underscores);
   if (h.answer !== null) return answerH2(res, h.answer);
   let body: Readable | null = null;
