@@ -3,9 +3,9 @@
 // only from configured proxies. The same pass checks what llhttp lets through but a target must
 // not see (RFC 9112 §3.2, §6.1): one valid Host, a request target that names a path, chunked as
 // the only transfer coding.
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { newRequestId } from './request-id.js';
 
 /** Never forwarded in either direction. `expect` is answered by the proxy itself. */
 const HOP_BY_HOP = new Set([
@@ -304,7 +304,7 @@ export function upstreamRequestHeaders(
   // An HTTP/1.0 request in absolute-form may have no Host line at all.
   if (authority !== null && hosts === 0) out.push('host', (host = authority));
   else if (h2 && hosts === 0) refused ??= NO_AUTHORITY;
-  if (requestId === '') requestId = randomUUID();
+  if (requestId === '') requestId = newRequestId();
   out.push(
     'x-forwarded-for',
     xff ? `${xff}, ${peer}` : peer,

@@ -3,13 +3,13 @@
 // own forwarding fields appended) and the response head for the client. The same rules as
 // headers.ts applies on the node:http path, read from the parser's FieldKind tags instead of
 // comparing names. A head whose Connection names other fields never comes here (see client.ts).
-import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { FieldKind as K } from '../http1/fields.js';
 import { Framing, TargetForm, type RequestHead } from '../http1/request-head.js';
 import type { ResponseHead } from '../http1/response-head.js';
 import { SESSION_COOKIE, VERSION_HEADER, withoutSessionCookies } from '../headers.js';
 import { latin1, putBytes, putLatin1, putSpan } from './bytes.js';
+import { newRequestId } from '../request-id.js';
 
 /** What the request head's rewrite learnt on the way, reused per connection. */
 export interface ForwardInfo {
@@ -194,7 +194,7 @@ export function upstreamRequestHead(h: RequestHead, src: Buffer, peer: PeerInfo,
     out[n++] = CR;
     out[n++] = LF;
   }
-  if (requestId === '') requestId = randomUUID();
+  if (requestId === '') requestId = newRequestId();
   info.requestId = requestId;
   if (xff === '' && proto === '') n = putBytes(out, n, peer.forwardedFor);
   else {
