@@ -24,6 +24,8 @@ import {
 } from '../http1/request-head.js';
 import { RawExchange, type ClientSide, type RawContext } from './exchange.js';
 import { upstreamRequestHead, type ForwardInfo, type PeerInfo } from './heads.js';
+import { writeDirect } from './direct-write.js';
+import { CLIENT_READ_BUFFER, readAsStream, readIntoShared } from './read-buffer.js';
 import { RequestView } from './request-view.js';
 
 /** What a client connection needs from the engine. */
@@ -57,6 +59,14 @@ const TIMEOUT_408 = Buffer.from(
 );
 
 type WithMessage = Socket & { _httpMessage?: unknown };
+
+/** src[s, e) as a buffer the exchange may keep: a copy if src is the shared read buffer. */
+function owned(src: Buffer, s: number, e: number): Buffer {
+  if (src !== CLIENT_READ_BUFFER) return src.subarray(s, e);
+  const b = Buffer.allocUnsafe(e - s);
+  src.copy(b, 0, s, e);
+  return b;
+}
 
 export class ClientConn implements ClientSide {
   private readonly head = new RequestHead();
@@ -93,7 +103,7 @@ export class ClientConn implements ClientSide {
     this.peer = ctx.peerOf(socket);
     this.deadline = now + ctx.headerTimeoutMs;
     socket.setNoDelay(true);
-    socket.on('data', this.onData);
+    if (!readIntoShared(socket, this.onRead)) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('close', this.onClose);
     socket.on('drain', this.onDrain);
@@ -103,7 +113,10 @@ export class ClientConn implements ClientSide {
   // --- ClientSide ----------------------------------------------------------------------------
 
   write(b: Buffer): boolean {
-    return this.socket.write(b);
+    return writeDirect(this.socket, b);
+  }
+  queued(): boolean {
+    return this.socket.writableLength > 0;
   }
   cork(): void {
     this.socket.cork();
@@ -152,6 +165,12 @@ export class ClientConn implements ClientSide {
 
   private readonly onData = (chunk: Buffer): void => {
     this.process(chunk, 0, chunk.length);
+  };
+
+  /** A read into CLIENT_READ_BUFFER (read-buffer.ts): what is kept of it is copied. */
+  private readonly onRead = (n: number, buf: Buffer): boolean => {
+    this.process(buf, 0, n);
+    return true;
   };
 
   private process(src: Buffer, p: number, end: number): void {
@@ -229,9 +248,9 @@ export class ClientConn implements ClientSide {
 
   private startRequest(src: Buffer, now: number): void {
     const h = this.head;
-    this.view.reset(src);
+    this.view.reset(src, src === CLIENT_READ_BUFFER);
     this.closeAfter = !h.keepAlive || this.ctx.stopped;
-    const upHead = upstreamRequestHead(h, src, this.peer, this.info);
+    const upHead = upstreamRequestHead(h, src, this.peer, this.info, this.ex.requestScratch());
     this.sinking = false;
     const ex = this.ex;
     if (h.framing === Framing.none) {
@@ -256,7 +275,7 @@ export class ClientConn implements ClientSide {
     if (this.head.framing === Framing.length) {
       const n = Math.min(this.bodyLeft, end - p);
       this.bodyLeft -= n;
-      if (!this.sinking && n > 0) ex.body(src, p, p + n);
+      if (!this.sinking && n > 0) ex.body(owned(src, p, p + n));
       if (this.bodyLeft > 0) return -1;
       this.bodyEnded();
       return p + n;
@@ -279,7 +298,7 @@ export class ClientConn implements ClientSide {
       if (r === CHUNK_DONE) break;
     }
     // Raw bytes up to where the framer stopped: chunk-size lines, data and trailer alike.
-    if (!this.sinking && q > p) ex.body(src, p, q);
+    if (!this.sinking && q > p) ex.body(owned(src, p, q));
     if (!c.done) return -1;
     this.bodyEnded();
     return q;
@@ -320,6 +339,7 @@ export class ClientConn implements ClientSide {
     s.off('close', this.onClose);
     s.off('drain', this.onDrain);
     s.off('error', this.onError);
+    readAsStream(s);
     this.phase = GONE;
     this.ctx.forget(this);
     const stash = this.stash;

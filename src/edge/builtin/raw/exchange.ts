@@ -39,6 +39,8 @@ export interface RawHost extends Pick<
 export interface ClientSide {
   /** Writes to the client; false: its buffer is full (wait for clientDrain). */
   write(b: Buffer): boolean;
+  /** Bytes written are still queued (not all taken by the kernel): their buffers are held. */
+  queued(): boolean;
   cork(): void;
   uncork(): void;
   pauseBody(): void;
@@ -71,6 +73,9 @@ const JOIN_MAX = 16 * 1024;
 /** Body bytes kept for a retry; a larger body cannot be sent again once sent. */
 const HOLD_MAX = 64 * 1024;
 
+/** The reused head buffers' size; a head (with its small body) that needs more gets its own. */
+const SCRATCH = 4096;
+
 export class RawExchange implements FinishedRequest, Waiter, UpstreamUser {
   target: Target | undefined = undefined;
   status = 0;
@@ -95,6 +100,12 @@ export class RawExchange implements FinishedRequest, Waiter, UpstreamUser {
   /** The response head (its first responseHeadLength bytes) and room for a small body. */
   private responseHead: Buffer | null = null;
   private responseHeadLength = 0;
+  /**
+   * Buffers for request and response heads, reused from one request to the next while the
+   * socket they went to took them whole (a write that is queued keeps its buffer: null, a new one).
+   */
+  private requestBuf: Buffer | null = null;
+  private responseBuf: Buffer | null = null;
   /** What the proxy adds to the response head, reused. */
   private readonly additions: Additions = {
     requestId: '',
@@ -114,6 +125,11 @@ export class RawExchange implements FinishedRequest, Waiter, UpstreamUser {
     private readonly client: ClientSide,
     private readonly ctx: RawContext,
   ) {}
+
+  /** Where the client side writes the next request head (upstreamRequestHead). */
+  requestScratch(): Buffer {
+    return (this.requestBuf ??= Buffer.allocUnsafe(SCRATCH));
+  }
 
   /** A new request: `upHead` is its head for the target. */
   begin(upHead: Buffer, requestId: string, headRequest: boolean, now: number): void {
@@ -174,9 +190,9 @@ export class RawExchange implements FinishedRequest, Waiter, UpstreamUser {
 
   // --- the request body, from the client -----------------------------------------------------
 
-  body(src: Buffer, start: number, end: number): void {
+  /** Body bytes from the client; `b` may be kept (for a retry) and written later. */
+  body(b: Buffer): void {
     if (this.done) return;
-    const b = src.subarray(start, end);
     if (this.held !== null) {
       if (this.heldBytes + b.length <= HOLD_MAX) {
         this.held.push(b);
@@ -257,6 +273,7 @@ export class RawExchange implements FinishedRequest, Waiter, UpstreamUser {
       this.bodyWritten = true;
       pending.length = 0;
     }
+    if (up.socket.writableLength > 0) this.requestBuf = null;
     if (ok && !this.bodyDone) this.client.resumeBody();
   }
 
@@ -279,7 +296,7 @@ export class RawExchange implements FinishedRequest, Waiter, UpstreamUser {
     a.close = this.close;
     // A small body of known length goes out in the head's buffer (one write(2) for both).
     const room = h.framing === Framing.length && h.bodyLength <= JOIN_MAX ? h.bodyLength : 0;
-    const head = downstreamResponseHead(h, src, a, room);
+    const head = downstreamResponseHead(h, src, a, room, (this.responseBuf ??= Buffer.allocUnsafe(SCRATCH)));
     this.responseHead = head;
     this.responseHeadLength = head.length - room;
   }
@@ -303,6 +320,7 @@ export class RawExchange implements FinishedRequest, Waiter, UpstreamUser {
         src.copy(joined, len, start, end);
         ok = c.write(joined);
       }
+      if (c.queued()) this.responseBuf = null;
     } else if (end > start) ok = c.write(copyOf(src, start, end));
     if (!ok) this.up?.socket.pause();
   }

@@ -106,11 +106,22 @@ function keepField(out: Buffer, n: number, src: Buffer, ns: number, ve: number):
   return n;
 }
 
+/** `scratch` if it has room for `need` bytes, else a new buffer. */
+function room(scratch: Buffer | null, need: number): Buffer {
+  return scratch !== null && scratch.length >= need ? scratch : Buffer.allocUnsafe(need);
+}
+
 /**
- * The request head to send upstream for the head `h` in `src`; `info.requestId` is set to the
- * client's valid X-Request-Id or a new one.
+ * The request head to send upstream for the head `h` in `src`, written into `scratch` when it
+ * fits; `info.requestId` is set to the client's valid X-Request-Id or a new one.
  */
-export function upstreamRequestHead(h: RequestHead, src: Buffer, peer: PeerInfo, info: ForwardInfo): Buffer {
+export function upstreamRequestHead(
+  h: RequestHead,
+  src: Buffer,
+  peer: PeerInfo,
+  info: ForwardInfo,
+  scratch: Buffer | null,
+): Buffer {
   let requestId = '';
   // Forwarding fields, from a trusted peer only (strings: a rare path).
   let xff = '';
@@ -131,7 +142,7 @@ export function upstreamRequestHead(h: RequestHead, src: Buffer, peer: PeerInfo,
     }
   }
   const extra = xff.length + proto.length + fwdHost.length + realIp.length + forwarded.length;
-  const out = Buffer.allocUnsafe(2 * (h.end - h.start) + 4 * peer.peer.length + extra + 420);
+  const out = room(scratch, 2 * (h.end - h.start) + 4 * peer.peer.length + extra + 420);
   let n = 0;
   const absolute = h.targetForm === TargetForm.absolute;
   // The method and target as sent (a method's bytes are its name: methods are case-sensitive).
@@ -270,15 +281,21 @@ const HSTS = latin1('strict-transport-security: ');
 const CLOSE = latin1('connection: close\r\n');
 
 /**
- * The response head for the client from the target's head `h` in `src`, with `room` bytes free
- * after it (for a small body to go out in the same write): the head is the first
- * `length - room` bytes.
+ * The response head for the client from the target's head `h` in `src`, with `bodyRoom` bytes
+ * free after it (for a small body to go out in the same write): the head is the first
+ * `length - bodyRoom` bytes. Written into `scratch` when it fits.
  */
-export function downstreamResponseHead(h: ResponseHead, src: Buffer, a: ResponseAdditions, room = 0): Buffer {
+export function downstreamResponseHead(
+  h: ResponseHead,
+  src: Buffer,
+  a: ResponseAdditions,
+  bodyRoom: number,
+  scratch: Buffer | null,
+): Buffer {
   const named = h.connectionOther ? connectionNamed(h, src) : null;
   const extra =
     a.requestId.length + a.version.length + (a.setCookie?.length ?? 0) + (a.hsts?.length ?? 0) + 200;
-  const out = Buffer.allocUnsafe(h.end - h.start + extra + 64 + room);
+  const out = room(scratch, h.end - h.start + extra + 64 + bodyRoom);
   const status = h.status;
   let n = putBytes(out, 0, (STATUS_PREFIX[status] ??= latin1(`HTTP/1.1 ${status} `)));
   if (h.reasonEnd > h.reasonStart) n = putSpan(out, n, src, h.reasonStart, h.reasonEnd);
@@ -305,7 +322,7 @@ export function downstreamResponseHead(h: ResponseHead, src: Buffer, a: Response
   if (a.close) n = putBytes(out, n, CLOSE);
   out[n++] = CR;
   out[n++] = LF;
-  return out.subarray(0, n + room);
+  return out.subarray(0, n + bodyRoom);
 }
 
 /** `value` and CRLF at n. */

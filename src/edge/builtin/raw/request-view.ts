@@ -6,6 +6,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { TargetForm, type RequestHead } from '../http1/request-head.js';
 
+/** The largest copy buffer a view keeps between requests. */
+const KEEP_MAX = 16 * 1024;
+
 export class RequestView {
   method = '';
   private src: Buffer = Buffer.alloc(0);
@@ -17,12 +20,32 @@ export class RequestView {
     private readonly head: RequestHead,
   ) {}
 
-  /** Points at a new request's head (its bytes in `src`). */
-  reset(src: Buffer): void {
+  /**
+   * Points at a new request's head (its bytes in `src`); `copy`: src is a read buffer that the
+   * next read overwrites, so the head's bytes are copied (at the same offsets) into the view's own.
+   */
+  reset(src: Buffer, copy: boolean): void {
+    if (copy) src = this.own(src);
     this.src = src;
     this.method = this.head.method;
     this.cachedUrl = null;
     this.cachedHeaders = null;
+  }
+
+  private kept: Buffer | null = null;
+
+  private own(src: Buffer): Buffer {
+    const h = this.head;
+    const end = h.end;
+    let b = this.kept;
+    if (b === null || b.length < end) {
+      b = Buffer.allocUnsafe(Math.max(end, 1024));
+      // Kept for the next requests unless large (a head far into a read of pipelined requests).
+      if (end <= KEEP_MAX) this.kept = b;
+    }
+    // A loop: Buffer#copy makes a view of the source per call (most heads are a few hundred bytes).
+    for (let p = h.start; p < end; p++) b[p] = src[p]!;
+    return b;
   }
 
   /** The path as forwarded (origin-form; an absolute-form target's path part). */

@@ -9,6 +9,7 @@ import { CHUNK_DONE, CHUNK_NEED_MORE, CHUNK_REFUSED, ChunkedBody } from '../http
 import { Framing, HEAD_INCOMPLETE, HEAD_REFUSED } from '../http1/request-head.js';
 import { ResponseHead } from '../http1/response-head.js';
 import type { Target } from '../target.js';
+import { writeDirect } from './direct-write.js';
 
 /** The exchange using a connection (raw/exchange.ts). */
 export interface UpstreamUser {
@@ -120,7 +121,7 @@ export class UpstreamConn {
   }
 
   write(b: Buffer): boolean {
-    return this.socket.write(b);
+    return writeDirect(this.socket, b);
   }
 
   /** Engine sweep: a passed deadline fails (or, idle, closes) the connection. */
