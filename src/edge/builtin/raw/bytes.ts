@@ -13,6 +13,13 @@ export function putSpan(out: Buffer, n: number, src: Buffer, s: number, e: numbe
   return n;
 }
 
+/** src[s, e) in a buffer of its own (src is a shared read buffer the next read overwrites). */
+export function copyOf(src: Buffer, s: number, e: number): Buffer {
+  const b = Buffer.allocUnsafe(e - s);
+  src.copy(b, 0, s, e);
+  return b;
+}
+
 /** Copies all of `b` (a constant) to out at n. */
 export function putBytes(out: Buffer, n: number, b: Buffer): number {
   return putSpan(out, n, b, 0, b.length);

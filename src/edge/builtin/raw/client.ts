@@ -24,6 +24,7 @@ import {
 } from '../http1/request-head.js';
 import { RawExchange, type ClientSide, type RawContext } from './exchange.js';
 import { upstreamRequestHead, type ForwardInfo, type PeerInfo } from './heads.js';
+import { copyOf } from './bytes.js';
 import { writeDirect } from './direct-write.js';
 import { CLIENT_READ_BUFFER, readAsStream, readIntoShared } from './read-buffer.js';
 import { RequestView } from './request-view.js';
@@ -62,10 +63,7 @@ type WithMessage = Socket & { _httpMessage?: unknown };
 
 /** src[s, e) as a buffer the exchange may keep: a copy if src is the shared read buffer. */
 function owned(src: Buffer, s: number, e: number): Buffer {
-  if (src !== CLIENT_READ_BUFFER) return src.subarray(s, e);
-  const b = Buffer.allocUnsafe(e - s);
-  src.copy(b, 0, s, e);
-  return b;
+  return src === CLIENT_READ_BUFFER ? copyOf(src, s, e) : src.subarray(s, e);
 }
 
 export class ClientConn implements ClientSide {

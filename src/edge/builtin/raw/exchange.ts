@@ -17,7 +17,7 @@ import {
 import type { ResponseHead } from '../http1/response-head.js';
 import { Framing } from '../http1/request-head.js';
 import type { Target, Waiter } from '../target.js';
-import { putSpan } from './bytes.js';
+import { copyOf, putSpan } from './bytes.js';
 import { downstreamResponseHead, ownAnswer, type ResponseAdditions } from './heads.js';
 import type { RawPool, UpstreamConn, UpstreamUser } from './upstream.js';
 
@@ -56,13 +56,6 @@ export interface RawContext {
   readonly host: RawHost;
   readonly hsts: string | null;
   poolFor(target: Target): RawPool;
-}
-
-/** src[start, end) in a buffer of its own (src is the upstream's lent read buffer). */
-function copyOf(src: Buffer, start: number, end: number): Buffer {
-  const b = Buffer.allocUnsafe(end - start);
-  src.copy(b, 0, start, end);
-  return b;
 }
 
 type Additions = { -readonly [K in keyof ResponseAdditions]: ResponseAdditions[K] };

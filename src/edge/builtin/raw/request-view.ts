@@ -5,6 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { TargetForm, type RequestHead } from '../http1/request-head.js';
+import { putSpan } from './bytes.js';
 
 /** The largest copy buffer a view keeps between requests. */
 const KEEP_MAX = 16 * 1024;
@@ -43,8 +44,7 @@ export class RequestView {
       // Kept for the next requests unless large (a head far into a read of pipelined requests).
       if (end <= KEEP_MAX) this.kept = b;
     }
-    // A loop: Buffer#copy makes a view of the source per call (most heads are a few hundred bytes).
-    for (let p = h.start; p < end; p++) b[p] = src[p]!;
+    putSpan(b, h.start, src, h.start, end);
     return b;
   }
 
